@@ -1,0 +1,1 @@
+"""The Nodepool launcher: fulfils node requests from ZooKeeper and serves its API."""

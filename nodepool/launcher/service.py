@@ -1,0 +1,54 @@
+"""The launcher process: its ZooKeeper session and its in-process aiohttp API."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from kazoo.client import KazooClient
+
+import nodepool
+from nodepool.launcher import zk
+from zuul.lib.web import add_health_routes, json_response, make_app, public_base_url
+
+log = logging.getLogger(__name__)
+
+
+class LauncherService:
+    """Owns the launcher's ZooKeeper client and builds its web application."""
+
+    def __init__(self, conf: dict[str, Any]) -> None:
+        self.conf = conf
+        self.zk: KazooClient = zk.make_client(conf["zookeeper"])
+
+    async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
+        self.zk.start_async()
+        try:
+            yield
+        finally:
+            self.zk.stop()
+            self.zk.close()
+
+    async def ready(self) -> tuple[bool, str]:
+        """Ready while the ZooKeeper session is connected."""
+        if self.zk.connected:
+            return True, ""
+        return False, f"ZooKeeper session not connected ({self.zk.state})"
+
+    async def handle_info(self, request: web.Request) -> web.Response:
+        """``GET /api/info``."""
+        return json_response({"info": {
+            "version": nodepool.__version__,
+            "rest_api_url": public_base_url(request, self.conf["api"]["public_url"]),
+            "zookeeper": {"hosts": self.conf["zookeeper"]["hosts"],
+                          "connected": self.zk.connected},
+        }})
+
+    def make_app(self) -> web.Application:
+        """The aiohttp application serving the launcher's API."""
+        app = make_app()
+        app.cleanup_ctx.append(self._lifecycle)
+        app.router.add_get("/api/info", self.handle_info)
+        add_health_routes(app, self.ready)
+        return app

@@ -1,0 +1,55 @@
+"""Packaging for the Zuul + Nodepool web tier.
+
+Every runtime dependency and every console script is declared here, in one place.
+"""
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "aiohttp>=3.9,<4",
+    "gear>=0.16,<0.17",
+    "kazoo>=2.9,<3",
+    "Jinja2>=3.1,<4",
+    "PyYAML>=6,<7",
+    "PyJWT[crypto]>=2.8,<3",
+    "prometheus-client>=0.17,<1",
+    "voluptuous>=0.13,<1",
+    "SQLAlchemy>=2,<3",
+    "ansible-core>=2.15,<2.20",
+]
+
+TEST_REQUIRES = [
+    "pytest>=8,<10",
+    "pytest-asyncio>=0.23,<2",
+    "pytest-timeout>=2.2,<3",
+    "ruff>=0.5,<1",
+    "openapi-core>=0.19,<0.24",
+    "playwright>=1.40,<2",
+]
+
+setup(
+    name="zuul-web-tier",
+    version="0.1.0",
+    description="Zuul scheduler and Nodepool launcher with in-process aiohttp APIs behind Apache",
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    python_requires=">=3.11",
+    packages=find_packages(include=["zuul", "zuul.*", "nodepool", "nodepool.*"]),
+    include_package_data=True,
+    package_data={"zuul": ["web/static/**/*", "openapi.yaml", "ansible/**/*"],
+                  "nodepool": ["openapi.yaml"]},
+    data_files=[("share/zuul-web-tier/deploy/apache",
+                 ["deploy/apache/vhost.conf.j2", "deploy/apache/standalone.conf.j2"])],
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": TEST_REQUIRES},
+    entry_points={
+        "console_scripts": [
+            "zuul-scheduler=zuul.cmd.scheduler:main",
+            "zuul-webhook=zuul.cmd.webhook:main",
+            "zuul-log-streamer=zuul.cmd.streamer:main",
+            "zuul-apache-vhost=zuul.cmd.vhost:main",
+            "zuul=zuul.cmd.client:main",
+            "nodepool-launcher=nodepool.cmd.launcher:main",
+            "nodepool=nodepool.cmd.client:main",
+        ],
+    },
+)

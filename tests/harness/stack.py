@@ -1,0 +1,73 @@
+"""A test's view of the real system: start any mix of servers, all stopped at teardown.
+
+``Stack`` is what the ``stack`` fixture yields. Areas add their own services with
+:meth:`Stack.service`, which takes any console script and config dict.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.harness.ports import free_port
+from tests.harness.process import ManagedProcess, ProcessGroup
+from tests.harness.servers import ApacheServer, GearmanServer, HTTPService, ZooKeeperServer
+
+
+class Stack:
+    """Starts real processes for one test in ``workdir`` and remembers them in ``procs``."""
+
+    def __init__(self, workdir: Path, procs: ProcessGroup,
+                 zookeeper: ZooKeeperServer | None = None, zk_chroot: str = "") -> None:
+        self.workdir = workdir
+        self.procs = procs
+        self.zookeeper = zookeeper
+        self.zk_chroot = zk_chroot
+
+    def add(self, process: ManagedProcess) -> Any:
+        """Start ``process`` and register it for teardown."""
+        self.procs.add(process)
+        return process.start()
+
+    def gearman(self) -> GearmanServer:
+        """A fresh gearman server (``geard``) for this test."""
+        return self.add(GearmanServer(self.workdir))
+
+    def zookeeper_conf(self) -> dict[str, Any]:
+        """The ``zookeeper:`` config section pointing at the session's server and chroot."""
+        assert self.zookeeper is not None, "this test needs the zookeeper fixture"
+        return {"hosts": [self.zookeeper.hosts], "chroot": self.zk_chroot,
+                "session_timeout": 4.0}
+
+    def service(self, name: str, script: str, config: dict[str, Any],
+                port: int | None = None, extra_args: list[str] | None = None,
+                env: dict[str, str] | None = None) -> HTTPService:
+        """Start one of our console scripts; ``config['api']`` gets listen/port filled in."""
+        port = port or free_port()
+        config = {**config, "api": {"listen": "127.0.0.1", "port": port,
+                                    **config.get("api", {})}}
+        return self.add(HTTPService(name, script, config, self.workdir, port,
+                                    extra_args, env))
+
+    def scheduler(self, gearman: GearmanServer | None = None, **config: Any) -> HTTPService:
+        """``zuul-scheduler``: against ``gearman`` if given, else its in-process server."""
+        if gearman is not None:
+            config.setdefault("gearman", {"servers": [gearman.address]})
+        else:
+            config.setdefault("gearman_server", {"start": True, "listen": "127.0.0.1",
+                                                 "port": free_port()})
+        return self.service("zuul-scheduler", "zuul-scheduler", config)
+
+    def launcher(self, name: str = "nodepool-launcher", **config: Any) -> HTTPService:
+        """``nodepool-launcher`` on the session's ZooKeeper (this test's chroot)."""
+        config.setdefault("zookeeper", self.zookeeper_conf())
+        return self.service(name, "nodepool-launcher", config)
+
+    def apache(self, zuul: dict[str, Any], nodepool: dict[str, Any] | None = None,
+               **deployment: Any) -> ApacheServer:
+        """Apache httpd with a standalone config generated from this deployment."""
+        deployment["zuul"] = zuul
+        if nodepool is not None:
+            deployment["nodepool"] = nodepool
+        apache_dir = self.workdir / f"apache-{len(self.procs.processes)}"
+        apache_dir.mkdir()
+        return self.add(ApacheServer(deployment, apache_dir))

@@ -1,0 +1,147 @@
+"""Generate the Apache vhost (and a self-contained httpd config) from a deployment YAML.
+
+The rules live in one jinja2 template, ``deploy/apache/vhost.conf.j2``; the Ansible playbook,
+the tests and admins all render it through :func:`render_vhost`, so there is one copy of them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import voluptuous as vol
+
+from zuul.lib.config import (
+    ConfigError,
+    NonEmptyStr,
+    Port,
+    host_port,
+    load_config,
+    split_host_port,
+    validate,
+)
+
+TEMPLATE_DIR_NAME = Path("deploy") / "apache"
+
+Members = vol.All(lambda v: [v] if isinstance(v, str) else v, [host_port], vol.Length(min=1))
+
+
+def _prefix(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise vol.Invalid("expected a URL path starting with /")
+    return value.rstrip("/")
+
+
+SCHEMA = vol.Schema(
+    {
+        vol.Optional("server_name", default="localhost"): NonEmptyStr,
+        vol.Optional("server_admin", default="webmaster@localhost"): NonEmptyStr,
+        vol.Optional("listen_address", default="*"): NonEmptyStr,
+        vol.Optional("port", default=80): Port,
+        vol.Optional("tls", default={}): {
+            vol.Optional("enabled", default=False): bool,
+            vol.Optional("certificate"): NonEmptyStr,
+            vol.Optional("key"): NonEmptyStr,
+            vol.Optional("chain"): NonEmptyStr,
+            vol.Optional("http_port", default=80): Port,
+        },
+        vol.Required("zuul"): {
+            vol.Optional("prefix", default="/zuul"): _prefix,
+            vol.Required("scheduler"): host_port,
+            vol.Optional("webhook", default=[]): vol.Any([], Members),
+            vol.Optional("streamer", default=[]): vol.Any([], Members),
+            vol.Optional("dashboard_root"): NonEmptyStr,
+            vol.Optional("log_root"): NonEmptyStr,
+        },
+        vol.Optional("nodepool"): {
+            vol.Optional("prefix", default="/nodepool"): _prefix,
+            vol.Required("launcher"): Members,
+        },
+        vol.Optional("timeouts", default={}): {
+            vol.Optional("connect", default=5): vol.All(int, vol.Range(min=1)),
+            vol.Optional("proxy", default=60): vol.All(int, vol.Range(min=1)),
+            vol.Optional("websocket_idle", default=600): vol.All(int, vol.Range(min=1)),
+            vol.Optional("member_retry", default=2): vol.All(int, vol.Range(min=0)),
+        },
+        vol.Optional("workers", default={}): {
+            vol.Optional("threads_per_child", default=64): vol.All(int, vol.Range(min=1)),
+            vol.Optional("max_request_workers", default=256): vol.All(int, vol.Range(min=1)),
+        },
+    }
+)
+
+
+def template_dir() -> Path:
+    """Where the templates are: ``$ZUUL_APACHE_TEMPLATES``, the source tree, or installed."""
+    candidates = [
+        os.environ.get("ZUUL_APACHE_TEMPLATES"),
+        Path(__file__).resolve().parent.parent / TEMPLATE_DIR_NAME,
+        Path(sys.prefix) / "share" / "zuul-web-tier" / TEMPLATE_DIR_NAME,
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "vhost.conf.j2").is_file():
+            return Path(candidate)
+    raise FileNotFoundError("Apache templates (vhost.conf.j2) not found")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, autoescape=False)
+    env.filters["hostport"] = _hostport_filter
+    return env
+
+
+def _hostport_filter(value: str) -> str:
+    host, port = split_host_port(value, 80)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _check_tls(conf: dict[str, Any], source: str) -> dict[str, Any]:
+    tls = conf["tls"]
+    if tls["enabled"] and not (tls.get("certificate") and tls.get("key")):
+        raise ConfigError(f"{source}: tls: certificate and key are required when enabled")
+    return conf
+
+
+def validate_deployment(data: dict[str, Any], source: str = "deployment") -> dict[str, Any]:
+    """Validate a deployment description given as a dict."""
+    return _check_tls(validate(data, SCHEMA, source), source)
+
+
+def load_deployment(path: str | Path) -> dict[str, Any]:
+    """Load and validate a deployment description file."""
+    return _check_tls(load_config(path, SCHEMA), str(path))
+
+
+def render_vhost(deployment: dict[str, Any]) -> str:
+    """Render the Apache 2.4 vhost for ``deployment`` (a validated deployment dict)."""
+    return _environment().get_template("vhost.conf.j2").render(d=deployment)
+
+
+def render_standalone(deployment: dict[str, Any], directory: Path, port: int | None = None,
+                      listen_address: str | None = None) -> str:
+    """Render a self-contained httpd.conf that includes ``directory/vhost.conf``."""
+    return _environment().get_template("standalone.conf.j2").render(
+        d=deployment, dir=str(directory),
+        port=port if port is not None else deployment["port"],
+        listen_address=listen_address or deployment["listen_address"],
+        run_as_root=os.geteuid() == 0, modules_dir="/usr/lib/apache2/modules")
+
+
+def write_standalone(deployment: dict[str, Any], directory: Path, port: int | None = None,
+                     listen_address: str | None = None) -> Path:
+    """Write ``httpd.conf`` + ``vhost.conf`` (+ logs/, run/) into ``directory``."""
+    directory = directory.resolve()
+    if port is not None:
+        deployment = {**deployment, "port": port}
+    for sub in ("logs", "run"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    (directory / "vhost.conf").write_text(render_vhost(deployment), encoding="utf-8")
+    conf = directory / "httpd.conf"
+    conf.write_text(render_standalone(deployment, directory, port, listen_address),
+                    encoding="utf-8")
+    return conf

@@ -1,0 +1,62 @@
+"""gear (gearman) helpers: an in-process server, clients from config, reachability checks.
+
+gear is thread-based. Its clients and workers run their own threads; anything that blocks
+(``submitJob`` waiting for a handle, ``getJob``, ``echo``) must run in a worker thread
+(``asyncio.to_thread``), never on the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import gear
+
+from zuul.lib.config import split_host_port
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 4730
+
+
+def add_servers(client: gear.BaseClient, servers: list[str]) -> None:
+    """Point a gear client or worker at every ``host:port`` in ``servers``."""
+    for server in servers:
+        host, port = split_host_port(server, DEFAULT_PORT)
+        client.addServer(host, port)
+
+
+def make_client(servers: list[str], client_id: str) -> gear.Client:
+    """A gear client connected (in the background, with retries) to ``servers``."""
+    client = gear.Client(client_id=client_id)
+    add_servers(client, servers)
+    return client
+
+
+def start_server(host: str, port: int) -> gear.Server:
+    """Start an in-process gearman server (its own threads) on ``host:port``."""
+    server = gear.Server(port=port, host=host)
+    log.info("In-process gearman server listening on %s:%s", host, port)
+    return server
+
+
+def _status_any(client: gear.BaseClient, timeout: float) -> bool:
+    # gear's own server does not answer ECHO_REQ, but every gearman server answers the
+    # administrative "status" request, so that is the round trip used as a probe.
+    for conn in list(client.active_connections):
+        try:
+            conn.sendAdminRequest(gear.StatusAdminRequest(), timeout=timeout)
+            return True
+        except Exception:  # noqa: BLE001 - any failure means this server is not usable
+            continue
+    return False
+
+
+async def reachable(client: gear.BaseClient, timeout: float = 1.0) -> bool:
+    """True when at least one of the client's gearman servers answers a status request."""
+    if not client.active_connections:
+        return False
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(_status_any, client, timeout),
+                                      timeout + 0.5)
+    except TimeoutError:
+        return False

@@ -1,0 +1,95 @@
+"""Running an aiohttp service from a console script.
+
+Each service's ``main`` parses ``-c CONFIG`` (and ``--foreground``), configures logging to
+stderr, builds its :class:`aiohttp.web.Application` and serves it until SIGTERM/SIGINT.
+Services never daemonize: a supervisor (systemd, start-stop-daemon) does that, and tests run
+them as child processes they can wait for.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from zuul.lib.config import exit_on_config_error
+
+log = logging.getLogger(__name__)
+
+
+def service_argparser(prog: str, description: str, default_config: str) -> argparse.ArgumentParser:
+    """The argument parser every service shares: ``-c/--config``, ``--foreground``, logging."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("-c", "--config", default=default_config,
+                        help=f"path to the YAML configuration (default: {default_config})")
+    parser.add_argument("--foreground", "-d", action="store_true",
+                        help="run in the foreground (services always do; accepted for "
+                             "compatibility with Zuul's command line)")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="log level for stderr (default: INFO)")
+    return parser
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr with timestamps; quiet the chattiest libraries."""
+    logging.basicConfig(
+        level=getattr(logging, level), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("gear", "kazoo.client", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
+
+
+async def serve(app: web.Application, host: str, port: int,
+                on_reload: Callable[[], Awaitable[None]] | None = None,
+                shutdown_timeout: float = 5.0) -> None:
+    """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT; SIGHUP calls ``on_reload``."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        log.info("Listening on http://%s:%s", host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        if on_reload is not None:
+            def _reload() -> None:
+                task = loop.create_task(on_reload())
+                task.add_done_callback(_log_reload_result)
+            loop.add_signal_handler(signal.SIGHUP, _reload)
+        await stop.wait()
+        log.info("Stopping")
+    finally:
+        await runner.cleanup()
+
+
+def _log_reload_result(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Reload failed: %s", task.exception())
+
+
+def run_service(argv: list[str] | None, prog: str, description: str, default_config: str,
+                build: Callable[[argparse.Namespace], tuple[web.Application, str, int]],
+                on_reload: Callable[[web.Application], Awaitable[None]] | None = None) -> None:
+    """Parse arguments, build the app (config errors exit 2 with one line) and serve it.
+
+    ``build(args)`` loads the configuration and returns ``(app, host, port)``; a bind failure
+    exits 1 with one line rather than a traceback.
+    """
+    args = service_argparser(prog, description, default_config).parse_args(argv)
+    setup_logging(args.log_level)
+    app, host, port = exit_on_config_error(build)(args)
+    reload_cb = (lambda: on_reload(app)) if on_reload else None
+    try:
+        asyncio.run(serve(app, host, port, reload_cb))
+    except OSError as exc:
+        print(f"error: {prog}: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(1) from None

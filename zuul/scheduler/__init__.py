@@ -1,0 +1,1 @@
+"""The Zuul scheduler: pipelines, events over gearman, and its in-process API."""
