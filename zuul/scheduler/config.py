@@ -29,7 +29,8 @@ GEARMAN_SERVER_SCHEMA = vol.Schema(
 
 SCHEMA = vol.Schema(
     {
-        vol.Optional("api", default={}): listen_schema(9000),
+        vol.Optional("api", default={}): listen_schema(9000).extend(
+            {vol.Optional("nodepool_url", default="/nodepool/"): str}),
         vol.Optional("gearman_server"): GEARMAN_SERVER_SCHEMA,
         vol.Optional("gearman"): GEARMAN_SCHEMA,
         vol.Optional("zookeeper"): ZOOKEEPER_SCHEMA,

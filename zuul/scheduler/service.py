@@ -54,6 +54,7 @@ class SchedulerService:
                 "capabilities": CAPABILITIES,
                 "stats": {"url": None, "prefix": None, "type": "prometheus"},
                 "websocket_url": None,
+                "nodepool_url": self.conf["api"]["nodepool_url"],
                 "tenant": None,
             }
         }
