@@ -1,0 +1,74 @@
+"""Events over a real gearman server into the scheduler's EventReceiver."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import gear
+
+from tests.harness.stack import Stack
+from zuul.scheduler.events import DeliveryStore, EventReceiver, TriggerEvent
+
+
+def _submit(client: gear.Client, delivery: str, body: object = None,
+            connection: str = "github") -> gear.Job:
+    payload = {"connection": connection, "delivery": delivery, "event": "pull_request",
+               "headers": {"X-GitHub-Delivery": delivery},
+               "body": json.dumps(body if body is not None else {"action": "opened"}),
+               "received_at": time.time()}
+    job = gear.Job(f"zuul:event:{connection}".encode(), json.dumps(payload).encode())
+    client.submitJob(job)
+    return job
+
+
+async def _wait_complete(jobs: list[gear.Job], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(j.complete for j in jobs):
+        assert time.monotonic() < deadline, "gearman jobs did not complete"
+        await asyncio.sleep(0.02)
+
+
+async def test_events_processed_once_in_order(stack: Stack, tmp_path: Path) -> None:
+    geard = stack.gearman()
+    store = DeliveryStore(tmp_path / "deliveries.db")
+    seen: list[TriggerEvent] = []
+
+    async def handler(event: TriggerEvent) -> None:
+        seen.append(event)
+
+    receiver = EventReceiver([geard.address], ["github"], store, handler,
+                             asyncio.get_running_loop())
+    receiver.start()
+    client = gear.Client("test")
+    client.addServer("127.0.0.1", geard.port)
+    await asyncio.to_thread(client.waitForServer, 10)
+    try:
+        ids = [f"d-{i}" for i in range(20)]
+        jobs = [_submit(client, d) for d in ids]
+        jobs.append(_submit(client, "d-3"))                      # a redelivery
+        jobs.append(_submit(client, "bad", body="not an object"))  # poison
+        await _wait_complete(jobs)
+        results = [json.loads(b"".join(j.data))["status"] for j in jobs]
+        assert results == ["accepted"] * 20 + ["duplicate", "rejected"]
+        assert [e.delivery for e in seen] == ids
+        assert store.deliveries() == ids
+    finally:
+        client.shutdown()
+        receiver.stop()
+        store.close()
+    # The window survives a restart of the store.
+    reopened = DeliveryStore(tmp_path / "deliveries.db")
+    assert reopened.seen("d-19") and not reopened.seen("d-20")
+    reopened.close()
+
+
+def test_store_window_is_bounded(tmp_path: Path) -> None:
+    store = DeliveryStore(tmp_path / "d.db", window=10)
+    for i in range(35):
+        assert store.record(TriggerEvent("github", f"x{i}", "push", {}))
+    assert not store.record(TriggerEvent("github", "x34", "push", {}))
+    kept = store.deliveries()
+    assert len(kept) <= 11 and kept[-1] == "x34" and "x0" not in kept
+    store.close()

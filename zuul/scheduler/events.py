@@ -1,0 +1,220 @@
+"""Trigger events arriving over gearman, deduplicated by delivery id.
+
+The webhook workers submit each GitHub delivery as a foreground gearman job
+``zuul:event:<connection>`` (see doc/internals.rst). :class:`EventReceiver` runs a gear worker
+in a thread; for each job it
+
+1. parses and checks the payload (a bad one completes as ``rejected``: final, not retried);
+2. skips a delivery id the :class:`DeliveryStore` has seen (``duplicate``);
+3. hands the event to the scheduler's event loop and waits until it has been processed;
+4. records the delivery id, then answers WORK_COMPLETE ``accepted``.
+
+Jobs are handled one at a time, so events are processed in the order geard hands them out.
+A crash before step 4 leaves the job unanswered: geard sends WORK_FAIL to the webhook worker,
+which keeps its spool file and submits again; a crash after step 4 makes the resubmission a
+``duplicate``. Either way each delivery is processed once.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gear
+import prometheus_client
+
+from zuul.lib import gearman
+
+log = logging.getLogger(__name__)
+
+FUNCTION_PREFIX = "zuul:event:"
+
+EVENTS = prometheus_client.Counter(
+    "zuul_trigger_events_total", "Trigger events received over gearman", ["connection", "status"])
+
+
+class InvalidEvent(ValueError):
+    """A gearman job whose payload is not a usable trigger event."""
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """One webhook delivery as the scheduler sees it."""
+
+    connection: str
+    delivery: str
+    event: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    received_at: float = 0.0
+
+    @property
+    def action(self) -> str | None:
+        """The payload's ``action`` (``opened``, ``created``...), if any."""
+        action = self.body.get("action")
+        return action if isinstance(action, str) else None
+
+    @classmethod
+    def from_job(cls, function: str, arguments: bytes) -> TriggerEvent:
+        """Parse a ``zuul:event:<connection>`` job; raise :class:`InvalidEvent` if unusable."""
+        try:
+            payload = json.loads(arguments)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidEvent(f"job arguments are not JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise InvalidEvent("job arguments are not a JSON object")
+        connection = function.removeprefix(FUNCTION_PREFIX)
+        for key in ("delivery", "event", "body"):
+            if not isinstance(payload.get(key), str) or not payload[key]:
+                raise InvalidEvent(f"missing or empty '{key}'")
+        try:
+            body = json.loads(payload["body"])
+        except ValueError as exc:
+            raise InvalidEvent(f"body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise InvalidEvent("body is not a JSON object")
+        headers = payload.get("headers") if isinstance(payload.get("headers"), dict) else {}
+        received = payload.get("received_at")
+        return cls(connection=connection, delivery=payload["delivery"], event=payload["event"],
+                   body=body, headers={str(k): str(v) for k, v in headers.items()},
+                   received_at=float(received) if isinstance(received, (int, float)) else 0.0)
+
+
+class DeliveryStore:
+    """Delivery ids already processed: a bounded window persisted in SQLite.
+
+    Keeps the newest ``window`` ids. WAL journal with ``synchronous=NORMAL``: a committed id
+    survives the process being killed (it is in the WAL), though not necessarily power loss.
+    Thread-safe; each call uses one short transaction.
+    """
+
+    def __init__(self, path: Path, window: int = 100_000) -> None:
+        self.path = path
+        self.window = window
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " delivery TEXT NOT NULL UNIQUE, connection TEXT NOT NULL, event TEXT NOT NULL,"
+            " processed_at REAL NOT NULL)")
+        self._inserts = 0
+
+    def seen(self, delivery: str) -> bool:
+        """True when ``delivery`` is in the window."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM deliveries WHERE delivery = ?",
+                                   (delivery,)).fetchone()
+        return row is not None
+
+    def record(self, event: TriggerEvent) -> bool:
+        """Record ``event``'s delivery id; False when it was already there."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO deliveries (delivery, connection, event, processed_at)"
+                " VALUES (?, ?, ?, ?)", (event.delivery, event.connection, event.event,
+                                         time.time()))
+            inserted = cursor.rowcount == 1
+            self._inserts += inserted
+            if self._inserts >= max(1, self.window // 10):
+                self._inserts = 0
+                self._db.execute(
+                    "DELETE FROM deliveries WHERE seq <= "
+                    "(SELECT MAX(seq) FROM deliveries) - ?", (self.window,))
+        return inserted
+
+    def deliveries(self) -> list[str]:
+        """Every delivery id in the window, oldest first."""
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT delivery FROM deliveries ORDER BY seq")]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+EventHandler = Callable[[TriggerEvent], Awaitable[None]]
+
+
+class EventReceiver:
+    """A gear worker thread feeding ``zuul:event:<connection>`` jobs to the scheduler."""
+
+    def __init__(self, servers: list[str], connections: list[str], store: DeliveryStore,
+                 handler: EventHandler, loop: asyncio.AbstractEventLoop,
+                 handler_timeout: float = 30.0) -> None:
+        self.connections = list(connections)
+        self.store = store
+        self.handler = handler
+        self.loop = loop
+        self.handler_timeout = handler_timeout
+        self.worker = gear.Worker("zuul-scheduler-events")
+        gearman.add_servers(self.worker, servers)
+        self._thread = threading.Thread(target=self._run, name="event-receiver", daemon=True)
+        self._running = False
+
+    def start(self) -> None:
+        """Register the functions and start taking jobs."""
+        for name in self.connections:
+            self.worker.registerFunction(FUNCTION_PREFIX + name)
+        self._running = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop taking jobs; an event in progress finishes first."""
+        self._running = False
+        self.worker.shutdown()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while self._running:
+            try:
+                job = self.worker.getJob()
+            except gear.InterruptedError:
+                continue
+            except Exception:  # noqa: BLE001 - keep the receiver alive
+                log.exception("Error waiting for a gearman job")
+                continue
+            try:
+                self._handle(job)
+            except Exception:  # noqa: BLE001 - an unanswered job is failed and resubmitted
+                log.exception("Error handling event job %s", job.handle)
+                self._answer(job, None)
+
+    def _handle(self, job: gear.WorkerJob) -> None:
+        connection = job.name.removeprefix(FUNCTION_PREFIX)
+        try:
+            event = TriggerEvent.from_job(job.name, job.arguments)
+        except InvalidEvent as exc:
+            log.warning("Rejected event job on %s: %s", connection, exc)
+            EVENTS.labels(connection, "rejected").inc()
+            self._answer(job, {"status": "rejected", "reason": str(exc)})
+            return
+        if self.store.seen(event.delivery):
+            EVENTS.labels(connection, "duplicate").inc()
+            self._answer(job, {"status": "duplicate", "delivery": event.delivery})
+            return
+        future = asyncio.run_coroutine_threadsafe(self.handler(event), self.loop)
+        future.result(self.handler_timeout)
+        status = "accepted" if self.store.record(event) else "duplicate"
+        EVENTS.labels(connection, status).inc()
+        self._answer(job, {"status": status, "delivery": event.delivery})
+
+    @staticmethod
+    def _answer(job: gear.WorkerJob, result: dict[str, Any] | None) -> None:
+        try:
+            if result is None:
+                job.sendWorkFail()
+            else:
+                job.sendWorkComplete(json.dumps(result).encode())
+        except Exception:  # noqa: BLE001 - connection gone: geard fails the job for us
+            log.warning("Could not answer job %s; the submitter will retry", job.handle)
