@@ -88,11 +88,19 @@ class ZooKeeperServer(ManagedProcess):
 class GearmanServer(ManagedProcess):
     """A gearman server: the ``geard`` command from the ``gear`` package."""
 
+    LOG_CONFIG = (
+        "[loggers]\nkeys=root\n[handlers]\nkeys=stderr\n[formatters]\nkeys=plain\n"
+        "[logger_root]\nlevel=WARNING\nhandlers=stderr\n"
+        "[handler_stderr]\nclass=StreamHandler\nformatter=plain\nargs=(sys.stderr,)\n"
+        "[formatter_plain]\nformat=%(asctime)s %(levelname)s %(name)s: %(message)s\n")
+
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
+        log_config = workdir / "geard-logging.ini"
+        log_config.write_text(self.LOG_CONFIG)
         super().__init__(
             "geard", [console_script("geard"), "-d", "-p", str(self.port),
-                      "--listen-address", "127.0.0.1"],
+                      "--listen-address", "127.0.0.1", "--log-config", str(log_config)],
             workdir / f"geard-{self.port}.log", ready=self._ready)
 
     @property

@@ -157,7 +157,7 @@ class EventReceiver:
         self.handler = handler
         self.loop = loop
         self.handler_timeout = handler_timeout
-        self.worker = gear.Worker("zuul-scheduler-events")
+        self.worker = gearman.Worker("zuul-scheduler-events")
         gearman.add_servers(self.worker, servers)
         self._thread = threading.Thread(target=self._run, name="event-receiver", daemon=True)
         self._running = False
