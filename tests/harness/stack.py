@@ -50,6 +50,7 @@ class Stack:
 
     def scheduler(self, gearman: GearmanServer | None = None, **config: Any) -> HTTPService:
         """``zuul-scheduler``: against ``gearman`` if given, else its in-process server."""
+        config.setdefault("state_dir", str(self.workdir / "scheduler-state"))
         if gearman is not None:
             config.setdefault("gearman", {"servers": [gearman.address]})
         else:

@@ -35,6 +35,7 @@ SCHEMA = vol.Schema(
         vol.Optional("gearman"): GEARMAN_SCHEMA,
         vol.Optional("zookeeper"): ZOOKEEPER_SCHEMA,
         vol.Optional("auth"): AUTH_SCHEMA,
+        vol.Optional("state_dir", default="/var/lib/zuul"): NonEmptyStr,
     }
 )
 
