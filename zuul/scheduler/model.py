@@ -1,0 +1,208 @@
+"""The scheduler's data model: the configured layout and the live queue state.
+
+Layout (from the tenant config, replaced on reload): :class:`Tenant`, :class:`Project`,
+:class:`PipelineConfig`, :class:`Job`, :class:`TriggerRule`.
+
+Live state (survives reloads): :class:`Change` (what an item tests), :class:`QueueItem`,
+:class:`ChangeQueue`, :class:`Build`.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+ABORTED = "ABORTED"
+CANCELED = "CANCELED"
+NODE_FAILURE = "NODE_FAILURE"
+ERROR = "ERROR"
+
+
+@dataclass
+class TriggerRule:
+    """One trigger of a pipeline: a GitHub event type plus optional filters."""
+
+    connection: str
+    event: str
+    actions: list[str] = field(default_factory=list)
+    comment: re.Pattern[str] | None = None
+    state: list[str] = field(default_factory=list)
+    refs: list[re.Pattern[str]] = field(default_factory=list)
+
+
+@dataclass
+class Job:
+    """A job definition: a playbook run on a nodeset of labels."""
+
+    name: str
+    playbook: Path | None
+    nodeset: list[str]
+    timeout: float
+    voting: bool
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape of an entry of ``/api/tenant/{t}/jobs``."""
+        return {"name": self.name, "description": self.description, "voting": self.voting,
+                "timeout": self.timeout, "nodeset": {"nodes": [
+                    {"name": f"node{i}", "label": label} for i, label in
+                    enumerate(self.nodeset)]},
+                "playbook": str(self.playbook) if self.playbook else None,
+                "variants": [{"parent": None, "voting": self.voting,
+                              "timeout": self.timeout}]}
+
+
+@dataclass
+class Project:
+    """A project (repository) of a tenant and the jobs each pipeline runs for it."""
+
+    name: str
+    connection: str
+    git_url: str
+    pipelines: dict[str, list[str]]
+    queue: str | None = None
+
+
+@dataclass
+class PipelineConfig:
+    """A pipeline's configuration."""
+
+    name: str
+    manager: str
+    description: str
+    triggers: list[TriggerRule]
+    reporters: dict[str, dict[str, dict[str, Any]]]
+    window: int
+    precedence: str = "normal"
+
+    @property
+    def dependent(self) -> bool:
+        return self.manager == "dependent"
+
+
+@dataclass
+class Tenant:
+    """A tenant: its projects, pipelines and jobs."""
+
+    name: str
+    projects: dict[str, Project]
+    pipelines: dict[str, PipelineConfig]
+    jobs: dict[str, Job]
+    config_repo: Path
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an item tests: a pull request at a head sha, or a pushed ref."""
+
+    project: str
+    connection: str
+    ref: str
+    newrev: str
+    oldrev: str = ""
+    number: int | None = None
+    branch: str = ""
+    url: str = ""
+    title: str = ""
+
+    @property
+    def id(self) -> str:
+        """Zuul's item id: ``<number>,<sha>`` for a change, the new revision for a ref."""
+        return f"{self.number},{self.newrev}" if self.number is not None else self.newrev
+
+    @property
+    def patchset(self) -> str | None:
+        return self.newrev if self.number is not None else None
+
+    def matches(self, change_spec: str) -> bool:
+        """True when ``change_spec`` (``N``, ``N,sha`` or a ref) names this change."""
+        number, _, sha = change_spec.partition(",")
+        if self.number is not None and number == str(self.number):
+            return not sha or sha == self.newrev
+        return change_spec in (self.ref, self.newrev)
+
+
+@dataclass
+class Build:
+    """One run of a job for an item."""
+
+    job: Job
+    uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    result: str | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    canceled: bool = False
+    retry: bool = False
+    error: str | None = None
+    log_url: str | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.result is None and self.task is not None
+
+
+@dataclass
+class QueueItem:
+    """A change enqueued in a pipeline."""
+
+    change: Change
+    pipeline: str
+    jobs: list[Job]
+    event_id: str = ""
+    enqueue_time: float = field(default_factory=time.time)
+    live: bool = True
+    active: bool = False
+    builds: dict[str, Build] = field(default_factory=dict)
+    base: QueueItem | None = None
+    base_set: bool = False
+    buildset_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    dequeued: bool = False
+    reported_start: bool = False
+    previous_builds: list[Build] = field(default_factory=list)
+
+    @property
+    def failing(self) -> bool:
+        """True when a voting job of the item failed."""
+        return any(b.result not in (None, SUCCESS) and b.job.voting and not b.canceled
+                   for b in self.builds.values())
+
+    def failing_reasons(self) -> list[str]:
+        """Why the item fails, as in Zuul's status.json."""
+        return ["at least one job failed"] if self.failing else []
+
+    @property
+    def complete(self) -> bool:
+        """True when every job has a result."""
+        return len(self.builds) == len(self.jobs) and all(
+            b.result is not None for b in self.builds.values())
+
+    def overall_result(self) -> str:
+        """SUCCESS when every voting job succeeded, else FAILURE."""
+        return FAILURE if self.failing else SUCCESS
+
+    def reset(self) -> list[Build]:
+        """Start over (for example when the item ahead failed); return the builds to cancel."""
+        old = list(self.builds.values())
+        for build in old:
+            if build.result is None:
+                build.canceled = True
+        self.previous_builds.extend(old)
+        self.builds = {}
+        self.buildset_uuid = uuid.uuid4().hex
+        return [b for b in old if b.result is None]
+
+
+@dataclass
+class ChangeQueue:
+    """An ordered queue of items (one shared queue per dependent pipeline queue name)."""
+
+    name: str
+    window: int
+    items: list[QueueItem] = field(default_factory=list)
