@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "voluptuous>=0.13,<1",
     "SQLAlchemy>=2,<3",
     "ansible-core>=2.15,<2.20",
+    "tenacity>=8.2,<10",
 ]
 
 TEST_REQUIRES = [

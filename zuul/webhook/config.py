@@ -1,0 +1,90 @@
+"""The webhook worker's configuration (``/etc/zuul/webhook.yaml``).
+
+Example::
+
+    api: {listen: 127.0.0.1, port: 9001}
+    gearman: {servers: ["127.0.0.1:4730"]}
+    spool_dir: /var/lib/zuul/webhook-spool
+    spool_max_bytes: 1073741824
+    spool_max_files: 100000
+    connections:
+      github:
+        secret: "the webhook secret configured in GitHub"
+        allowed_events: [pull_request, issue_comment, push, pull_request_review]
+        max_body_bytes: 26214400
+        allow_sha1: false
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+
+from zuul.lib.config import GEARMAN_SCHEMA, NonEmptyStr, listen_schema, load_config
+
+DEFAULT_PATH = "/etc/zuul/webhook.yaml"
+DEFAULT_PORT = 9001
+# GitHub caps webhook payloads at 25 MB.
+DEFAULT_MAX_BODY = 25 * 1024 * 1024
+
+_CONNECTION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_EVENT_NAME = re.compile(r"^[a-z_]{1,64}$")
+
+
+def _connection_name(value: Any) -> str:
+    if not isinstance(value, str) or not _CONNECTION_NAME.match(value):
+        raise vol.Invalid("connection names are 1-64 letters, digits, '_', '.' or '-'")
+    return value
+
+
+def _event_name(value: Any) -> str:
+    if not isinstance(value, str) or not _EVENT_NAME.match(value):
+        raise vol.Invalid("expected a GitHub event name such as pull_request")
+    return value
+
+
+PositiveInt = vol.All(int, vol.Range(min=1), msg="expected a positive integer")
+PositiveFloat = vol.All(vol.Coerce(float), vol.Range(min=0.001), msg="expected a positive number")
+
+CONNECTION_SCHEMA = vol.Schema(
+    {
+        vol.Required("secret"): NonEmptyStr,
+        # Empty list: every event type is accepted.
+        vol.Optional("allowed_events", default=[]): [_event_name],
+        vol.Optional("max_body_bytes", default=DEFAULT_MAX_BODY): PositiveInt,
+        vol.Optional("allow_sha1", default=False): bool,
+    }
+)
+
+SUBMIT_SCHEMA = vol.Schema(
+    {
+        # Gearman jobs waiting for the scheduler's answer at any one time.
+        vol.Optional("max_in_flight", default=64): PositiveInt,
+        # Backoff between attempts while gearman or the scheduler is away.
+        vol.Optional("retry_initial", default=0.2): PositiveFloat,
+        vol.Optional("retry_max", default=5.0): PositiveFloat,
+        # A job with no answer after this long is submitted again (dedup makes it harmless).
+        vol.Optional("job_timeout", default=300.0): PositiveFloat,
+    }
+)
+
+SCHEMA = vol.Schema(
+    {
+        vol.Optional("api", default={}): listen_schema(DEFAULT_PORT),
+        vol.Required("gearman"): GEARMAN_SCHEMA,
+        vol.Required("spool_dir"): NonEmptyStr,
+        vol.Optional("spool_max_bytes", default=1024 * 1024 * 1024): PositiveInt,
+        vol.Optional("spool_max_files", default=100_000): PositiveInt,
+        vol.Optional("submit", default={}): SUBMIT_SCHEMA,
+        vol.Required("connections"): vol.All(
+            {_connection_name: CONNECTION_SCHEMA},
+            vol.Length(min=1, msg="expected at least one connection")),
+    }
+)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load and validate ``webhook.yaml``; errors are one-line ConfigErrors."""
+    return load_config(path, SCHEMA)

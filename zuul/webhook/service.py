@@ -1,0 +1,157 @@
+"""The ``zuul-webhook`` worker's aiohttp application.
+
+``POST /webhook/{connection}``: check the connection, size, spool room, signature, headers and
+JSON; answer ``ping`` at once; spool anything else durably and answer 200, leaving the
+gearman submission to the :class:`~zuul.webhook.submitter.Submitter`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import gear
+from aiohttp import web
+
+from zuul.lib import gearman
+from zuul.lib.web import JSONHTTPError, add_health_routes, json_response, make_app
+from zuul.webhook import verify
+from zuul.webhook.metrics import ACCEPT_SECONDS, REQUESTS, SPOOL_BYTES, SPOOL_FILES
+from zuul.webhook.spool import Spool
+from zuul.webhook.submitter import Submitter
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+READ_CHUNK = 64 * 1024
+
+
+class WebhookService:
+    """Owns the spool, the submitter and the gearman probe; builds the web application."""
+
+    def __init__(self, conf: dict[str, Any]) -> None:
+        self.conf = conf
+        self.connections: dict[str, dict[str, Any]] = conf["connections"]
+        self.spool = Spool(conf["spool_dir"], conf["spool_max_bytes"], conf["spool_max_files"])
+        self.submitter = Submitter(self.spool, conf["gearman"]["servers"], conf["submit"])
+        self.probe: gear.Client | None = None
+        # Spool writes (fsync) run here, several at once, off the event loop.
+        self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spool-write")
+        SPOOL_FILES.set_function(lambda: self.spool.files)
+        SPOOL_BYTES.set_function(lambda: self.spool.bytes)
+
+    async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
+        backlog = await asyncio.to_thread(self.spool.open, list(self.connections))
+        self.submitter.start(backlog)
+        self.probe = gearman.make_client(self.conf["gearman"]["servers"], "zuul-webhook-probe")
+        try:
+            yield
+        finally:
+            await self.submitter.stop()
+            await asyncio.to_thread(self.probe.shutdown)
+            self._io.shutdown(wait=True)
+            self.spool.close()
+
+    async def ready(self) -> tuple[bool, str]:
+        """Ready when a gearman server answers and the spool is writable and not full."""
+        if not self.spool.writable():
+            return False, f"spool directory {self.spool.root} is not writable"
+        if self.spool.full():
+            return False, f"spool is full ({self.spool.files} events, {self.spool.bytes} bytes)"
+        if self.probe is None or not await gearman.reachable(self.probe):
+            servers = ", ".join(self.conf["gearman"]["servers"])
+            return False, f"gearman server not reachable ({servers})"
+        return True, ""
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """``POST /webhook/{connection}``: verify, spool, answer."""
+        started = time.perf_counter()
+        name = request.match_info["connection"]
+        try:
+            response = await self._accept(request, name)
+        except web.HTTPException as exc:
+            REQUESTS.labels(name if name in self.connections else "", exc.status).inc()
+            raise
+        REQUESTS.labels(name, response.status).inc()
+        if response.status == 200:
+            ACCEPT_SECONDS.observe(time.perf_counter() - started)
+        return response
+
+    async def _accept(self, request: web.Request, name: str) -> web.Response:
+        conn = self.connections.get(name)
+        if conn is None:
+            raise JSONHTTPError(404, "unknown_connection", f"No webhook connection '{name}'")
+        limit = conn["max_body_bytes"]
+        if request.content_length is not None and request.content_length > limit:
+            raise _too_large(limit)
+        if self.spool.full(request.content_length or 0):
+            raise JSONHTTPError(503, "spool_full",
+                                "This worker's spool is full; deliver again later",
+                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        body = await _read_body(request, limit)
+        verify.check_signature(conn, request.headers, body)
+        event, delivery = verify.delivery_identity(request.headers)
+        text = _json_text(body)
+        if event == "ping":
+            return json_response({"status": "pong", "delivery": delivery})
+        if conn["allowed_events"] and event not in conn["allowed_events"]:
+            return json_response({"status": "ignored", "delivery": delivery,
+                                  "reason": f"event '{event}' is not enabled"}, status=202)
+        payload = json.dumps({
+            "connection": name, "delivery": delivery, "event": event,
+            "headers": verify.kept_headers(request.headers), "body": text,
+            "received_at": time.time()}).encode()
+        if self.spool.full(len(payload)):
+            raise JSONHTTPError(503, "spool_full",
+                                "This worker's spool is full; deliver again later",
+                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        loop = asyncio.get_running_loop()
+        entry = await loop.run_in_executor(self._io, self.spool.write, name, payload)
+        self.submitter.enqueue(entry)
+        return json_response({"status": "accepted", "delivery": delivery})
+
+    def make_app(self) -> web.Application:
+        """The aiohttp application: the webhook route plus health and metrics."""
+        max_body = max(c["max_body_bytes"] for c in self.connections.values())
+        app = make_app(client_max_size=max_body)
+        app.cleanup_ctx.append(self._lifecycle)
+        app.router.add_post("/webhook/{connection}", self.handle_webhook)
+        add_health_routes(app, self.ready)
+        return app
+
+
+def _too_large(limit: int) -> JSONHTTPError:
+    return JSONHTTPError(413, "body_too_large", f"The body is larger than {limit} bytes")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, refusing (413) as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.content.iter_chunked(READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        raise JSONHTTPError(400, "incomplete_body", f"The body could not be read: {exc}") \
+            from None
+    return b"".join(chunks)
+
+
+def _json_text(body: bytes) -> str:
+    """The body as text, after checking it is a UTF-8 JSON object (else 400)."""
+    try:
+        text = body.decode("utf-8")
+        data = json.loads(text)
+    except (UnicodeDecodeError, ValueError):
+        raise JSONHTTPError(400, "bad_body", "The body is not JSON (configure the webhook "
+                            "with content type application/json)") from None
+    if not isinstance(data, dict):
+        raise JSONHTTPError(400, "bad_body", "The body is not a JSON object")
+    return text

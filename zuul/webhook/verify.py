@@ -1,0 +1,92 @@
+"""Checking a GitHub delivery: its signature and the headers that identify it.
+
+Every failure raises :class:`zuul.lib.web.JSONHTTPError`, so the client gets a JSON error
+body with the right status and the handler stays linear.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from zuul.lib.web import JSONHTTPError
+
+# GitHub's delivery ids are GUIDs; anything outside this set is refused rather than
+# written to disk or logs.
+_DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_EVENT = re.compile(r"^[a-z_]{1,64}$")
+
+# The request headers kept with the event (the scheduler may want them later).
+KEPT_HEADERS = (
+    "X-GitHub-Event",
+    "X-GitHub-Delivery",
+    "X-GitHub-Hook-ID",
+    "X-GitHub-Hook-Installation-Target-ID",
+    "X-GitHub-Hook-Installation-Target-Type",
+    "X-Hub-Signature-256",
+    "User-Agent",
+    "Content-Type",
+)
+
+
+def sign(secret: str, body: bytes, algorithm: str = "sha256") -> str:
+    """The ``X-Hub-Signature(-256)`` header value GitHub sends for ``body``."""
+    digest = hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
+    return f"{algorithm}={digest}"
+
+
+def _matches(header: str, secret: str, body: bytes, algorithm: str) -> bool:
+    prefix = f"{algorithm}="
+    if not header.startswith(prefix):
+        return False
+    # compare_digest on ASCII bytes; a non-ASCII header simply does not match.
+    given = header.encode("ascii", errors="replace")
+    return hmac.compare_digest(given, sign(secret, body, algorithm).encode())
+
+
+def check_signature(conn: Mapping[str, Any], headers: Mapping[str, str], body: bytes) -> None:
+    """Raise 401 unless ``body`` carries a valid signature for the connection's secret.
+
+    ``X-Hub-Signature-256`` (HMAC-SHA256) is always accepted; the legacy SHA-1
+    ``X-Hub-Signature`` only when the connection sets ``allow_sha1``.
+    """
+    secret = conn["secret"]
+    sha256 = headers.get("X-Hub-Signature-256")
+    if sha256 is not None:
+        if _matches(sha256, secret, body, "sha256"):
+            return
+        raise JSONHTTPError(401, "bad_signature",
+                            "X-Hub-Signature-256 does not match the body and secret")
+    sha1 = headers.get("X-Hub-Signature")
+    if sha1 is not None and conn["allow_sha1"]:
+        if _matches(sha1, secret, body, "sha1"):
+            return
+        raise JSONHTTPError(401, "bad_signature",
+                            "X-Hub-Signature does not match the body and secret")
+    wanted = "X-Hub-Signature-256" + (" or X-Hub-Signature" if conn["allow_sha1"] else "")
+    raise JSONHTTPError(401, "missing_signature", f"The request has no {wanted} header")
+
+
+def delivery_identity(headers: Mapping[str, str]) -> tuple[str, str]:
+    """``(event, delivery)`` from the ``X-GitHub-*`` headers; 400 when missing or malformed."""
+    event = headers.get("X-GitHub-Event")
+    delivery = headers.get("X-GitHub-Delivery")
+    if not event:
+        raise JSONHTTPError(400, "missing_header", "The X-GitHub-Event header is required")
+    if not delivery:
+        raise JSONHTTPError(400, "missing_header", "The X-GitHub-Delivery header is required")
+    if not _EVENT.match(event):
+        raise JSONHTTPError(400, "bad_header",
+                            "X-GitHub-Event must be a lower-case event name")
+    if not _DELIVERY.match(delivery):
+        raise JSONHTTPError(400, "bad_header",
+                            "X-GitHub-Delivery must be 1-128 letters, digits, '.', '_', ':' "
+                            "or '-'")
+    return event, delivery
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The subset of request headers stored with the event."""
+    return {name: headers[name] for name in KEPT_HEADERS if name in headers}
