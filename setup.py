@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "SQLAlchemy>=2,<3",
     "ansible-core>=2.15,<2.20",
     "tenacity>=8.2,<10",
+    "psutil>=5.9,<8",
 ]
 
 TEST_REQUIRES = [

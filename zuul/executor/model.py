@@ -1,0 +1,44 @@
+"""What the scheduler hands the executor (BuildRequest) and gets back (BuildResult)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+TIMED_OUT = "TIMED_OUT"
+ERROR = "ERROR"
+ABORTED = "ABORTED"
+RESULTS = (SUCCESS, FAILURE, TIMED_OUT, ERROR, ABORTED)
+
+
+@dataclass
+class BuildRequest:
+    """One build: run ``playbook`` against ``nodes`` with Zuul's variables.
+
+    ``nodes`` are dicts ``{"name", "host", "connection": "local"|"ssh", "port", "username"}``;
+    ``zuul_vars`` becomes the extra var ``zuul`` (``project``, ``change``, ``pipeline``, ...;
+    ``job`` and ``build`` are filled in from this request). ``project_git_url``/``ref`` are
+    checked out into the work dir's ``src/`` when reachable.
+    """
+
+    uuid: str
+    job: str
+    playbook: Path
+    nodes: list[dict]
+    zuul_vars: dict
+    timeout: float
+    project_git_url: str | None = None
+    ref: str | None = None
+
+
+@dataclass
+class BuildResult:
+    """How a build ended; ``log_path`` is its directory under the executor's log root."""
+
+    uuid: str
+    result: str
+    start_time: float
+    end_time: float
+    log_path: Path
+    error: str | None = None
