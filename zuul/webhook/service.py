@@ -92,6 +92,7 @@ class WebhookService:
             raise JSONHTTPError(503, "spool_full",
                                 "This worker's spool is full; deliver again later",
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        verify.check_single(request.headers)
         body = await _read_body(request, limit)
         verify.check_signature(conn, request.headers, body)
         event, delivery = verify.delivery_identity(request.headers)
@@ -109,10 +110,15 @@ class WebhookService:
             raise JSONHTTPError(503, "spool_full",
                                 "This worker's spool is full; deliver again later",
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        loop = asyncio.get_running_loop()
-        entry = await loop.run_in_executor(self._io, self.spool.write, name, payload)
-        self.submitter.enqueue(entry)
+        # Shielded: a client that goes away mid-write must not leave a spooled file that
+        # nobody submits until the next restart.
+        await asyncio.shield(asyncio.ensure_future(self._spool(name, payload)))
         return json_response({"status": "accepted", "delivery": delivery})
+
+    async def _spool(self, connection: str, payload: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        entry = await loop.run_in_executor(self._io, self.spool.write, connection, payload)
+        self.submitter.enqueue(entry)
 
     def make_app(self) -> web.Application:
         """The aiohttp application: the webhook route plus health and metrics."""

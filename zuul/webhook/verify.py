@@ -69,6 +69,17 @@ def check_signature(conn: Mapping[str, Any], headers: Mapping[str, str], body: b
     raise JSONHTTPError(401, "missing_signature", f"The request has no {wanted} header")
 
 
+def check_single(headers: Mapping[str, str]) -> None:
+    """400 when a header this module reads comes more than once (ambiguous, maybe smuggled)."""
+    getall = getattr(headers, "getall", None)
+    if getall is None:
+        return
+    for name in ("X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256",
+                 "X-Hub-Signature"):
+        if len(getall(name, [])) > 1:
+            raise JSONHTTPError(400, "duplicate_header", f"{name} is given more than once")
+
+
 def delivery_identity(headers: Mapping[str, str]) -> tuple[str, str]:
     """``(event, delivery)`` from the ``X-GitHub-*`` headers; 400 when missing or malformed."""
     event = headers.get("X-GitHub-Event")
