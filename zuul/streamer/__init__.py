@@ -1,0 +1,1 @@
+"""``zuul-log-streamer``: live console logs over websocket (see ``doc/executor.rst``)."""

@@ -1,0 +1,34 @@
+"""The log streamer's configuration (``/etc/zuul/streamer.yaml``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+
+from zuul.lib.config import NonEmptyStr, listen_schema, load_config
+
+DEFAULT_PATH = "/etc/zuul/streamer.yaml"
+
+Seconds = vol.All(vol.Coerce(float), vol.Range(min=0.001), msg="expected a positive number")
+
+SCHEMA = vol.Schema(
+    {
+        vol.Optional("api", default={}): listen_schema(9001),
+        vol.Required("log_root"): NonEmptyStr,
+        # Server websocket pings; keeps idle streams alive through proxies.
+        vol.Optional("heartbeat", default=20.0): Seconds,
+        # Bytes queued for one viewer before it is dropped as too slow.
+        vol.Optional("client_buffer", default=256 * 1024):
+            vol.All(int, vol.Range(min=1024), msg="expected a byte count of at least 1024"),
+        # How often a running build's log file is checked for new lines.
+        vol.Optional("poll_interval", default=0.02): Seconds,
+        # How long a client may take to send its request message.
+        vol.Optional("request_timeout", default=10.0): Seconds,
+    }
+)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load and validate ``streamer.yaml``."""
+    return load_config(path, SCHEMA)
