@@ -97,7 +97,11 @@ def stack(workdir: Path, procs: ProcessGroup) -> Stack:
 
 
 @pytest.fixture
-def zk_stack(workdir: Path, procs: ProcessGroup, zookeeper: ZooKeeperServer,
-             zk_chroot: str) -> Stack:
-    """Start real services for a test that uses ZooKeeper (its own chroot)."""
+def zk_stack(zookeeper: ZooKeeperServer, zk_chroot: str, workdir: Path,
+             procs: ProcessGroup) -> Stack:
+    """Start real services for a test that uses ZooKeeper (its own chroot).
+
+    ``zk_chroot`` is set up before ``procs`` so teardown stops the processes first and
+    only then deletes the chroot (a running launcher would write into it meanwhile).
+    """
     return Stack(workdir, procs, zookeeper, zk_chroot)
