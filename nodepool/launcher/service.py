@@ -1,7 +1,10 @@
 """The launcher process: its ZooKeeper session and its in-process aiohttp API."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +13,7 @@ from kazoo.client import KazooClient
 
 import nodepool
 from nodepool.launcher import zk
+from nodepool.launcher.worker import LauncherWorker
 from zuul.lib.web import add_health_routes, json_response, make_app, public_base_url
 
 log = logging.getLogger(__name__)
@@ -21,12 +25,16 @@ class LauncherService:
     def __init__(self, conf: dict[str, Any]) -> None:
         self.conf = conf
         self.zk: KazooClient = zk.make_client(conf["zookeeper"])
+        self.name: str = conf.get("launcher-name") or f"{socket.gethostname()}-{os.getpid()}"
+        self.worker = LauncherWorker(conf, self.zk, self.name)
 
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         self.zk.start_async()
+        self.worker.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(self.worker.stop)
             self.zk.stop()
             self.zk.close()
 

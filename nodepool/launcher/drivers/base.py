@@ -1,0 +1,58 @@
+"""What every provider driver offers the request handler."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from nodepool.zk import NodepoolStore, NodeRecord
+
+
+class Provider:
+    """One configured provider with its pools."""
+
+    driver = ""
+
+    def __init__(self, conf: dict[str, Any], launcher: str) -> None:
+        self.name: str = conf["name"]
+        self.pools: list[dict[str, Any]] = conf["pools"]
+        self.launcher = launcher
+
+    def labels(self) -> set[str]:
+        """Every label any pool of this provider offers."""
+        return {label for pool in self.pools for label in self.pool_labels(pool)}
+
+    def pool_labels(self, pool: dict[str, Any]) -> set[str]:
+        raise NotImplementedError
+
+    def can_satisfy(self, pool: dict[str, Any], node_types: list[str]) -> bool:
+        """Whether ``pool`` could ever give all of ``node_types`` at once."""
+        raise NotImplementedError
+
+    def owns(self, node: NodeRecord, pool: dict[str, Any] | None = None) -> bool:
+        """Whether ``node`` belongs to this provider (and to ``pool`` if given)."""
+        return node.provider == self.name and (pool is None or node.pool == pool["name"])
+
+    def launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
+               allocated_to: str | None, nodes: list[NodeRecord]) -> NodeRecord | None:
+        """Create a new node for ``label`` (None when the pool is at capacity or cannot)."""
+        return None
+
+    def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
+        """Handle a ``used`` or ``deleting`` node (locked by the caller)."""
+        raise NotImplementedError
+
+    def sync(self, store: NodepoolStore, nodes: list[NodeRecord]) -> None:
+        """Make ZooKeeper's nodes match the configuration (static hosts); default nothing."""
+
+
+def fits(available: list[set[str]], wanted: list[str]) -> bool:
+    """Whether each wanted label can get its own slot among ``available`` label sets."""
+    need = Counter(wanted)
+    slots = list(available)
+    for label, count in need.items():
+        for _ in range(count):
+            match = next((s for s in slots if label in s), None)
+            if match is None:
+                return False
+            slots.remove(match)
+    return True

@@ -1,0 +1,49 @@
+"""The ``local`` driver: nodes that are this host, reached with Ansible's ``local`` connection.
+
+For the single-host deployment and for tests. A node is a record in ZooKeeper standing for
+one job slot on this machine (``max-servers`` of them per pool); it is ready at once and
+deleted after use.
+"""
+from __future__ import annotations
+
+import getpass
+import socket
+from typing import Any
+
+from nodepool.launcher.drivers.base import Provider
+from nodepool.zk import NodepoolStore, NodeRecord
+
+ACTIVE = ("building", "ready", "in-use", "used", "hold")
+
+
+class LocalProvider(Provider):
+    """Launches ``local`` nodes up to ``max-servers`` per pool."""
+
+    driver = "local"
+
+    def pool_labels(self, pool: dict[str, Any]) -> set[str]:
+        return set(pool["labels"])
+
+    def can_satisfy(self, pool: dict[str, Any], node_types: list[str]) -> bool:
+        return set(node_types) <= set(pool["labels"]) and len(node_types) <= pool["max-servers"]
+
+    def launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
+               allocated_to: str | None, nodes: list[NodeRecord]) -> NodeRecord | None:
+        in_pool = [n for n in nodes if self.owns(n, pool) and n.state in ACTIVE]
+        if len(in_pool) >= pool["max-servers"]:
+            return None
+        node = NodeRecord(
+            label=label, provider=self.name, pool=pool["name"], state="building",
+            hostname=socket.gethostname(), interface_ip="127.0.0.1",
+            private_ipv4="127.0.0.1", public_ipv4="127.0.0.1", connection_type="local",
+            connection_port=0, username=pool.get("username") or getpass.getuser(),
+            launcher=self.launcher, allocated_to=allocated_to)
+        node = store.create_node(node)
+        node.state = "ready"
+        return store.update_node(node)
+
+    def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
+        """A local node is deleted after use; the slot is free for the next launch."""
+        node.state = "deleting"
+        store.update_node(node)
+        store.delete_node(node.id)

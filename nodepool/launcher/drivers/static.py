@@ -1,0 +1,87 @@
+"""The ``static`` driver: a fixed list of existing hosts.
+
+Each host gives ``max-parallel-jobs`` nodes (slots ``<host>:<port>#<n>``), registered in
+ZooKeeper as ``ready`` when the launcher starts (or when one was deleted). After use a node goes
+back to ``ready`` once the host still answers (a TCP connect to its SSH port; skipped for ``local``
+hosts or with ``cleanup-check: false``); a host that does not answer leaves the node ``failed``
+until it is deleted (it is registered again, ready).
+"""
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from nodepool.launcher.drivers.base import Provider, fits
+from nodepool.zk import NodepoolStore, NodeRecord
+
+log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT = 2.0
+
+
+def host_answers(host: str, port: int) -> bool:
+    """Whether ``host:port`` accepts a TCP connection within CHECK_TIMEOUT."""
+    try:
+        with socket.create_connection((host, port), timeout=CHECK_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
+class StaticProvider(Provider):
+    """Hands out slots of configured hosts; never launches anything."""
+
+    driver = "static"
+
+    def pool_labels(self, pool: dict[str, Any]) -> set[str]:
+        return {label for node in pool["nodes"] for label in node["labels"]}
+
+    def slots(self, pool: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """``<host>:<port>#<n>`` -> host config, for every slot of ``pool``."""
+        return {f"{host['name']}:{host['connection-port']}#{n}": host for host in pool["nodes"]
+                for n in range(host["max-parallel-jobs"])}
+
+    def can_satisfy(self, pool: dict[str, Any], node_types: list[str]) -> bool:
+        return fits([set(h["labels"]) for h in self.slots(pool).values()], node_types)
+
+    def sync(self, store: NodepoolStore, nodes: list[NodeRecord]) -> None:
+        """Register a ``ready`` node for every configured slot that has none."""
+        for pool in self.pools:
+            present = {n.static_slot for n in nodes if self.owns(n, pool)}
+            for slot, host in self.slots(pool).items():
+                if slot not in present:
+                    store.create_node(self._node(pool, slot, host))
+
+    def _node(self, pool: dict[str, Any], slot: str, host: dict[str, Any]) -> NodeRecord:
+        return NodeRecord(
+            label=host["labels"][0], labels=list(host["labels"]), provider=self.name,
+            pool=pool["name"], state="ready",
+            hostname=host["name"], interface_ip=host["name"],
+            connection_type=host["connection-type"],
+            connection_port=host["connection-port"], username=host.get("username"),
+            launcher=self.launcher, static_slot=slot)
+
+    def _host(self, node: NodeRecord) -> dict[str, Any] | None:
+        for pool in self.pools:
+            if node.pool == pool["name"]:
+                return self.slots(pool).get(node.static_slot or "")
+        return None
+
+    def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
+        """``used`` -> ``ready`` after the cleanup check; ``deleting`` -> removed."""
+        host = self._host(node)
+        if node.state == "deleting" or host is None:
+            store.delete_node(node.id)
+            return
+        if host["cleanup-check"] and host["connection-type"] == "ssh" \
+                and not host_answers(node.interface_ip, node.connection_port):
+            log.warning("Static node %s (%s) failed its cleanup check", node.id, node.hostname)
+            node.state = "failed"
+            node.comment = "cleanup check failed: host does not answer"
+        else:
+            node.state = "ready"
+            node.comment = None
+        node.allocated_to = None
+        node.hold_job = None
+        store.update_node(node)

@@ -1,0 +1,112 @@
+"""Handling one node request: decline it, or allocate ready nodes / launch new ones.
+
+Called with the request's lock held. Every node is allocated under its own kazoo lock and
+re-read after locking, so two launchers never give the same node to two requests. Allocation
+is recorded on the node (``allocated_to``) before the request is marked ``fulfilled``, so a
+launcher that dies half way leaves a state the next round (of any launcher) continues from.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from nodepool.launcher.drivers.base import Provider
+from nodepool.zk import NodepoolStore, NodeRecord, RecordGone, RequestRecord
+
+log = logging.getLogger(__name__)
+
+
+def choose_pool(providers: list[Provider], request: RequestRecord
+                ) -> tuple[Provider, dict[str, Any]] | None:
+    """The first of our pools that could ever satisfy every label of ``request``."""
+    if not request.node_types:
+        return None
+    for provider in providers:
+        for pool in provider.pools:
+            if provider.can_satisfy(pool, request.node_types):
+                return provider, pool
+    return None
+
+
+def decline(store: NodepoolStore, request: RequestRecord, launcher: str,
+            registered: set[str]) -> None:
+    """Record that this launcher cannot serve ``request``; fail it once everyone declined."""
+    request.declined_by = sorted({*request.declined_by, launcher})
+    if registered <= set(request.declined_by):
+        request.state = "failed"
+        request.reason = (f"no launcher can provide {request.node_types} "
+                          f"(declined by {', '.join(request.declined_by)})")
+        log.info("Request %s failed: %s", request.id, request.reason)
+    store.update_request(request)
+
+
+def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: str) -> bool:
+    """Allocate one ready node to ``request_id`` under its lock; False if someone was faster."""
+    lock = store.node_lock(node.id, owner)
+    if not lock.acquire(blocking=False):
+        return False
+    try:
+        fresh = store.get_node(node.id)
+        if fresh is None or fresh.state != "ready" or fresh.allocated_to:
+            return False
+        fresh.allocated_to = request_id
+        store.update_node(fresh, state_changed=False)
+        node.allocated_to = request_id
+        return True
+    except RecordGone:
+        return False
+    finally:
+        lock.release()
+
+
+def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
+           pool: dict[str, Any], launcher: str) -> bool:
+    """Allocate (or launch) nodes for ``request``; mark it fulfilled when all are there.
+
+    Returns False when the pool has no free capacity right now (the request stays pending
+    and is retried on the next round).
+    """
+    if request.state == "requested":
+        request.state = "pending"
+        store.update_request(request)
+    nodes = store.nodes()
+    mine = [n for n in nodes if n.allocated_to == request.id and n.state == "ready"]
+    missing = Counter(request.node_types)
+    chosen: list[NodeRecord] = []
+    for node in mine:
+        label = next((lbl for lbl in missing if missing[lbl] and node.has_label(lbl)), None)
+        if label is not None:
+            missing[label] -= 1
+            chosen.append(node)
+    for label in request.node_types:
+        if missing[label] == 0:
+            continue
+        node = _allocate_one(store, request, provider, pool, label, launcher, nodes)
+        if node is None:
+            return False
+        missing[label] -= 1
+        chosen.append(node)
+    ordered: list[str] = []
+    for label in request.node_types:
+        node = next(n for n in chosen if n.has_label(label) and n.id not in ordered)
+        ordered.append(node.id)
+    request.nodes = ordered
+    request.state = "fulfilled"
+    store.update_request(request)
+    log.info("Request %s fulfilled with nodes %s", request.id, ordered)
+    return True
+
+
+def _allocate_one(store: NodepoolStore, request: RequestRecord, provider: Provider,
+                  pool: dict[str, Any], label: str, launcher: str,
+                  nodes: list[NodeRecord]) -> NodeRecord | None:
+    for node in nodes:
+        if (node.state == "ready" and not node.allocated_to and node.has_label(label)
+                and provider.owns(node, pool)
+                and _take_ready(store, node, request.id, launcher)):
+            return node
+    node = provider.launch(store, pool, label, request.id, nodes)
+    if node is not None:
+        nodes.append(node)
+    return node

@@ -1,0 +1,270 @@
+"""The launcher's work loop: one thread running rounds against ZooKeeper.
+
+A round (re-)registers the launcher, syncs static hosts, cleans up nodes (``used`` ->
+recycled, ``deleting`` -> removed, nodes of dead requestors freed), handles requests in
+priority/FIFO order and tops up ``min-ready``. Rounds run when a kazoo ``TreeCache`` on the
+nodes and requests reports a change, and at least every ``cleanup-interval`` seconds. While
+the ZooKeeper session is not connected no round runs, so nothing is handed out; every write
+is versioned, so a round cut short by a lost session leaves consistent records behind.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException, LockTimeout, NoNodeError, NotEmptyError
+from kazoo.protocol.states import KazooState
+from kazoo.recipe.cache import TreeCache, TreeEvent
+
+from nodepool.launcher.drivers import Provider, StaticProvider, make_providers
+from nodepool.launcher.handler import choose_pool, decline, fulfil
+from nodepool.zk import (
+    NODES,
+    REQUEST_LOCKS,
+    REQUESTS,
+    NodepoolStore,
+    NodeRecord,
+    RecordGone,
+)
+
+log = logging.getLogger(__name__)
+
+ELECTION_TIMEOUT = 5.0
+FAILED_RETRY = 30.0  # seconds before a failed node is checked again
+
+
+class LauncherWorker:
+    """Runs launcher rounds in a background thread until :meth:`stop`."""
+
+    def __init__(self, conf: dict[str, Any], client: KazooClient, name: str) -> None:
+        self.conf = conf
+        self.name = name
+        self.client = client
+        self.store = NodepoolStore(client)
+        self.providers: list[Provider] = make_providers(conf, name)
+        self.interval: float = conf["cleanup-interval"]
+        self.rounds = 0
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._register = threading.Event()
+        self._register.set()
+        self._caches: list[TreeCache] = []
+        self._thread = threading.Thread(target=self._run, name="launcher-worker", daemon=True)
+
+    def start(self) -> None:
+        """Start the worker thread (the kazoo client may still be connecting)."""
+        self.client.add_listener(self._on_state)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current round and wait for the thread."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+        self.client.remove_listener(self._on_state)
+        for cache in self._caches:
+            cache.close()
+
+    def _on_state(self, state: str) -> None:
+        if state == KazooState.LOST:
+            self._register.set()  # our ephemeral registration is gone with the session
+        self._wake.set()
+
+    def _on_tree_event(self, event: TreeEvent) -> None:
+        data = event.event_data
+        if data is not None and "/lock" in getattr(data, "path", ""):
+            return  # lock contenders come and go; they change nothing to act on
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stopping.is_set() or not self.client.connected:
+                continue
+            try:
+                self.run_round()
+            except (KazooException, RecordGone, LockTimeout) as exc:
+                log.warning("Launcher round cut short: %s: %s", type(exc).__name__, exc)
+            except Exception:
+                log.exception("Launcher round failed")
+
+    def registration(self) -> dict[str, Any]:
+        """What this launcher publishes under ``/nodepool/launchers/<name>``."""
+        offered = {label for p in self.providers for label in p.labels()}
+        return {"labels": [{"name": lbl["name"], "min_ready": lbl["min-ready"]}
+                           for lbl in self.conf["labels"] if lbl["name"] in offered],
+                "providers": [{"name": p.name, "driver": p.driver} for p in self.providers]}
+
+    def run_round(self) -> None:
+        """One pass over registration, static sync, cleanup, requests and min-ready."""
+        if self._register.is_set():
+            self.store.ensure_paths()
+            self.store.register_launcher(self.name, self.registration())
+            self._register.clear()
+            if not self._caches:
+                self._start_caches()
+        nodes = self.store.nodes()
+        self._sync_static(nodes)
+        self._cleanup(nodes)
+        self._handle_requests()
+        self._min_ready()
+        self.rounds += 1
+
+    def _start_caches(self) -> None:
+        for path in (NODES, REQUESTS):
+            cache = TreeCache(self.client, path)
+            cache.listen(self._on_tree_event)
+            cache.start()
+            self._caches.append(cache)
+
+    # Static hosts -------------------------------------------------------------------------
+
+    def _sync_static(self, nodes: list[NodeRecord]) -> None:
+        for provider in self.providers:
+            if not isinstance(provider, StaticProvider):
+                continue
+            present = {n.static_slot for n in nodes if provider.owns(n)}
+            wanted = {s for pool in provider.pools for s in provider.slots(pool)}
+            if wanted <= present:
+                continue
+            lock = self.store.election_lock(f"static-{provider.name}", self.name)
+            lock.acquire(timeout=ELECTION_TIMEOUT)
+            try:
+                provider.sync(self.store, self.store.nodes())
+            finally:
+                lock.release()
+
+    # Cleanup ------------------------------------------------------------------------------
+
+    def _ours(self, node: NodeRecord) -> Provider | None:
+        return next((p for p in self.providers if p.owns(node)), None)
+
+    def _cleanup(self, nodes: list[NodeRecord]) -> None:
+        request_ids: set[str] | None = None
+        for node in nodes:
+            provider = self._ours(node)
+            if provider is None:
+                continue
+            if node.state in ("used", "deleting") or (
+                    node.state == "failed" and time.time() - node.state_time > FAILED_RETRY):
+                self._with_node(node, provider, self._recycle)
+            elif node.state == "in-use" and not self.store.node_locked(node.id):
+                self._with_node(node, provider, self._recycle)
+            elif node.state == "ready" and node.allocated_to:
+                if request_ids is None:
+                    request_ids = set(self.store.request_ids())
+                if node.allocated_to not in request_ids:
+                    self._with_node(node, provider, self._free)
+            elif node.state == "hold" and node.hold_expiration \
+                    and time.time() > node.hold_expiration:
+                self._with_node(node, provider, self._expire_hold)
+        self._remove_stale_request_locks()
+
+    def _with_node(self, node: NodeRecord, provider: Provider, action: Any) -> None:
+        """Run ``action(fresh_node, provider)`` if the node's lock is free right now."""
+        lock = self.store.node_lock(node.id, self.name)
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            fresh = self.store.get_node(node.id)
+            if fresh is not None and fresh.state == node.state:
+                action(fresh, provider)
+        except RecordGone as exc:
+            log.debug("Node %s changed during cleanup: %s", node.id, exc)
+        finally:
+            try:
+                lock.release()
+            except NoNodeError:
+                pass  # the node (and its lock) was deleted
+
+    def _recycle(self, node: NodeRecord, provider: Provider) -> None:
+        if node.state == "in-use":
+            # Nobody holds the lock of an in-use node: its requestor died. Treat as used.
+            log.info("Node %s was in use by a requestor that went away", node.id)
+            node.state = "used"
+            self.store.update_node(node)
+        log.info("Recycling %s node %s (%s)", node.state, node.id, provider.name)
+        provider.recycle(self.store, node)
+
+    def _free(self, node: NodeRecord, _provider: Provider) -> None:
+        if node.allocated_to not in set(self.store.request_ids()):
+            node.allocated_to = None
+            self.store.update_node(node, state_changed=False)
+
+    def _expire_hold(self, node: NodeRecord, _provider: Provider) -> None:
+        node.state = "deleting"
+        self.store.update_node(node)
+
+    def _remove_stale_request_locks(self) -> None:
+        try:
+            stale = set(self.client.get_children(REQUEST_LOCKS)) - set(self.store.request_ids())
+        except NoNodeError:
+            return
+        for request_id in stale:
+            try:
+                self.client.delete(f"{REQUEST_LOCKS}/{request_id}")
+            except (NoNodeError, NotEmptyError):
+                pass
+
+    # Requests -----------------------------------------------------------------------------
+
+    def _handle_requests(self) -> None:
+        registered = {launcher["name"] for launcher in self.store.launchers()}
+        for request_id in self.store.request_ids():
+            if self._stopping.is_set() or not self.client.connected:
+                return
+            request = self.store.get_request(request_id)
+            if request is None or request.state not in ("requested", "pending") \
+                    or self.name in request.declined_by:
+                continue
+            lock = self.store.request_lock(request_id, self.name)
+            if not lock.acquire(blocking=False):
+                continue
+            try:
+                request = self.store.get_request(request_id)
+                if request is None or request.state not in ("requested", "pending") \
+                        or self.name in request.declined_by:
+                    continue
+                choice = choose_pool(self.providers, request)
+                if choice is None:
+                    decline(self.store, request, self.name, registered)
+                else:
+                    fulfil(self.store, request, *choice, self.name)
+            except RecordGone as exc:
+                log.debug("Request %s changed while handling it: %s", request_id, exc)
+            finally:
+                lock.release()
+
+    # Min-ready ----------------------------------------------------------------------------
+
+    def _deficits(self, nodes: list[NodeRecord]) -> dict[str, int]:
+        deficits = {}
+        for label in self.conf["labels"]:
+            ready = sum(1 for n in nodes if n.state == "ready" and not n.allocated_to
+                        and n.has_label(label["name"]))
+            if ready < label["min-ready"]:
+                deficits[label["name"]] = label["min-ready"] - ready
+        return deficits
+
+    def _min_ready(self) -> None:
+        if not self._deficits(self.store.nodes()):
+            return
+        lock = self.store.election_lock("min-ready", self.name)
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            nodes = self.store.nodes()
+            for label, missing in self._deficits(nodes).items():
+                for provider in self.providers:
+                    for pool in provider.pools:
+                        while missing and label in provider.pool_labels(pool):
+                            if provider.launch(self.store, pool, label, None, nodes) is None:
+                                break
+                            nodes = self.store.nodes()
+                            missing -= 1
+        finally:
+            lock.release()

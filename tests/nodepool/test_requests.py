@@ -1,0 +1,145 @@
+"""Node requests end to end: a real launcher on a real ZooKeeper, Zuul's NodeRequester."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nodepool.zk import NodepoolStore
+from tests.harness.ports import free_port
+from tests.harness.stack import Stack
+from tests.nodepool.conftest import eventually, local_config, start_launcher, static_config
+from zuul.nodes import NodeRequester, NodeRequestFailed
+
+
+async def test_local_request_in_use_then_deleted(zk_stack: Stack, requester: NodeRequester,
+                                                 store: NodepoolStore) -> None:
+    start_launcher(zk_stack, "launcher-a", local_config())
+    nodeset = await asyncio.wait_for(requester.request(["local-label"], "build-1"), 20)
+    assert len(nodeset.nodes) == 1
+    node = nodeset.nodes[0]
+    assert node.label == "local-label" and node.connection_type == "local"
+    assert node.host == "127.0.0.1"
+    record = store.get_node(node.id)
+    assert record is not None and record.state == "in-use"
+    assert record.allocated_to == nodeset.request_id
+    assert store.node_locked(node.id)
+    assert store.get_request(nodeset.request_id) is None  # accepted requests are removed
+
+    await requester.release(nodeset)
+    await eventually(lambda: store.get_node(node.id) is None, what="used local node deleted")
+
+
+async def test_static_node_goes_back_to_ready(zk_stack: Stack, requester: NodeRequester,
+                                             store: NodepoolStore) -> None:
+    hosts = [{"name": "static-1", "labels": ["static"], "connection-type": "local"}]
+    zk_stack.launcher(**static_config(hosts))
+    first = await asyncio.wait_for(requester.request(["static"], "build-1"), 20)
+    node_id = first.nodes[0].id
+    assert first.nodes[0].host == "static-1"
+    await requester.release(first)
+
+    def ready_again() -> bool:
+        record = store.get_node(node_id)
+        return bool(record and record.state == "ready" and not record.allocated_to)
+
+    await eventually(ready_again, what="static node ready again")
+    second = await asyncio.wait_for(requester.request(["static"], "build-2"), 20)
+    assert second.nodes[0].id == node_id
+    await requester.release(second)
+
+
+async def test_static_cleanup_check(zk_stack: Stack, requester: NodeRequester,
+                                    store: NodepoolStore) -> None:
+    """After use an ssh host must still answer on its port, else the node is failed."""
+    assert zk_stack.zookeeper is not None
+    hosts = [  # ZooKeeper's client port stands in for a host's SSH port
+        {"name": "127.0.0.1", "labels": ["answers"], "connection-port": zk_stack.zookeeper.port},
+        {"name": "127.0.0.1", "labels": ["silent"], "connection-port": free_port()},
+    ]
+    zk_stack.launcher(**static_config(hosts))
+    for label, expected in (("answers", "ready"), ("silent", "failed")):
+        nodeset = await asyncio.wait_for(requester.request([label], f"build-{label}"), 20)
+        node_id = nodeset.nodes[0].id
+        assert nodeset.nodes[0].connection_type == "ssh"
+        await requester.release(nodeset)
+        await eventually(lambda n=node_id, e=expected: store.get_node(n).state == e,
+                         what=f"{label} node {expected}")
+
+
+async def test_unknown_label_is_declined_and_failed(zk_stack: Stack, requester: NodeRequester,
+                                                    store: NodepoolStore) -> None:
+    start_launcher(zk_stack, "launcher-a", local_config())
+    with pytest.raises(NodeRequestFailed, match="declined by launcher-a"):
+        await asyncio.wait_for(requester.request(["no-such-label"], "build-1"), 20)
+    assert store.requests() == []
+
+
+async def test_cancel_deletes_waiting_request(zk_stack: Stack, requester: NodeRequester,
+                                              store: NodepoolStore) -> None:
+    hosts = [{"name": "only-host", "labels": ["static"], "connection-type": "local"}]
+    zk_stack.launcher(**static_config(hosts))
+    held = await asyncio.wait_for(requester.request(["static"], "build-1"), 20)
+    waiting = asyncio.create_task(requester.request(["static"], "build-2"))
+    pending = await eventually(lambda: [r for r in store.requests() if r.state == "pending"],
+                               what="second request pending while the host is busy")
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert store.get_request(pending[0].id) is None
+    await requester.release(held)
+
+
+async def test_hold_keeps_node(zk_stack: Stack, requester: NodeRequester,
+                               store: NodepoolStore) -> None:
+    zk_stack.launcher(**local_config())
+    nodeset = await asyncio.wait_for(requester.request(["local-label"], "build-1"), 20)
+    await requester.release(nodeset, hold={"job": "tenant/project/job", "reason": "debug me"})
+    record = store.get_node(nodeset.nodes[0].id)
+    assert record.state == "hold" and record.hold_job == "tenant/project/job"
+    assert record.comment == "debug me" and not store.node_locked(record.id)
+    second = await asyncio.wait_for(requester.request(["local-label"], "build-2"), 20)
+    assert second.nodes[0].id != record.id  # a held node is not handed out again
+    await requester.release(second)
+    assert store.get_node(record.id).state == "hold"
+
+
+async def test_requestor_death_frees_its_nodes(zk_stack: Stack, make_requester,
+                                               store: NodepoolStore) -> None:
+    hosts = [{"name": "static-1", "labels": ["static"], "connection-type": "local"}]
+    zk_stack.launcher(**static_config(hosts))
+    doomed = await make_requester("doomed-scheduler")
+    nodeset = await asyncio.wait_for(doomed.request(["static"], "build-1"), 20)
+    node_id = nodeset.nodes[0].id
+    await doomed.stop()  # session closed: its node locks vanish with it
+    await eventually(lambda: store.get_node(node_id).state == "ready",
+                     what="node of the dead requestor recycled")
+
+
+async def test_min_ready_and_multi_node_request(zk_stack: Stack, requester: NodeRequester,
+                                                store: NodepoolStore) -> None:
+    zk_stack.launcher(**local_config({"small": 2, "big": 0}, max_servers=6))
+
+    def ready_small() -> list[str]:
+        return [n.id for n in store.nodes()
+                if n.label == "small" and n.state == "ready" and not n.allocated_to]
+
+    before = await eventually(lambda: len(ready_small()) == 2 and ready_small(),
+                              what="min-ready nodes")
+    nodeset = await asyncio.wait_for(requester.request(["small", "big", "small"], "b"), 20)
+    assert [n.label for n in nodeset.nodes] == ["small", "big", "small"]
+    assert {n.id for n in nodeset.nodes} >= set(before)  # ready nodes are used first
+    await eventually(lambda: len(ready_small()) == 2, what="min-ready topped up again")
+    await requester.release(nodeset)
+
+
+async def test_labels_from_zookeeper(zk_stack: Stack, requester: NodeRequester) -> None:
+    zk_stack.launcher(**local_config({"small": 1}))
+
+    async def small_is_ready() -> list[dict]:
+        found = await requester.labels()
+        return found if found and found[0]["ready"] == 1 else []
+
+    found = await eventually(small_is_ready, what="label small with its min-ready node")
+    assert found[0]["name"] == "small" and found[0]["min_ready"] == 1
+    assert found[0]["total"] == 1 and found[0]["in_use"] == 0

@@ -1,0 +1,232 @@
+"""Zuul's side of Nodepool: node requests in ZooKeeper (``zuul.nodes.NodeRequester``).
+
+For each build the scheduler writes an *ephemeral* sequence node request, waits for a
+launcher to fulfil it without blocking the event loop (a kazoo ``DataWatch`` hands the result
+to asyncio with ``loop.call_soon_threadsafe``), locks the nodes (kazoo ``Lock`` recipe), marks
+them ``in-use`` and deletes the request. When the build ends the nodes go back as ``used`` (or
+``hold`` when an autohold matched) and are unlocked. If the scheduler dies its session ends:
+ZooKeeper removes its requests and its node locks, and the launchers clean up the nodes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kazoo.exceptions import KazooException, LockTimeout
+from kazoo.protocol.states import KazooState
+from kazoo.recipe.lock import Lock
+
+from nodepool.launcher.zk import make_client
+from nodepool.zk import REQUESTS, NodepoolStore, RecordGone, RequestRecord, label_summary
+
+log = logging.getLogger(__name__)
+
+LOCK_TIMEOUT = 10.0
+
+
+class NodeRequestFailed(Exception):
+    """Nodepool could not (or no longer can) provide the nodes of a request."""
+
+
+@dataclass
+class Node:
+    """What the executor needs to build an inventory entry for one node."""
+
+    id: str
+    label: str
+    host: str
+    connection_type: str  # "local" | "ssh"
+    connection_port: int
+    username: str | None
+
+
+@dataclass
+class NodeSet:
+    """The nodes given to one build, locked by this requester until released."""
+
+    request_id: str
+    nodes: list[Node]
+
+
+class NodeRequester:
+    """Requests, locks and returns Nodepool nodes over the scheduler's ZooKeeper session."""
+
+    def __init__(self, zk_conf: dict[str, Any], requestor: str) -> None:
+        self.requestor = requestor
+        self.client = make_client(zk_conf)
+        self.store = NodepoolStore(self.client)
+        self._locks: dict[str, Lock] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connected: asyncio.Event | None = None
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        """True while the ZooKeeper session is connected."""
+        return bool(self.client.connected)
+
+    def _on_state(self, state: str) -> None:
+        if self._loop is None or self._connected is None:
+            return
+        event = self._connected
+        setter = event.set if state == KazooState.CONNECTED else event.clear
+        try:
+            self._loop.call_soon_threadsafe(setter)
+        except RuntimeError:  # loop closed while stopping
+            pass
+
+    async def start(self) -> None:
+        """Start connecting to ZooKeeper in the background (does not wait for it)."""
+        self._loop = asyncio.get_running_loop()
+        self._connected = asyncio.Event()
+        self.client.add_listener(self._on_state)
+        self.client.start_async()
+        if self.client.connected:
+            self._connected.set()
+
+    async def stop(self) -> None:
+        """Close the session: ZooKeeper drops our requests and node locks with it."""
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.client.remove_listener(self._on_state)
+        self.client.stop()
+        self.client.close()
+
+    async def _wait_connected(self) -> None:
+        assert self._connected is not None, "NodeRequester.start() was not called"
+        if not self.client.connected:
+            await self._connected.wait()
+
+    async def request(self, labels: list[str], build_uuid: str, priority: int = 100
+                      ) -> NodeSet:
+        """Request nodes with ``labels``; return them locked and ``in-use``.
+
+        Raises :class:`NodeRequestFailed` when Nodepool fails the request or the request is
+        lost. Cancelling deletes the request (and returns any nodes already taken).
+        """
+        if not 0 <= priority <= 999:
+            raise ValueError("priority must be 0-999")
+        await self._wait_connected()
+        loop = asyncio.get_running_loop()
+        record = RequestRecord(requestor=self.requestor, node_types=list(labels),
+                               build_uuid=build_uuid)
+        record = await asyncio.to_thread(self.store.submit_request, record, priority)
+        done: asyncio.Future[RequestRecord] = loop.create_future()
+        taken: list[str] = []
+        try:
+            await asyncio.to_thread(self._watch, record.id, done, loop)
+            result = await done
+            if result.state != "fulfilled":
+                raise NodeRequestFailed(
+                    f"node request {record.id} for {labels} failed: "
+                    f"{result.reason or 'declined by every launcher'}")
+            nodes = await asyncio.to_thread(self._accept, result, taken)
+            await asyncio.to_thread(self.store.delete_request, record.id)
+            return NodeSet(record.id, nodes)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(self._abandon, record.id, taken))
+            raise
+
+    def _watch(self, request_id: str, done: asyncio.Future[RequestRecord],
+               loop: asyncio.AbstractEventLoop) -> None:
+        def resolve(value: RequestRecord | Exception) -> None:
+            if done.done():
+                return
+            if isinstance(value, Exception):
+                done.set_exception(value)
+            else:
+                done.set_result(value)
+
+        def on_change(data: bytes | None, stat: Any, _event: Any = None) -> bool | None:
+            if done.done():
+                return False
+            if data is None:
+                loop.call_soon_threadsafe(resolve, NodeRequestFailed(
+                    f"node request {request_id} disappeared (ZooKeeper session lost?)"))
+                return False
+            current = RequestRecord.from_json(request_id, data, stat.version)
+            if current.state in ("fulfilled", "failed"):
+                loop.call_soon_threadsafe(resolve, current)
+                return False
+            return None
+
+        self.client.DataWatch(f"{REQUESTS}/{request_id}", on_change)
+
+    def _accept(self, request: RequestRecord, taken: list[str]) -> list[Node]:
+        """Lock every node of a fulfilled request and mark it in-use."""
+        nodes = []
+        for node_id in request.nodes:
+            lock = self.store.node_lock(node_id, self.requestor)
+            try:
+                lock.acquire(timeout=LOCK_TIMEOUT)
+            except LockTimeout:
+                raise NodeRequestFailed(f"node {node_id} stayed locked by someone else") from None
+            try:
+                record = self.store.get_node(node_id)
+                if record is None or record.allocated_to != request.id \
+                        or record.state != "ready":
+                    raise NodeRequestFailed(
+                        f"node {node_id} is no longer allocated to {request.id}")
+                record.state = "in-use"
+                self.store.update_node(record)
+            except RecordGone as exc:
+                lock.release()
+                raise NodeRequestFailed(str(exc)) from None
+            except BaseException:
+                lock.release()
+                raise
+            self._locks[node_id] = lock
+            taken.append(node_id)
+            nodes.append(Node(
+                id=node_id, label=record.label,
+                host=record.interface_ip or record.hostname,
+                connection_type=record.connection_type,
+                connection_port=record.connection_port, username=record.username))
+        return nodes
+
+    def _abandon(self, request_id: str, taken: list[str]) -> None:
+        """After a failure or cancellation: delete the request, give back taken nodes."""
+        try:
+            self.store.delete_request(request_id)
+            self._return(taken, None)
+        except KazooException as exc:
+            log.warning("Could not clean up node request %s: %s", request_id, exc)
+
+    def _return(self, node_ids: list[str], hold: dict[str, Any] | None) -> None:
+        for node_id in node_ids:
+            lock = self._locks.pop(node_id, None)
+            try:
+                record = self.store.get_node(node_id)
+                if record is not None and record.state == "in-use":
+                    if hold is not None:
+                        record.state = "hold"
+                        record.hold_job = hold.get("job")
+                        record.comment = hold.get("reason") or hold.get("comment")
+                        expiration = hold.get("expiration")
+                        record.hold_expiration = time.time() + expiration if expiration else None
+                    else:
+                        record.state = "used"
+                    self.store.update_node(record)
+            except RecordGone as exc:
+                log.warning("Node %s changed while returning it: %s", node_id, exc)
+            finally:
+                if lock is not None:
+                    lock.release()
+
+    async def release(self, nodeset: NodeSet, hold: dict[str, Any] | None = None) -> None:
+        """Return a build's nodes as ``used`` (or ``hold`` with ``hold`` info) and unlock them.
+
+        ``hold`` may carry ``job``, ``reason`` and ``expiration`` (seconds).
+        """
+        await asyncio.to_thread(self._return, [n.id for n in nodeset.nodes], hold)
+
+    async def labels(self) -> list[dict[str, Any]]:
+        """Nodepool's labels (name, min_ready, ready/in_use/total counts) from ZooKeeper."""
+        return await asyncio.to_thread(label_summary, self.store)
