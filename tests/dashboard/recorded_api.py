@@ -1,0 +1,195 @@
+"""A small real aiohttp server for the dashboard's unit-level browser checks.
+
+It serves the static dashboard under a prefix plus recorded JSON in the shapes of the
+scheduler, log streamer and Nodepool APIs. The end-to-end tests (``test_e2e_*``) cover the
+same pages against the real services through a real Apache.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tests.harness.ports import free_port
+
+NOW_MS = int(time.time() * 1000)
+
+
+def job(name: str, uuid: str, result: str | None = None, elapsed: int | None = None,
+        estimated: int | None = 60_000, voting: bool = True) -> dict[str, Any]:
+    """A job entry of status.json (times in ms)."""
+    started = elapsed is not None or result is not None
+    return {"name": name, "uuid": uuid, "result": result, "voting": voting,
+            "start_time": (NOW_MS - (elapsed or 30_000)) / 1000 if started else None,
+            "elapsed_time": elapsed if started else None,
+            "remaining_time": (max(0, estimated - elapsed) if elapsed is not None and estimated
+                               and result is None else None),
+            "estimated_time": estimated, "url": f"stream/{uuid}?logfile=console.log",
+            "report_url": None, "canceled": False, "retry": False}
+
+
+def item(number: int, project: str, jobs: list[dict[str, Any]], ahead: str | None = None,
+         live: bool = True) -> dict[str, Any]:
+    """An item of status.json."""
+    return {"id": f"{number},{number:040x}", "url": f"https://github.example/{project}/pull/{number}",
+            "project": project, "ref": f"refs/pull/{number}/head", "live": live, "active": True,
+            "enqueue_time": NOW_MS - number * 7_000, "item_ahead": ahead, "items_behind": [],
+            "failing_reasons": [], "remaining_time": 45_000, "jobs": jobs}
+
+
+def status(extra_items: int = 0) -> dict[str, Any]:
+    """A status.json with a check and a gate pipeline (+ ``extra_items`` more in check)."""
+    check_items = [
+        item(12, "org/alpha", [job("tox-py311", "u-running", elapsed=40_000),
+                               job("tox-lint", "u-success", result="SUCCESS", elapsed=21_000),
+                               job("docs", "u-queued")]),
+        item(13, "org/beta", [job("tox-py311", "u-failed", result="FAILURE", elapsed=50_000),
+                              job("slow-nv", "u-nv", elapsed=10_000, estimated=None,
+                                  voting=False)]),
+    ]
+    check_items[1]["failing_reasons"] = ["at least one job failed"]
+    for n in range(extra_items):
+        check_items.append(item(100 + n, f"org/repo{n % 17}",
+                                [job(f"job-{k}", f"x-{n}-{k}", elapsed=5_000 * k)
+                                 for k in range(4)]))
+    gate_a = item(20, "org/alpha", [job("integration", "u-gate-a", elapsed=90_000,
+                                        estimated=120_000)])
+    gate_b = item(21, "org/beta", [job("integration", "u-gate-b", elapsed=80_000,
+                                       estimated=120_000)], ahead=gate_a["id"])
+    gate_a["items_behind"] = [gate_b["id"]]
+    return {"zuul_version": "test", "trigger_event_queue": {"length": 0},
+            "result_event_queue": {"length": 0}, "last_reconfigured": NOW_MS,
+            "pipelines": [
+                {"name": "check", "description": "Changes are tested here.",
+                 "change_queues": [{"name": f"org/q{i}", "window": 0, "heads": [[it]]}
+                                   for i, it in enumerate(check_items)]},
+                {"name": "gate", "description": "Approved changes, tested in series.",
+                 "change_queues": [{"name": "integrated", "window": 20,
+                                    "heads": [[gate_a, gate_b]]}]},
+                {"name": "post", "description": "", "change_queues": []},
+            ]}
+
+
+BUILD = {"uuid": "u-success", "job_name": "tox-lint", "result": "SUCCESS", "voting": True,
+         "project": "org/alpha", "branch": "main", "pipeline": "check", "change": 12,
+         "patchset": "abc", "ref": "refs/pull/12/head", "newrev": "a" * 40,
+         "ref_url": "https://github.example/org/alpha/pull/12",
+         "start_time": "2026-01-02T10:00:00", "end_time": "2026-01-02T10:00:21",
+         "duration": 21.0, "log_url": None, "nodeset": {"nodes": [{"label": "local"}]}}
+
+
+def _json(data: Any) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(data)
+    return handler
+
+
+def _text(text: str) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=text)
+    return handler
+
+
+class RecordedAPI:
+    """The server; ``hits`` counts requests per path, ``status_items`` sizes the queue."""
+
+    def __init__(self, static_root: Path, prefix: str = "/zuul/") -> None:
+        self.static_root = static_root
+        self.prefix = prefix
+        self.port = free_port()
+        self.hits: dict[str, int] = {}
+        self.status_items = 0
+        self.down = False
+        self.console_lines = 200
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
+
+    def _app(self) -> web.Application:
+        p = self.prefix
+        app = web.Application(middlewares=[self._count])
+        app.router.add_get(p + "api/info", _json(
+            {"info": {"nodepool_url": "/nodepool/"}}))
+        app.router.add_get(p + "api/tenants", _json(
+            [{"name": "example", "projects": 2, "queue": 5}, {"name": "other"}]))
+        app.router.add_get(p + "api/tenant/{t}/status", self._status)
+        app.router.add_get(p + "api/tenant/{t}/builds", self._builds)
+        app.router.add_get(p + "api/tenant/{t}/build/{uuid}", self._build)
+        app.router.add_get(p + "api/tenant/{t}/console-stream", self._stream)
+        app.router.add_get(p + "logs/{uuid}/console.log", _text("stored line 1\nstored line 2\n"))
+        app.router.add_get("/nodepool/api/labels", _json(
+            [{"name": "local", "ready": 1, "in-use": 2, "total": 3, "min-ready": 1}]))
+        app.router.add_get("/nodepool/api/nodes", _json(
+            [{"id": "0000000001", "label": ["local"], "state": "in-use", "age": 75,
+              "provider": "local", "hostname": "localhost"},
+             {"id": "0000000002", "label": "local", "state": "ready",
+              "state_time": time.time() - 10, "provider": "local"}]))
+        app.router.add_get(p + "{tail:.*}", self._static)
+        return app
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.hits[request.path] = self.hits.get(request.path, 0) + 1
+        if self.down and "/api/" in request.path:
+            return web.json_response({"error": "unavailable", "description": "down"}, status=503)
+        return await handler(request)
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        tail = request.match_info["tail"] or "index.html"
+        path = (self.static_root / tail).resolve()
+        if not path.is_file() or self.static_root not in path.parents:
+            path = self.static_root / "index.html"
+        return web.FileResponse(path)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return web.json_response(status(self.status_items))
+
+    async def _builds(self, request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit", 50))
+        skip = int(request.query.get("skip", 0))
+        builds = [{**BUILD, "uuid": f"b-{n}", "job_name": f"job-{n}",
+                   "result": "FAILURE" if n % 5 == 0 else "SUCCESS"} for n in range(120)]
+        builds = [b for b in builds if all(
+            str(b.get(k)) == v for k, v in request.query.items() if k not in ("limit", "skip"))]
+        return web.json_response(builds[skip:skip + limit])
+
+    async def _build(self, request: web.Request) -> web.Response:
+        uuid = request.match_info["uuid"]
+        if uuid.startswith("u-running"):
+            return web.json_response({"error": "not_found", "description": "no build"},
+                                     status=404)
+        return web.json_response({**BUILD, "uuid": uuid})
+
+    async def _stream(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        message = await ws.receive_json()
+        for n in range(self.console_lines):
+            await ws.send_str(f"{n:04d} line of {message['uuid']}\n")
+            await asyncio.sleep(0.005)
+        await ws.close(code=1000)
+        return ws
+
+    def start(self) -> RecordedAPI:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self._app())
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

@@ -1,0 +1,164 @@
+"""Unit-level browser checks of each page against recorded API answers (RecordedAPI).
+
+These pin behaviour that is hard to produce on demand from the real stack (150 queued items,
+a long log to scroll, a filter across pipelines). ``test_e2e_*`` covers the real services.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.dashboard.conftest import STATIC_ROOT
+from tests.dashboard.recorded_api import RecordedAPI
+from tests.harness.process import wait_for
+
+
+@pytest.fixture
+def api() -> Iterator[RecordedAPI]:
+    server = RecordedAPI(STATIC_ROOT).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_status_page_shows_pipelines_jobs_and_dependencies(page, api: RecordedAPI,
+                                                           shots: Path) -> None:
+    page.goto(api.url + "#/t/example/status")
+    page.wait_for_selector(".item[data-id^='12,']")
+    assert page.locator(".pipeline").count() == 3
+    alpha = page.locator(".item[data-id^='12,']")
+    assert alpha.locator("a.change").get_attribute("href") == \
+        "https://github.example/org/alpha/pull/12"
+    assert "in queue" in alpha.locator(".meta").inner_text()
+    running = alpha.locator("li[data-job='tox-py311']")
+    assert running.locator("a.name").get_attribute("href") == "#/t/example/stream/u-running"
+    assert running.get_attribute("class") == ""
+    assert running.locator("[role=progressbar]").get_attribute("aria-valuenow") == "67"
+    done = alpha.locator("li[data-job='tox-lint']")
+    assert done.locator(".result").inner_text() == "SUCCESS"
+    assert done.locator("a.name").get_attribute("href") == "#/t/example/build/u-success"
+    assert alpha.locator("li[data-job='docs'] .result").inner_text() == "queued"
+    assert "failing" in page.locator(".item[data-id^='13,']").get_attribute("class")
+    behind = page.locator(".pipeline[data-pipeline='gate'] .item").nth(1)
+    assert "tested on top of #20" in behind.locator(".behind").inner_text()
+    assert page.locator("#banner").is_hidden()
+    page.screenshot(path=str(shots / "recorded-status.png"), full_page=True)
+
+
+def test_status_filter_and_many_items(page, api: RecordedAPI, shots: Path) -> None:
+    api.status_items = 150
+    page.goto(api.url + "#/t/example/status")
+    page.wait_for_selector(".item[data-id^='249,']")
+    assert page.locator(".item").count() == 154
+    assert page.locator("#status-summary").inner_text() == "154 items in queue"
+    page.fill("#status-filter", "org/repo3")
+    wait_for(lambda: "match" in page.locator("#status-summary").inner_text(), 5,
+             what="filter applied")
+    # org/repo3 and org/repo3x: items 103, 120, ... (n % 17 == 3) and 13..16 of them.
+    shown = page.locator(".item").count()
+    assert 0 < shown < 20
+    assert page.locator("#status-summary").inner_text() == f"{shown} of 154 items match"
+    assert "q=org%2Frepo3" in page.url
+    page.reload()
+    page.wait_for_selector(".item")
+    assert page.input_value("#status-filter") == "org/repo3"
+    page.fill("#status-filter", "org/alpha")
+    wait_for(lambda: page.locator(".item").count() == 2, 5, what="filter by project")
+    page.fill("#status-filter", "#13")
+    wait_for(lambda: page.locator(".item").count() == 1, 5, what="filter by change number")
+    print("status render ms with 154 items:", page.locator("#pipelines").get_attribute(
+        "data-render-ms"))
+
+
+def test_status_pauses_when_hidden_and_shows_unreachable_banner(page, api: RecordedAPI) -> None:
+    page.goto(api.url + "#/t/example/status?refresh=1")
+    page.wait_for_selector(".item")
+    path = "/zuul/api/tenant/example/status"
+    wait_for(lambda: api.hits.get(path, 0) >= 2, 5, what="refresh every second")
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    wait_for(lambda: page.locator("#updated").inner_text() == "paused while hidden", 5,
+             what="paused note")
+    paused_at = api.hits[path]
+    page.wait_for_timeout(2500)  # two refresh intervals must pass without a request
+    assert api.hits[path] <= paused_at + 1  # at most one request already in flight
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    wait_for(lambda: api.hits[path] > paused_at + 1, 5, what="refresh resumed")
+
+    api.down = True
+    page.wait_for_selector("#banner[data-kind='unreachable']", state="visible")
+    assert "Zuul API unreachable" in page.inner_text("#banner")
+    assert page.locator(".item").count() > 0  # the last data stays on screen
+    api.down = False
+    page.wait_for_selector("#banner", state="hidden")
+
+
+def test_console_follows_until_scrolled_up(page, api: RecordedAPI, shots: Path) -> None:
+    api.console_lines = 400
+    page.goto(api.url + "#/t/example/stream/u-running")
+    page.wait_for_function("document.querySelector('#console').textContent.includes('0150 ')")
+    at_bottom = "innerHeight + scrollY >= document.documentElement.scrollHeight - 60"
+    assert page.evaluate(at_bottom)
+    page.mouse.wheel(0, -2000)
+    wait_for(lambda: page.locator("button.follow").is_visible(), 5, what="follow button")
+    page.wait_for_selector("#console[data-state='ended']")
+    assert "0399 line of u-running" in page.inner_text("#console")
+    assert not page.evaluate(at_bottom)  # it did not yank the reader back down
+    assert "Build ended" in page.inner_text("#console-state")
+    page.click("button.follow")
+    wait_for(lambda: page.evaluate(at_bottom), 5, what="scrolled to the end")
+
+
+def test_finished_build_console_shows_stored_log(page, api: RecordedAPI) -> None:
+    page.goto(api.url + "#/t/example/stream/u-success")
+    page.wait_for_selector("#console[data-state='stored']")
+    assert page.inner_text("#console").startswith("stored line 1")
+    assert page.inner_text("#console-result").startswith("SUCCESS")
+
+
+def test_builds_filters_paging_and_build_page(page, api: RecordedAPI, shots: Path) -> None:
+    page.goto(api.url + "#/t/example/builds")
+    page.wait_for_selector("#builds tbody tr[data-uuid='b-0']")
+    assert page.locator("#builds tbody tr").count() == 50
+    page.click("text=Older →")
+    page.wait_for_selector("#builds tbody tr[data-uuid='b-50']")
+    assert "skip=50" in page.url
+    page.select_option("#filter-result", "FAILURE")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#builds tbody tr[data-uuid='b-5']")
+    assert page.locator("#builds tbody tr").count() == 24
+    assert "result=FAILURE" in page.url
+    page.screenshot(path=str(shots / "recorded-builds.png"), full_page=True)
+    page.click("#builds tbody tr[data-uuid='b-5'] a")
+    page.wait_for_selector("#build-details")
+    details = page.inner_text("#build-details")
+    assert "tox-lint" in details and "#12" in details and "21s" in details
+    assert "b-5" in page.inner_text("h1")
+    page.reload()  # deep link survives a reload
+    page.wait_for_selector("#build-details")
+
+
+def test_nodes_page(page, api: RecordedAPI, shots: Path) -> None:
+    page.goto(api.url + "#/t/example/nodes")
+    card = page.locator(".card[data-label='local']")
+    card.wait_for()
+    assert card.locator(".counts").inner_text().split() == ["1", "ready", "2", "in", "use", "3",
+                                                            "total"]
+    assert page.locator("#nodes tbody tr").count() == 2
+    assert page.inner_text("#nodes tbody tr[data-id='0000000001']").split("\t")[3] == "1m 15s"
+
+
+def test_tenant_list_and_unknown_route(page, api: RecordedAPI) -> None:
+    page.goto(api.url)
+    page.wait_for_selector("#tenants a")
+    assert page.locator("#tenants h2").all_inner_texts() == ["example", "other"]
+    page.goto(api.url + "#/nowhere")
+    page.wait_for_selector("text=Page not found")
