@@ -62,6 +62,9 @@ SCHEMA = vol.Schema(
         vol.Optional("timeouts", default={}): {
             vol.Optional("connect", default=5): vol.All(int, vol.Range(min=1)),
             vol.Optional("proxy", default=60): vol.All(int, vol.Range(min=1)),
+            # Core ``Timeout`` (client side). A websocket tunnel's idle timeout is the larger
+            # of this and the streamer members' ``timeout=`` (websocket_idle).
+            vol.Optional("client", default=60): vol.All(int, vol.Range(min=1)),
             vol.Optional("websocket_idle", default=600): vol.All(int, vol.Range(min=1)),
             vol.Optional("member_retry", default=2): vol.All(int, vol.Range(min=0)),
         },

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from zuul.executor import BuildRequest
 
 
 def alive(pid: int) -> bool:
@@ -35,3 +38,14 @@ def read_pid(path: Path) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+LOCAL_NODE = {"name": "node", "host": "localhost", "connection": "local"}
+
+
+def build_request(playbook: str, timeout: float = 60.0, **zuul_vars: object) -> BuildRequest:
+    """A request for one of the test playbooks on a local node, with a fresh UUID."""
+    variables = {"project": "org/project", "change": "1,1", "pipeline": "check", **zuul_vars}
+    return BuildRequest(uuid=uuid.uuid4().hex, job="test-job", playbook=PLAYBOOKS / playbook,
+                        nodes=[dict(LOCAL_NODE)], zuul_vars=variables, timeout=timeout)

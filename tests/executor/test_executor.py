@@ -9,8 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.executor.conftest import build_request
-from tests.executor.helpers import alive, read_pid, wait_until
+from tests.executor.helpers import alive, build_request, read_pid, wait_until
 from zuul.executor import BuildRequest, Executor
 from zuul.executor.workspace import inventory
 
