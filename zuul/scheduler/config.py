@@ -27,6 +27,25 @@ GEARMAN_SERVER_SCHEMA = vol.Schema(
     }
 )
 
+CONNECTION_SCHEMA = vol.Schema(
+    {
+        vol.Optional("driver", default="github"): vol.In(["github"], msg="expected github"),
+        vol.Optional("api_url", default="https://api.github.com"): NonEmptyStr,
+        vol.Optional("token", default=""): str,
+        vol.Optional("status_url", default=""): str,
+        vol.Optional("context_prefix", default="zuul"): NonEmptyStr,
+    }
+)
+
+EXECUTOR_SCHEMA = vol.Schema(
+    {
+        vol.Optional("log_root"): NonEmptyStr,
+        vol.Optional("work_root"): NonEmptyStr,
+        vol.Optional("max_concurrent", default=4): vol.All(int, vol.Range(min=1)),
+        vol.Optional("log_url", default=""): str,
+    }
+)
+
 SCHEMA = vol.Schema(
     {
         vol.Optional("api", default={}): listen_schema(9000).extend(
@@ -36,6 +55,10 @@ SCHEMA = vol.Schema(
         vol.Optional("zookeeper"): ZOOKEEPER_SCHEMA,
         vol.Optional("auth"): AUTH_SCHEMA,
         vol.Optional("state_dir", default="/var/lib/zuul"): NonEmptyStr,
+        vol.Optional("tenant_config"): NonEmptyStr,
+        vol.Optional("connections"): {str: CONNECTION_SCHEMA},
+        vol.Optional("database", default={}): {vol.Optional("url"): NonEmptyStr},
+        vol.Optional("executor", default={}): EXECUTOR_SCHEMA,
     }
 )
 
@@ -48,4 +71,12 @@ def load(path: str | Path) -> dict[str, Any]:
         if not server or not server["start"]:
             raise ConfigError(f"{path}: gearman: required unless gearman_server.start is true")
         conf["gearman"] = {"servers": [f"{server['listen']}:{server['port']}"]}
+    if not conf.get("connections"):
+        conf["connections"] = {"github": CONNECTION_SCHEMA({})}
+    if conf.get("tenant_config"):
+        conf["tenant_config"] = str(Path(path).resolve().parent / conf["tenant_config"])
+    state = Path(conf["state_dir"])
+    conf["database"].setdefault("url", f"sqlite:///{state / 'zuul.db'}")
+    conf["executor"].setdefault("log_root", str(state / "logs"))
+    conf["executor"].setdefault("work_root", str(state / "work"))
     return conf

@@ -141,6 +141,7 @@ class Build:
     retry: bool = False
     error: str | None = None
     log_url: str | None = None
+    held: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property

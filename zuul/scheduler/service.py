@@ -1,16 +1,24 @@
-"""The scheduler process: its gearman connection and its in-process aiohttp API."""
+"""The scheduler process: gearman, events, the scheduler core, builds and its aiohttp API."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import gear
 from aiohttp import web
 
 import zuul
+from zuul.db.history import BuildHistory
 from zuul.lib import gearman
-from zuul.lib.web import add_health_routes, json_response, make_app, public_base_url
+from zuul.lib.auth import Authenticator
+from zuul.lib.web import SnapshotCache, add_health_routes, json_response, make_app, public_base_url
+from zuul.scheduler import tenant_config
+from zuul.scheduler.events import DeliveryStore, EventReceiver
+from zuul.scheduler.launcher import BuildLauncher
+from zuul.scheduler.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +32,71 @@ class SchedulerService:
         self.conf = conf
         self.gear_server: gear.Server | None = None
         self.gear_client: gear.Client | None = None
+        self.auth = Authenticator(conf["auth"]) if conf.get("auth") else None
+        self.snapshots = SnapshotCache(max_age=1.0)
+        self.nodes: Any = None
+        Path(conf["state_dir"]).mkdir(parents=True, exist_ok=True)
+        self.history = BuildHistory(conf["database"]["url"])
+        self.scheduler = Scheduler(conf.get("tenant_config"), conf["connections"],
+                                   self.history, log_url=self._log_url)
+        # Validate the tenant config before serving: a bad one exits 2 with one line.
+        tenant_config.load(conf.get("tenant_config"), list(conf["connections"]))
+
+    def _log_url(self, uuid: str) -> str:
+        template = self.conf["executor"]["log_url"]
+        if template:
+            return template.format(uuid=uuid)
+        public = self.conf["api"]["public_url"]
+        base = public if not public or public.endswith("/") else public + "/"
+        return f"{base}logs/{uuid}/"
+
+    async def _start_nodes(self) -> None:
+        if not self.conf.get("zookeeper"):
+            return
+        from zuul.nodes import NodeRequester
+
+        self.nodes = NodeRequester(self.conf["zookeeper"], "zuul-scheduler")
+        await self.nodes.start()
 
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
+        from zuul.executor import Executor
+
         server_conf = self.conf.get("gearman_server")
         if server_conf and server_conf["start"]:
             self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"])
-        self.gear_client = gearman.make_client(self.conf["gearman"]["servers"],
-                                               "zuul-scheduler")
+        servers = self.conf["gearman"]["servers"]
+        self.gear_client = gearman.make_client(servers, "zuul-scheduler")
+        await self._start_nodes()
+        executor_conf = self.conf["executor"]
+        executor = Executor(Path(executor_conf["log_root"]), Path(executor_conf["work_root"]),
+                            executor_conf["max_concurrent"])
+        self.scheduler.launcher = BuildLauncher(executor, self.nodes, self.scheduler.hold_for)
+        self.scheduler.load_layout()
+        await self.scheduler.refresh_estimates()
+        loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
+        store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
+        receiver = EventReceiver(servers, list(self.conf["connections"]), store,
+                                 self.scheduler.handle_event, asyncio.get_running_loop())
+        receiver.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(receiver.stop)
+            store.close()
+            loop_task.cancel()
+            await asyncio.gather(loop_task, return_exceptions=True)
+            await self.scheduler.stop()
+            if self.nodes is not None:
+                await self.nodes.stop()
+            self.history.close()
             self.gear_client.shutdown()
             if self.gear_server is not None:
                 self.gear_server.shutdown()
+
+    async def reload(self) -> None:
+        """Reload the tenant config (SIGHUP); queued items stay."""
+        await self.scheduler.reconfigure()
+        self.snapshots.invalidate()
 
     async def ready(self) -> tuple[bool, str]:
         """Ready when a gearman server answers."""
@@ -45,28 +105,39 @@ class SchedulerService:
         servers = ", ".join(self.conf["gearman"]["servers"])
         return False, f"gearman server not reachable ({servers})"
 
-    def info(self, base_url: str) -> dict[str, Any]:
+    def info(self, base_url: str, tenant: str | None = None) -> dict[str, Any]:
         """The body of ``GET /api/info``, shaped like Zuul's."""
+        capabilities: dict[str, Any] = dict(CAPABILITIES)
+        if self.auth is not None:
+            capabilities = {**capabilities, "auth": {**capabilities["auth"],
+                                                     **self.auth.info()}}
         return {
             "info": {
                 "version": zuul.__version__,
                 "rest_api_url": base_url,
-                "capabilities": CAPABILITIES,
+                "capabilities": capabilities,
                 "stats": {"url": None, "prefix": None, "type": "prometheus"},
                 "websocket_url": None,
                 "nodepool_url": self.conf["api"]["nodepool_url"],
-                "tenant": None,
+                "tenant": tenant,
             }
         }
 
+    def base_url(self, request: web.Request) -> str:
+        """The public URL of this API for ``request``."""
+        return public_base_url(request, self.conf["api"]["public_url"])
+
     async def handle_info(self, request: web.Request) -> web.Response:
         """``GET /api/info``."""
-        return json_response(self.info(public_base_url(request, self.conf["api"]["public_url"])))
+        return json_response(self.info(self.base_url(request)))
 
     def make_app(self) -> web.Application:
         """The aiohttp application serving the scheduler's API."""
+        from zuul.api import add_routes
+
         app = make_app()
         app.cleanup_ctx.append(self._lifecycle)
         app.router.add_get("/api/info", self.handle_info)
+        add_routes(app, self)
         add_health_routes(app, self.ready)
         return app

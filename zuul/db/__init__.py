@@ -1,0 +1,1 @@
+"""Build history (SQLAlchemy)."""

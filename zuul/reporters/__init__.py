@@ -1,0 +1,1 @@
+"""Reporters: where item results go (GitHub; the build history is always written)."""

@@ -1,0 +1,167 @@
+"""Pipeline managers: the queue logic of independent and dependent pipelines.
+
+A dependent pipeline tests each item on top of the nearest non-failing item ahead of it (its
+*base*). When an item's base changes - the item ahead failed, was dequeued or was promoted
+past - its builds are canceled and started again: Zuul's gate reset. Items are reported from
+the head of a dependent queue only, in order. In an independent pipeline every item stands
+alone and is reported as soon as its jobs are done.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from zuul.scheduler.model import (
+    SUCCESS,
+    Build,
+    Change,
+    ChangeQueue,
+    Job,
+    PipelineConfig,
+    QueueItem,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PipelineHooks(Protocol):
+    """What a manager needs from the scheduler: start/cancel builds, report items."""
+
+    def start_build(self, manager: PipelineManager, item: QueueItem, build: Build) -> None: ...
+
+    def cancel_build(self, build: Build) -> None: ...
+
+    def report(self, manager: PipelineManager, item: QueueItem, action: str) -> None: ...
+
+
+class PipelineManager:
+    """The live queues of one pipeline of one tenant."""
+
+    def __init__(self, tenant: str, config: PipelineConfig, hooks: PipelineHooks) -> None:
+        self.tenant = tenant
+        self.config = config
+        self.hooks = hooks
+        self.queues: list[ChangeQueue] = []
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def items(self) -> list[QueueItem]:
+        """Every item of every queue, in queue order."""
+        return [item for queue in self.queues for item in queue.items]
+
+    def find(self, predicate: Callable[[Change], bool]) -> list[QueueItem]:
+        """Items whose change satisfies ``predicate``."""
+        return [item for item in self.items if predicate(item.change)]
+
+    def _queue_for(self, change: Change, queue_name: str | None) -> ChangeQueue:
+        if self.config.dependent:
+            name = queue_name or self.config.name
+        else:
+            name = change.project
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        queue = ChangeQueue(name=name, window=self.config.window if self.config.dependent
+                            else 0)
+        self.queues.append(queue)
+        return queue
+
+    def enqueue(self, change: Change, jobs: list[Job], queue_name: str | None = None,
+                event_id: str = "") -> QueueItem | None:
+        """Add an item for ``change``; None when it is already there.
+
+        In an independent pipeline a new revision of a pull request supersedes (dequeues)
+        the items of its older revisions.
+        """
+        if any(item.change.id == change.id and item.change.project == change.project
+               for item in self.items):
+            return None
+        if not self.config.dependent and change.number is not None:
+            for old in self.find(lambda c: c.project == change.project
+                                 and c.number == change.number):
+                self.dequeue(old)
+        item = QueueItem(change=change, pipeline=self.config.name, jobs=list(jobs),
+                         event_id=event_id)
+        self._queue_for(change, queue_name).items.append(item)
+        log.info("Enqueued %s %s in %s/%s", change.project, change.id, self.tenant, self.name)
+        return item
+
+    def dequeue(self, item: QueueItem) -> None:
+        """Remove ``item`` at once, canceling its running builds (items behind reset)."""
+        for build in item.reset():
+            self.hooks.cancel_build(build)
+        item.dequeued = True
+        for queue in self.queues:
+            if item in queue.items:
+                queue.items.remove(item)
+        self._drop_empty_queues()
+
+    def promote(self, items: list[QueueItem]) -> None:
+        """Move ``items`` to the head of their queue(s), in the given order."""
+        for queue in self.queues:
+            chosen = [i for i in items if i in queue.items]
+            if chosen:
+                queue.items = chosen + [i for i in queue.items if i not in chosen]
+
+    def _drop_empty_queues(self) -> None:
+        self.queues = [q for q in self.queues if q.items]
+
+    def process(self) -> None:
+        """One pass over every queue: fix bases, start builds, report finished items."""
+        for queue in self.queues:
+            if self.config.dependent:
+                self._process_dependent(queue)
+            else:
+                self._process_independent(queue)
+        self._drop_empty_queues()
+
+    def _launch(self, item: QueueItem) -> None:
+        if not item.reported_start:
+            item.reported_start = True
+            self.hooks.report(self, item, "start")
+        for job in item.jobs:
+            if job.name not in item.builds:
+                build = Build(job=job)
+                item.builds[job.name] = build
+                self.hooks.start_build(self, item, build)
+
+    def _finish(self, queue: ChangeQueue, item: QueueItem) -> None:
+        result = item.overall_result()
+        self.hooks.report(self, item, "success" if result == SUCCESS else "failure")
+        queue.items.remove(item)
+        for other in queue.items:
+            # The item merged (or was reported): items built on it keep their builds.
+            if other.base is item:
+                other.base = item.base
+        log.info("Reported %s %s in %s/%s: %s", item.change.project, item.change.id,
+                 self.tenant, self.name, result)
+
+    def _process_independent(self, queue: ChangeQueue) -> None:
+        for item in list(queue.items):
+            item.active = True
+            item.base_set = True
+            self._launch(item)
+            if item.complete:
+                self._finish(queue, item)
+
+    def _process_dependent(self, queue: ChangeQueue) -> None:
+        nnfi: QueueItem | None = None
+        for index, item in enumerate(queue.items):
+            if item.base_set and item.base is not nnfi:
+                log.info("Resetting %s %s in %s/%s: its base changed", item.change.project,
+                         item.change.id, self.tenant, self.name)
+                for build in item.reset():
+                    self.hooks.cancel_build(build)
+            item.base = nnfi
+            item.base_set = True
+            item.active = index < queue.window
+            if item.active:
+                self._launch(item)
+            if not item.failing:
+                nnfi = item
+        while queue.items and queue.items[0].complete:
+            self._finish(queue, queue.items[0])

@@ -1,0 +1,280 @@
+"""The scheduler core: tenants and their pipelines, events in, builds out, reports.
+
+Everything here runs on the service's event loop. Queue processing happens in one task
+(:meth:`Scheduler.run`) woken by :meth:`wake` whenever something changed (an item enqueued or
+dequeued, a build ended, a reload), so pipeline state is only ever changed in one place.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from zuul.db.history import BuildHistory
+from zuul.lib.config import ConfigError
+from zuul.reporters.github import GitHubReporter
+from zuul.scheduler import tenant_config
+from zuul.scheduler.events import TriggerEvent
+from zuul.scheduler.launcher import BuildLauncher
+from zuul.scheduler.manager import PipelineManager
+from zuul.scheduler.model import CANCELED, Build, Change, QueueItem, Tenant
+from zuul.scheduler.triggers import change_from_pull_request, event_change, rule_matches
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Owns the layout (tenants) and the live pipelines; implements the pipeline hooks."""
+
+    def __init__(self, tenant_config_path: str | None, connections: dict[str, dict[str, Any]],
+                 history: BuildHistory, launcher: BuildLauncher | None = None,
+                 log_url: Callable[[str], str | None] = lambda _uuid: None) -> None:
+        self.tenant_config_path = tenant_config_path
+        self.connection_names = list(connections)
+        self.reporters = {name: GitHubReporter(name, conf)
+                          for name, conf in connections.items()}
+        self.history = history
+        self.launcher = launcher
+        self.log_url = log_url
+        self.tenants: dict[str, Tenant] = {}
+        self.managers: dict[str, dict[str, PipelineManager]] = {}
+        self.known_changes: dict[tuple[str, int], Change] = {}
+        self.estimates: dict[str, dict[tuple[str, str], float]] = {}
+        self.last_reconfigured = 0.0
+        self.trigger_events_pending = 0
+        self.results_pending = 0
+        self.state_version = 0
+        self._wake = asyncio.Event()
+        self._report_queue: asyncio.Queue[tuple[str, PipelineManager, QueueItem, str]] = \
+            asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Layout -------------------------------------------------------------------------------
+
+    def load_layout(self) -> None:
+        """Load the tenant config (raises ConfigError) and carry over queued items."""
+        tenants = tenant_config.load(self.tenant_config_path, self.connection_names)
+        managers: dict[str, dict[str, PipelineManager]] = {}
+        for name, tenant in tenants.items():
+            managers[name] = {}
+            for pname, pconf in tenant.pipelines.items():
+                manager = PipelineManager(name, pconf, self)
+                old = self.managers.get(name, {}).get(pname)
+                if old is not None:
+                    manager.queues = old.queues
+                    for queue in manager.queues:
+                        queue.window = pconf.window if pconf.dependent else 0
+                managers[name][pname] = manager
+        for name, old_pipelines in self.managers.items():
+            for pname, old in old_pipelines.items():
+                if pname not in managers.get(name, {}):
+                    for item in old.items:
+                        old.dequeue(item)
+        self.tenants, self.managers = tenants, managers
+        self.last_reconfigured = time.time()
+        self.wake()
+
+    async def reconfigure(self) -> None:
+        """Reload the tenant config; on error keep the running layout and raise."""
+        try:
+            self.load_layout()
+        except ConfigError as exc:
+            log.error("Reconfiguration failed, keeping the current config: %s", exc)
+            raise
+        await self.refresh_estimates()
+        log.info("Reconfigured: %d tenant(s)", len(self.tenants))
+
+    async def refresh_estimates(self) -> None:
+        """Re-read mean build durations from the history."""
+        for name in self.tenants:
+            self.estimates[name] = await asyncio.to_thread(self.history.average_durations, name)
+
+    # Events -------------------------------------------------------------------------------
+
+    async def handle_event(self, event: TriggerEvent) -> None:
+        """Match one trigger event against every tenant's pipelines and enqueue items."""
+        self.trigger_events_pending += 1
+        try:
+            change = event_change(event, self.known_changes)
+            if change is None and event.event == "issue_comment":
+                change = await self._fetch_commented_change(event)
+            if change is None:
+                return
+            if change.number is not None:
+                self.known_changes[(change.project, change.number)] = change
+            for tenant in self.tenants.values():
+                project = tenant.projects.get(change.project)
+                if project is None or project.connection != event.connection:
+                    continue
+                for pname, manager in self.managers[tenant.name].items():
+                    if any(rule_matches(rule, event) for rule in manager.config.triggers):
+                        self.enqueue(tenant.name, pname, change, event.delivery)
+        finally:
+            self.trigger_events_pending -= 1
+
+    async def _fetch_commented_change(self, event: TriggerEvent) -> Change | None:
+        issue = event.body.get("issue")
+        repo = event.body.get("repository")
+        reporter = self.reporters.get(event.connection)
+        if not isinstance(issue, dict) or not isinstance(repo, dict) or reporter is None:
+            return None
+        if "pull_request" not in issue or not isinstance(issue.get("number"), int):
+            return None
+        pull = await reporter.get_pull(str(repo.get("full_name")), issue["number"])
+        if pull is None:
+            return None
+        return change_from_pull_request(event.connection, str(repo.get("full_name")), pull)
+
+    def enqueue(self, tenant: str, pipeline: str, change: Change,
+                event_id: str = "") -> QueueItem | None:
+        """Enqueue ``change`` with its project's jobs for ``pipeline``; None if not needed."""
+        layout = self.tenants[tenant]
+        project = layout.projects[change.project]
+        job_names = project.pipelines.get(pipeline)
+        if not job_names:
+            return None
+        jobs = [layout.jobs[name] for name in job_names]
+        item = self.managers[tenant][pipeline].enqueue(change, jobs, project.queue, event_id)
+        if item is not None:
+            self.wake()
+        return item
+
+    def find_items(self, tenant: str, pipeline: str, project: str,
+                   spec: str) -> list[QueueItem]:
+        """Items of ``project`` in ``pipeline`` whose change matches ``spec``."""
+        manager = self.managers[tenant][pipeline]
+        return manager.find(lambda c: c.project == project and c.matches(spec))
+
+    def dequeue(self, tenant: str, pipeline: str, items: list[QueueItem]) -> None:
+        """Remove ``items`` from ``pipeline`` (builds canceled, nothing reported)."""
+        manager = self.managers[tenant][pipeline]
+        for item in items:
+            manager.dequeue(item)
+        self.wake()
+
+    def promote(self, tenant: str, pipeline: str, items: list[QueueItem]) -> None:
+        """Move ``items`` to the head of their queue, in order."""
+        self.managers[tenant][pipeline].promote(items)
+        self.wake()
+
+    # Pipeline hooks -------------------------------------------------------------------------
+
+    def start_build(self, manager: PipelineManager, item: QueueItem, build: Build) -> None:
+        """Hook: run ``build`` of ``item`` in a task; wake the loop when it ends."""
+        if self.launcher is None:
+            build.result, build.error = "ERROR", "no executor configured"
+            return
+        project = self.tenants[manager.tenant].projects.get(item.change.project)
+        build.log_url = self.log_url(build.uuid)
+        coro = self.launcher.run(manager.tenant, item, build,
+                                 project.git_url if project else "", manager.config.precedence)
+        build.task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(build.task)
+        build.task.add_done_callback(lambda t: self._build_done(t, manager, item, build))
+
+    def _build_done(self, task: asyncio.Task[None], manager: PipelineManager,
+                    item: QueueItem, build: Build) -> None:
+        self._tasks.discard(task)
+        if build.result is None:
+            build.result = CANCELED if task.cancelled() else "ERROR"
+        if build.canceled:
+            build.result = CANCELED
+        self._spawn(self._record(manager.tenant, item, build))
+        self.wake()
+
+    def cancel_build(self, build: Build) -> None:
+        """Hook: abort a running build."""
+        build.canceled = True
+        if self.launcher is not None and build.task is not None and not build.task.done():
+            self._spawn(self.launcher.cancel(build))
+
+    def report(self, manager: PipelineManager, item: QueueItem, action: str) -> None:
+        """Hook: queue a report of ``item`` (reports go out in order, off the loop's path)."""
+        self._report_queue.put_nowait((manager.tenant, manager, item, action))
+
+    def hold_for(self, tenant: str, item: QueueItem, build: Build) -> dict[str, Any] | None:
+        """The autohold request matching a failed build, if any (counted as used)."""
+        for hold in self.history.autoholds(tenant):
+            if hold["current_count"] >= hold["max_count"]:
+                continue
+            if hold["project"] != item.change.project or hold["job"] != build.job.name:
+                continue
+            if not re.search(hold["ref_filter"], item.change.ref):
+                continue
+            self.history.count_hold(hold["id"], build.uuid)
+            build.held = True
+            return {"id": hold["id"], "reason": hold["reason"],
+                    "expiration": hold["node_expiration"] or None, "build": build.uuid}
+        return None
+
+    # Loops ----------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Ask the processing loop for another pass."""
+        self.state_version += 1
+        self._wake.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> None:
+        """Process the pipelines whenever woken; send reports; forever (until canceled)."""
+        reporter = asyncio.get_running_loop().create_task(self._report_loop())
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                for pipelines in self.managers.values():
+                    for manager in pipelines.values():
+                        try:
+                            manager.process()
+                        except Exception:  # noqa: BLE001 - keep the other pipelines going
+                            log.exception("Error processing %s", manager.name)
+                self.state_version += 1
+        finally:
+            reporter.cancel()
+
+    async def _report_loop(self) -> None:
+        while True:
+            tenant, manager, item, action = await self._report_queue.get()
+            self.results_pending = self._report_queue.qsize()
+            options = manager.config.reporters.get(action, {})
+            for name, opts in options.items():
+                reporter = self.reporters.get(name)
+                if reporter is None:
+                    continue
+                try:
+                    await reporter.report(tenant, manager.name, item, action, opts)
+                except Exception as exc:  # noqa: BLE001 - a report must not stop the others
+                    log.warning("Reporter %s failed for %s: %s", name, item.change.id, exc)
+
+    async def _record(self, tenant: str, item: QueueItem, build: Build) -> None:
+        change = item.change
+        record = {
+            "uuid": build.uuid, "buildset_uuid": item.buildset_uuid, "tenant": tenant,
+            "pipeline": item.pipeline, "project": change.project, "branch": change.branch,
+            "change": change.number, "patchset": change.patchset, "ref": change.ref,
+            "oldrev": change.oldrev or None, "newrev": change.newrev,
+            "ref_url": change.url or None, "event_id": item.event_id,
+            "job_name": build.job.name, "result": build.result,
+            "start_time": build.start_time, "end_time": build.end_time,
+            "voting": build.job.voting, "log_url": build.log_url,
+            "node_labels": build.job.nodeset, "error_detail": build.error,
+            "held": build.held}
+        try:
+            await asyncio.to_thread(self.history.add_build, record)
+        except Exception:  # noqa: BLE001 - the queue goes on without the history row
+            log.exception("Could not store build %s", build.uuid)
+
+    async def stop(self) -> None:
+        """Cancel every build and report task; close reporter sessions."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for reporter in self.reporters.values():
+            await reporter.close()
