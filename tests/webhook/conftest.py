@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness.http import Response, request
+from tests.harness.http import Response, get, request
 from tests.harness.servers import GearmanServer, HTTPService
 from tests.harness.stack import Stack
 from zuul.cli.webhook_send import signed_headers
@@ -76,3 +77,18 @@ def processed_deliveries(db_path: Path) -> list[str]:
         return []
     finally:
         db.close()
+
+
+def deliveries_db(stack: Stack) -> Path:
+    """The DeliveryStore of a scheduler started by ``stack.scheduler(...)``."""
+    return stack.workdir / "scheduler-state" / "deliveries.db"
+
+
+def submissions(worker_url: str, result: str, connection: str = "github") -> float:
+    """A worker's ``zuul_webhook_submissions_total`` for ``result`` (0 when absent)."""
+    for family in text_string_to_metric_families(get(worker_url + "/metrics").text):
+        for sample in family.samples:
+            if sample.name == "zuul_webhook_submissions_total" and \
+                    sample.labels == {"connection": connection, "result": result}:
+                return sample.value
+    return 0.0
