@@ -97,23 +97,26 @@ def test_gate_reset_on_failure(stack: Stack, github_api: GitHubAPI) -> None:
     scheduler = start_scheduler(stack, geard, github_api, tenant_file(stack.workdir))
     events = Events(geard.address)
     try:
-        events.send("pull_request_review", review_body("org/slow", 1, "1" * 40))
+        events.send("pull_request_review", review_body("org/project", 1, "1" * 40))
         events.send("pull_request_review", review_body("org/broken", 2, "2" * 40))
-        events.send("pull_request_review", review_body("org/project", 3, "3" * 40))
+        events.send("pull_request_review", review_body("org/slow", 3, "3" * 40))
         queued = items(status(scheduler.url), "gate")
         assert [i["id"].split(",")[0] for i in queued] == ["1", "2", "3"]
         assert queued[1]["item_ahead"] == queued[0]["id"]
-        # The broken change fails; the project change behind it is reset and passes alone.
-        wait_for(lambda: len(_builds(scheduler.url, change="3", result="SUCCESS")) == 1, 90,
+        assert queued[1]["items_behind"] == [queued[2]["id"]]
+        # The broken change fails while the slow change behind it runs: the slow change is
+        # reset (its build canceled) and tested again on top of change 1 only.
+        wait_for(lambda: _builds(scheduler.url, change="3", result="SUCCESS"), 90,
                  what="change 3 tested again and passed")
-        broken = _builds(scheduler.url, change="2")
-        assert [b["result"] for b in broken] == ["FAILURE"]
+        assert [b["result"] for b in _builds(scheduler.url, change="2")] == ["FAILURE"]
         runs = _builds(scheduler.url, change="3")
-        results = sorted(b["result"] for b in runs)
-        assert "SUCCESS" in results and len(runs) >= 1
+        assert [b["result"] for b in runs] == ["SUCCESS", "CANCELED"]
+        assert runs[0]["buildset"]["uuid"] != runs[1]["buildset"]["uuid"]
         wait_for(lambda: not items(status(scheduler.url), "gate"), 60, what="gate empty")
-        assert github_api.statuses("2" * 40)[-1] == ("zuul/gate", "failure")
+        wait_for(lambda: github_api.statuses("3" * 40)[-1:] == [("zuul/gate", "success")], 10,
+                 what="change 3 reported")
         assert github_api.statuses("1" * 40)[-1] == ("zuul/gate", "success")
-        assert github_api.statuses("3" * 40)[-1] == ("zuul/gate", "success")
+        assert github_api.statuses("2" * 40)[-1] == ("zuul/gate", "failure")
+        assert "Build failed" in github_api.comments("org/broken", 2)[-1]
     finally:
         events.close()

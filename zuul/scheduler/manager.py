@@ -125,7 +125,7 @@ class PipelineManager:
             self.hooks.report(self, item, "start")
         for job in item.jobs:
             if job.name not in item.builds:
-                build = Build(job=job)
+                build = Build(job=job, buildset_uuid=item.buildset_uuid)
                 item.builds[job.name] = build
                 self.hooks.start_build(self, item, build)
 

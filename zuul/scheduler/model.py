@@ -142,6 +142,7 @@ class Build:
     error: str | None = None
     log_url: str | None = None
     held: bool = False
+    buildset_uuid: str = ""
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property

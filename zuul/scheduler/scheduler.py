@@ -256,7 +256,7 @@ class Scheduler:
     async def _record(self, tenant: str, item: QueueItem, build: Build) -> None:
         change = item.change
         record = {
-            "uuid": build.uuid, "buildset_uuid": item.buildset_uuid, "tenant": tenant,
+            "uuid": build.uuid, "buildset_uuid": build.buildset_uuid, "tenant": tenant,
             "pipeline": item.pipeline, "project": change.project, "branch": change.branch,
             "change": change.number, "patchset": change.patchset, "ref": change.ref,
             "oldrev": change.oldrev or None, "newrev": change.newrev,
