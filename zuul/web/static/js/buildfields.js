@@ -2,6 +2,13 @@
 // under `ref`/`buildset` (newer Zuul), with missing fields left empty.
 import {pick, toMs} from './util.js';
 
+/** Node labels from a nodeset given as "a,b", a list, or {nodes: [{label}]}. */
+function nodeLabels(nodeset) {
+  if (typeof nodeset === 'string') return nodeset.split(',').filter(Boolean);
+  const nodes = Array.isArray(nodeset) ? nodeset : pick(nodeset, 'nodes') || [];
+  return nodes.map((n) => (typeof n === 'string' ? n : pick(n, 'label') || '')).filter(Boolean);
+}
+
 /** The fields the dashboard shows for one build. */
 export function buildFields(build) {
   const ref = build.ref && typeof build.ref === 'object' ? build.ref : {};
@@ -28,7 +35,6 @@ export function buildFields(build) {
     voting: build.voting !== false,
     logUrl: pick(build, 'log_url') || '',
     error: pick(build, 'error_detail', 'error') || '',
-    nodes: (pick(build, 'nodeset.nodes') || []).map((n) => pick(n, 'label') || '')
-      .filter(Boolean),
+    nodes: nodeLabels(build.nodeset),
   };
 }

@@ -152,7 +152,8 @@ export function mount(root, {tenant, query}) {
     board = next;
     const total = rendered.reduce((n, r) => n + r.total, 0);
     const shown = rendered.reduce((n, r) => n + r.shown, 0);
-    summary.textContent = filter ? `${shown} of ${total} items match` : `${total} items in queue`;
+    summary.textContent = filter ? `${shown} of ${total} items match`
+      : `${total} ${total === 1 ? 'item' : 'items'} in queue`;
     board.dataset.renderMs = (performance.now() - started).toFixed(1);
   }
 

@@ -1,0 +1,96 @@
+"""The real services behind a real Apache, as the dashboard's end-to-end tests use them."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gear
+
+from tests.dashboard.conftest import STATIC_ROOT
+from tests.harness.process import wait_for
+from tests.harness.servers import ApacheServer, GearmanServer, HTTPService
+from tests.harness.stack import Stack
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@dataclass
+class DashboardStack:
+    """geard, the scheduler (with its executor), the log streamer, Nodepool and Apache."""
+
+    apache: ApacheServer
+    scheduler: HTTPService
+    gearman: GearmanServer
+    prefix: str
+
+    @property
+    def url(self) -> str:
+        """The dashboard's public URL (ends with /)."""
+        return f"{self.apache.url}{self.prefix.rstrip('/')}/"
+
+    def send_event(self, event: str, body: dict[str, Any]) -> str:
+        """Submit one GitHub event over gearman, as a webhook worker does; return its status."""
+        client = gear.Client("dashboard-tests")
+        client.addServer("127.0.0.1", self.gearman.port)
+        try:
+            client.waitForServer(10)
+            delivery = uuid.uuid4().hex
+            job = gear.Job(b"zuul:event:github", json.dumps({
+                "connection": "github", "delivery": delivery, "event": event,
+                "headers": {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery},
+                "body": json.dumps(body), "received_at": time.time()}).encode())
+            client.submitJob(job)
+            wait_for(lambda: job.complete, 20, what=f"event {delivery} processed")
+            return json.loads(b"".join(job.data))["status"]
+        finally:
+            client.shutdown()
+
+
+def pull_request(project: str, number: int, sha: str, action: str = "opened") -> dict[str, Any]:
+    """A GitHub pull_request event body."""
+    pull = {"number": number, "title": f"change {number}", "state": "open",
+            "html_url": f"https://github.com/{project}/pull/{number}",
+            "head": {"sha": sha, "ref": f"feature-{number}"}, "base": {"ref": "main"}}
+    return {"action": action, "number": number, "pull_request": pull,
+            "repository": {"full_name": project}}
+
+
+def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool = True,
+          streamer: bool = True) -> DashboardStack:
+    """Start the services (Nodepool and streamer optional) and Apache at ``prefix``."""
+    workdir = stack.workdir
+    log_root = workdir / "logs"
+    log_root.mkdir(mode=0o755)
+    config_repo = workdir / "config-repo"
+    if not config_repo.exists():
+        shutil.copytree(FIXTURES / "config-repo", config_repo)
+    tenants = workdir / "tenant.yaml"
+    tenants.write_text((FIXTURES / "tenant.yaml").read_text())
+    geard = stack.gearman()
+    conf: dict[str, Any] = {
+        "tenant_config": str(tenants),
+        "connections": {"github": {"api_url": github_url, "token": "t"}},
+        "executor": {"log_root": str(log_root), "max_concurrent": 2}}
+    zuul: dict[str, Any] = {"prefix": prefix, "dashboard_root": str(STATIC_ROOT),
+                            "log_root": str(log_root)}
+    launcher = None
+    if nodepool:
+        conf["zookeeper"] = stack.zookeeper_conf()
+        launcher = stack.launcher(
+            labels=[{"name": "local", "min-ready": 1}],
+            providers=[{"name": "localhost", "driver": "local",
+                        "pools": [{"name": "main", "max-servers": 4, "labels": ["local"]}]}])
+    scheduler = stack.scheduler(geard, **conf)
+    zuul["scheduler"] = f"127.0.0.1:{scheduler.port}"
+    if streamer:
+        log_streamer = stack.service("zuul-log-streamer", "zuul-log-streamer",
+                                     {"log_root": str(log_root)})
+        zuul["streamer"] = f"127.0.0.1:{log_streamer.port}"
+    apache = stack.apache(zuul=zuul, nodepool={"launcher": f"127.0.0.1:{launcher.port}"}
+                          if launcher else None)
+    return DashboardStack(apache, scheduler, geard, prefix)
