@@ -155,6 +155,8 @@ class NodepoolStore:
             raw, stat = self.client.get(f"{NODES}/{node_id}")
         except NoNodeError:
             return None
+        if not raw:  # only a lock path left behind by a contender of a deleted node
+            return None
         return NodeRecord.from_json(node_id, raw, stat.version)
 
     def node_ids(self) -> list[str]:
@@ -181,6 +183,15 @@ class NodepoolStore:
     def delete_node(self, node_id: str) -> None:
         try:
             self.client.delete(f"{NODES}/{node_id}", recursive=True)
+        except NoNodeError:
+            pass
+
+    def remove_if_empty(self, node_id: str) -> None:
+        """Delete ``/nodepool/nodes/<id>`` if it holds no record (a lock recreated its path)."""
+        try:
+            raw, _ = self.client.get(f"{NODES}/{node_id}")
+            if not raw:
+                self.client.delete(f"{NODES}/{node_id}", recursive=True)
         except NoNodeError:
             pass
 

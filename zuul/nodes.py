@@ -117,7 +117,11 @@ class NodeRequester:
         loop = asyncio.get_running_loop()
         record = RequestRecord(requestor=self.requestor, node_types=list(labels),
                                build_uuid=build_uuid)
-        record = await asyncio.to_thread(self.store.submit_request, record, priority)
+        try:
+            record = await asyncio.to_thread(self.store.submit_request, record, priority)
+        except KazooException as exc:
+            raise NodeRequestFailed(
+                f"cannot submit a node request: ZooKeeper {type(exc).__name__}") from None
         done: asyncio.Future[RequestRecord] = loop.create_future()
         taken: list[str] = []
         try:
@@ -130,6 +134,10 @@ class NodeRequester:
             nodes = await asyncio.to_thread(self._accept, result, taken)
             await asyncio.to_thread(self.store.delete_request, record.id)
             return NodeSet(record.id, nodes)
+        except KazooException as exc:
+            await asyncio.shield(asyncio.to_thread(self._abandon, record.id, taken))
+            raise NodeRequestFailed(
+                f"node request {record.id} lost: ZooKeeper {type(exc).__name__}") from None
         except BaseException:
             await asyncio.shield(asyncio.to_thread(self._abandon, record.id, taken))
             raise
@@ -181,6 +189,7 @@ class NodeRequester:
                 raise NodeRequestFailed(str(exc)) from None
             except BaseException:
                 lock.release()
+                self.store.remove_if_empty(node_id)
                 raise
             self._locks[node_id] = lock
             taken.append(node_id)

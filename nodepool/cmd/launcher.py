@@ -12,7 +12,7 @@ from zuul.lib.service import run_service
 
 def _build(args: argparse.Namespace) -> tuple[web.Application, str, int]:
     conf = config.load(args.config)
-    service = LauncherService(conf)
+    service = LauncherService(conf, str(args.config))
     return service.make_app(), conf["api"]["listen"], conf["api"]["port"]
 
 

@@ -46,6 +46,7 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: 
     lock = store.node_lock(node.id, owner)
     if not lock.acquire(blocking=False):
         return False
+    fresh = None
     try:
         fresh = store.get_node(node.id)
         if fresh is None or fresh.state != "ready" or fresh.allocated_to:
@@ -58,6 +59,8 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: 
         return False
     finally:
         lock.release()
+        if fresh is None:
+            store.remove_if_empty(node.id)
 
 
 def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,

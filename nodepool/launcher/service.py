@@ -12,8 +12,11 @@ from aiohttp import web
 from kazoo.client import KazooClient
 
 import nodepool
+from nodepool.api import add_api_routes
 from nodepool.launcher import zk
 from nodepool.launcher.worker import LauncherWorker
+from nodepool.zk import NodepoolStore
+from zuul.lib.auth import Authenticator
 from zuul.lib.web import add_health_routes, json_response, make_app, public_base_url
 
 log = logging.getLogger(__name__)
@@ -22,11 +25,13 @@ log = logging.getLogger(__name__)
 class LauncherService:
     """Owns the launcher's ZooKeeper client and builds its web application."""
 
-    def __init__(self, conf: dict[str, Any]) -> None:
+    def __init__(self, conf: dict[str, Any], source: str = "nodepool.yaml") -> None:
         self.conf = conf
         self.zk: KazooClient = zk.make_client(conf["zookeeper"])
         self.name: str = conf.get("launcher-name") or f"{socket.gethostname()}-{os.getpid()}"
         self.worker = LauncherWorker(conf, self.zk, self.name)
+        self.store = NodepoolStore(self.zk)
+        self.auth = Authenticator(conf["auth"], source) if conf.get("auth") else None
 
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         self.zk.start_async()
@@ -49,8 +54,10 @@ class LauncherService:
         return json_response({"info": {
             "version": nodepool.__version__,
             "rest_api_url": public_base_url(request, self.conf["api"]["public_url"]),
+            "launcher": self.name,
             "zookeeper": {"hosts": self.conf["zookeeper"]["hosts"],
                           "connected": self.zk.connected},
+            "auth": self.auth.info() if self.auth else None,
         }})
 
     def make_app(self) -> web.Application:
@@ -58,5 +65,6 @@ class LauncherService:
         app = make_app()
         app.cleanup_ctx.append(self._lifecycle)
         app.router.add_get("/api/info", self.handle_info)
+        add_api_routes(app, self.store, self.auth, self.name)
         add_health_routes(app, self.ready)
         return app

@@ -169,6 +169,7 @@ class LauncherWorker:
         lock = self.store.node_lock(node.id, self.name)
         if not lock.acquire(blocking=False):
             return
+        fresh = None
         try:
             fresh = self.store.get_node(node.id)
             if fresh is not None and fresh.state == node.state:
@@ -180,6 +181,8 @@ class LauncherWorker:
                 lock.release()
             except NoNodeError:
                 pass  # the node (and its lock) was deleted
+            if fresh is None:
+                self.store.remove_if_empty(node.id)
 
     def _recycle(self, node: NodeRecord, provider: Provider) -> None:
         if node.state == "in-use":
