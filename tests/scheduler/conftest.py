@@ -21,6 +21,7 @@ from tests.harness.stack import Stack
 from tests.scheduler.github_api import GitHubAPI
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ADMIN_TENANTS = ["example"]
 SECRET = "test-secret-of-at-least-32-bytes-long!"
 AUTH = {"algorithm": "HS256", "secret": SECRET, "issuer": "zuul-tests", "audience": "zuul",
         "admin_claim": "zuul.admin"}
