@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.executor.helpers import alive, build_request, read_pid, wait_until
@@ -148,3 +149,18 @@ def test_inventory_from_nodes() -> None:
     assert "ansible_python_interpreter" in hosts["a"]
     assert hosts["b"] == {"ansible_host": "192.0.2.1", "ansible_connection": "ssh",
                           "ansible_port": 2222, "ansible_user": "zuul"}
+
+
+async def test_cancelled_run_kills_the_build(executor: Executor, log_root: Path,
+                                             workdir: Path) -> None:
+    pid_file = workdir / "sleep.pid"
+    request = build_request("sleep.yaml", timeout=120, pid_file=str(pid_file))
+    task = asyncio.create_task(executor.run(request))
+    pid = await wait_until(lambda: read_pid(pid_file), 30, "the sleep task to start")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await wait_until(lambda: not alive(pid), 5, f"sleep (PID {pid}) to be gone")
+    record = json.loads((log_root / request.uuid / "build.json").read_text())
+    assert (record["result"], record["error"]) == ("ABORTED", "cancelled")
+    assert executor.running() == []

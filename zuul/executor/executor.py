@@ -116,6 +116,9 @@ class Executor:
             else:
                 work_dir.mkdir(parents=True, exist_ok=False)
                 result, error = await self._play(build, console, work_dir, log_dir, start)
+        except asyncio.CancelledError:  # the caller gave up on the build: it is killed
+            result, error = ABORTED, "cancelled"
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure is this build's ERROR
             log.exception("Build %s failed in the executor", request.uuid)
             result, error = ERROR, f"executor error: {exc}"

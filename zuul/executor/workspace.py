@@ -67,7 +67,6 @@ def ansible_env(work_dir: Path, all_local: bool) -> dict[str, str]:
         "ANSIBLE_LOCAL_TEMP": str(ansible_home / "tmp"),
         "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACK_DIR),
         "ANSIBLE_STDOUT_CALLBACK": "zuul_console",
-        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "0",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
