@@ -95,9 +95,21 @@ def test_status_console_builds_nodes_and_banner(zk_stack: Stack, github: GitHubA
     assert page.locator("#nodes tbody tr[data-id]").count() >= 1
     page.screenshot(path=str(shots / "nodes.png"), full_page=True)
 
-    # Stopping the scheduler: the (Apache-served) page stays and says the API is unreachable.
+    # Two approved changes in the dependent gate: the second is tested on top of the first.
     page.goto(real.url + "#/t/example/status?refresh=1")
     page.wait_for_selector(".pipeline")
+    for number in (43, 44):
+        review = {**pull_request("org/dash", number, f"{number:040x}", "submitted"),
+                  "review": {"state": "approved"}}
+        assert real.send_event("pull_request_review", review) == "accepted"
+    gate = page.locator(".pipeline[data-pipeline='gate']")
+    gate.locator(f".item[data-id='44,{44:040x}'] .behind").wait_for()
+    assert gate.locator(".item").count() == 2
+    assert gate.locator(".item .behind").inner_text() == "↳ tested on top of #43"
+    assert gate.locator(".queue-name").inner_text().startswith("Queue: ")
+    page.screenshot(path=str(shots / "status-gate.png"), full_page=True)
+
+    # Stopping the scheduler: the (Apache-served) page stays and says the API is unreachable.
     real.scheduler.stop()
     page.wait_for_selector("#banner[data-kind='unreachable']", state="visible")
     assert "Zuul API unreachable" in page.inner_text("#banner")
