@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from zuul.scheduler.service import SchedulerService
 
 
