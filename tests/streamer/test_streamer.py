@@ -102,6 +102,18 @@ async def test_many_viewers_share_one_follower(streamer, log_root: Path) -> None
     await wait_metric(streamer.url, "zuul_streamer_followers", 0)
 
 
+async def test_viewer_leaving_stops_the_follower(streamer, log_root: Path) -> None:
+    build = BuildDir(log_root)
+    first = build.write("only line so far")
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(ws_url(streamer.url)) as ws:
+            await ws.send_json({"uuid": build.uuid, "logfile": "console.log"})
+            assert await asyncio.wait_for(ws.receive_str(), 10) == first
+            assert metric(streamer.url, "zuul_streamer_followers") == 1
+    await wait_metric(streamer.url, "zuul_streamer_viewers", 0)
+    await wait_metric(streamer.url, "zuul_streamer_followers", 0)
+
+
 async def test_client_that_never_reads_is_dropped(stack: Stack, log_root: Path) -> None:
     streamer = start_streamer(stack, log_root, client_buffer=64 * 1024)
     build = BuildDir(log_root)
