@@ -120,3 +120,26 @@ async def next_message_within(ws: aiohttp.ClientWebSocketResponse, seconds: floa
         return await asyncio.wait_for(ws.receive(), seconds)
     except TimeoutError:
         return None
+
+
+async def test_two_streamers_behind_the_balancer(stack: Stack, log_root: Path) -> None:
+    """Any streamer can serve any build: they share the log root, Apache spreads viewers."""
+    streamers = [start_streamer(stack, log_root) for _ in range(2)]
+    apache = stack.apache(zuul={"scheduler": f"127.0.0.1:{free_port()}",
+                                "streamer": [f"127.0.0.1:{s.port}" for s in streamers],
+                                "log_root": str(log_root)})
+    build = BuildDir(log_root)
+    first = build.write("seen by every viewer")
+    request = {"uuid": build.uuid, "logfile": "console.log"}
+    async with aiohttp.ClientSession() as session:
+        sockets = []
+        for _ in range(4):
+            ws = await session.ws_connect(public_ws(apache.url))
+            await ws.send_json(request)
+            assert await asyncio.wait_for(ws.receive_str(), 10) == first
+            sockets.append(ws)
+        viewers = [get(s.url + "/metrics").text for s in streamers]
+        assert all(re.search(r"^zuul_streamer_viewers [1-9]", text, re.M) for text in viewers)
+        build.end()
+        results = await asyncio.gather(*(read_stream(ws) for ws in sockets))
+    assert [(text, code) for text, code, _ in results] == [("", 1000)] * 4
