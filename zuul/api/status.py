@@ -13,9 +13,20 @@ def _ms(seconds: float | None) -> int | None:
     return int(seconds * 1000) if seconds is not None else None
 
 
+def _waiting_job(item: QueueItem, job: Any, estimated: float | None) -> dict[str, Any]:
+    return {
+        "name": job.name, "uuid": None, "url": None, "report_url": None, "result": None,
+        "voting": job.voting, "start_time": None, "end_time": None, "elapsed_time": None,
+        "remaining_time": None, "estimated_time": _ms(estimated), "node_labels": job.nodeset,
+        "canceled": False, "retry": False, "queued": False, "tries": 1,
+        "pipeline": item.pipeline, "paused": False}
+
+
 def _job(item: QueueItem, job: Any, estimates: dict[tuple[str, str], float],
          now: float) -> dict[str, Any]:
     build = item.builds.get(job.name)
+    if build is None:
+        return _waiting_job(item, job, estimates.get((item.change.project, job.name)))
     estimated = estimates.get((item.change.project, job.name))
     start = build.start_time if build is not None else None
     end = build.end_time if build is not None else None

@@ -9,6 +9,7 @@ Live state (survives reloads): :class:`Change` (what an item tests), :class:`Que
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 import uuid
@@ -111,7 +112,7 @@ class Change:
     url: str = ""
     title: str = ""
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         """Zuul's item id: ``<number>,<sha>`` for a change, the new revision for a ref."""
         return f"{self.number},{self.newrev}" if self.number is not None else self.newrev

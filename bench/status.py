@@ -1,0 +1,173 @@
+"""Status JSON: (a) build time with N queued items; (b) GET status req/s and p99 latency
+through Apache vs. the scheduler port vs. Apache serving the same bytes as a static file.
+
+(a) runs in-process on a Scheduler holding N items (gate, window 1, one job each).
+(b) starts real geard + zuul-scheduler + Apache (loopback), enqueues N changes through the
+admin API into a gate whose head runs a long job (so nothing moves), then loads each target
+for SECONDS with CONCURRENCY connections, side by side in one run.
+Usage: python bench/status.py [ITEMS=1000] [SECONDS=5] [CONCURRENCY=8]
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import jwt
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.harness.http import get, request  # noqa: E402
+from tests.harness.process import ProcessGroup, wait_for  # noqa: E402
+from tests.harness.stack import Stack  # noqa: E402
+from zuul.api.status import status_document  # noqa: E402
+from zuul.db.history import BuildHistory  # noqa: E402
+from zuul.scheduler.model import Change  # noqa: E402
+from zuul.scheduler.scheduler import Scheduler  # noqa: E402
+
+AB = shutil.which("ab")
+SECRET = "bench-secret-of-at-least-32-bytes-long"
+TENANT = {"tenants": [{
+    "name": "bench",
+    "pipelines": [{"name": "gate", "manager": "dependent", "window": 1}],
+    "jobs": [{"name": "hold", "playbook": "hold.yaml", "timeout": 3600}],
+    "projects": [{"name": "org/project", "pipelines": {"gate": ["hold"]}}]}]}
+PLAYBOOK = "- hosts: all\n  gather_facts: false\n  tasks:\n" \
+           "    - ansible.builtin.wait_for: {timeout: 3000}\n"
+
+
+def write_tenant(work: Path) -> Path:
+    (work / "hold.yaml").write_text(PLAYBOOK)
+    path = work / "tenant.yaml"
+    path.write_text(yaml.safe_dump(TENANT))
+    return path
+
+
+def bench_build(work: Path, items: int) -> tuple[float, float, int]:
+    """Median and max ms to build + serialise status.json with ``items`` queued."""
+    sched = Scheduler(str(write_tenant(work)), {"github": {}},
+                      BuildHistory(f"sqlite:///{work / 'bench.db'}"))
+    sched.load_layout()
+    for i in range(items):
+        change = Change("org/project", "github", f"refs/pull/{i}/head", f"{i:040x}", number=i,
+                        url=f"https://github.com/org/project/pull/{i}")
+        sched.enqueue("bench", "gate", change)
+    manager = sched.managers["bench"]["gate"]
+    for index, item in enumerate(manager.items):
+        item.active = index < 1
+    timings = []
+    size = 0
+    for _ in range(30):
+        began = time.perf_counter()
+        body = json.dumps(status_document(sched, "bench"), separators=(",", ":")).encode()
+        timings.append((time.perf_counter() - began) * 1000)
+        size = len(body)
+    return statistics.median(timings), max(timings), size
+
+
+async def load(url: str, seconds: float, concurrency: int) -> tuple[float, float, float]:
+    """req/s, median and p99 latency (ms) of GET ``url``."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                began = time.perf_counter()
+                async with session.get(url) as response:
+                    await response.read()
+                    assert response.status == 200, response.status
+                latencies.append((time.perf_counter() - began) * 1000)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / elapsed, statistics.median(latencies), p99
+
+
+def load_ab(url: str, seconds: float, concurrency: int) -> tuple[float, float, float]:
+    """req/s, median and p99 latency (ms) of GET ``url`` measured by ApacheBench (C)."""
+    out = subprocess.run([AB, "-k", "-q", "-c", str(concurrency), "-t", str(seconds),
+                          "-n", "1000000", url], capture_output=True, text=True,
+                         timeout=seconds + 60, check=True).stdout
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    median = float(re.search(r"^\s+50%\s+(\d+)", out, re.M).group(1))
+    p99 = float(re.search(r"^\s+99%\s+(\d+)", out, re.M).group(1))
+    return rps, median, p99
+
+
+def measure(url: str, seconds: float, concurrency: int) -> tuple[float, float, float]:
+    """Load ``url`` with ab when installed (less client CPU), else with aiohttp."""
+    if AB:
+        return load_ab(url, seconds, concurrency)
+    return asyncio.run(load(url, seconds, concurrency))
+
+
+def bench_http(work: Path, items: int, seconds: float, concurrency: int) -> None:
+    procs = ProcessGroup()
+    try:
+        stack = Stack(work, procs)
+        geard = stack.gearman()
+        logs = work / "logs"
+        logs.mkdir(mode=0o755)
+        scheduler = stack.scheduler(geard, tenant_config=str(write_tenant(work)), auth={
+            "algorithm": "HS256", "secret": SECRET, "issuer": "bench", "audience": "zuul"})
+        apache = stack.apache(zuul={"scheduler": f"127.0.0.1:{scheduler.port}",
+                                    "log_root": str(logs)})
+        token = jwt.encode({"iss": "bench", "aud": "zuul", "exp": int(time.time()) + 3600,
+                            "zuul": {"admin": ["bench"]}}, SECRET, algorithm="HS256")
+        headers = {"Authorization": f"Bearer {token}"}
+        for i in range(items):
+            response = request("POST", f"{scheduler.url}/api/tenant/bench/project/org/project/"
+                               "enqueue", body={"pipeline": "gate", "change": f"{i},{i:040x}"},
+                               headers=headers)
+            assert response.status == 200, response.text
+        path = "/api/tenant/bench/status"
+        wait_for(lambda: len(get(scheduler.url + path).body) > items * 100, 10,
+                 what="status with every item")
+        body = get(scheduler.url + path).body
+        (logs / "status.json").write_bytes(body)
+        (logs / "status.json").chmod(0o644)
+        targets = [("scheduler port (direct)", scheduler.url + path),
+                   ("Apache -> scheduler", apache.url + "/zuul" + path),
+                   ("Apache static file", apache.url + "/zuul/logs/status.json")]
+        results = {name: measure(url, seconds, concurrency) for name, url in targets}
+        direct = results[targets[0][0]][0]
+        print(f"\n(b) GET status, {len(body)} bytes, {items} items, {concurrency} connections, "
+              f"{seconds:.0f} s each, client: {'ab -k' if AB else 'aiohttp'}")
+        print(f"{'target':<26} {'req/s':>8} {'median ms':>10} {'p99 ms':>8} {'vs direct':>10}")
+        for name, (rps, median, p99) in results.items():
+            print(f"{name:<26} {rps:>8.0f} {median:>10.2f} {p99:>8.2f} {rps / direct:>9.2f}x")
+    finally:
+        procs.stop_all()
+
+
+def main() -> None:
+    logging.disable(logging.WARNING)
+    items = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
+    concurrency = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    work = Path(tempfile.mkdtemp(prefix="bench-status-"))
+    work.chmod(0o755)
+    try:
+        median, worst, size = bench_build(work, items)
+        print(f"(a) status.json with {items} queued items: build+serialise median "
+              f"{median:.2f} ms, max {worst:.2f} ms, {size} bytes (target < 20 ms)")
+        bench_http(work, items, min(seconds, 30), min(concurrency, 64))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
