@@ -23,7 +23,9 @@ export function poll(load, interval) {
     try {
       await load(controller.signal);
       setBanner(null);
-      setUpdated(`updated ${new Date().toLocaleTimeString()}`);
+      // The tab may have been hidden while this request was in flight.
+      setUpdated(document.hidden ? 'paused while hidden'
+        : `updated ${new Date().toLocaleTimeString()}`);
     } catch (err) {
       if (stopped || (controller && controller.signal.aborted)) return;
       setBanner(err);
