@@ -204,16 +204,20 @@ class NodeRequester:
         """After a failure or cancellation: delete the request, give back taken nodes."""
         try:
             self.store.delete_request(request_id)
-            self._return(taken, None)
+            self._return(taken, None, request_id)
         except KazooException as exc:
             log.warning("Could not clean up node request %s: %s", request_id, exc)
 
-    def _return(self, node_ids: list[str], hold: dict[str, Any] | None) -> None:
+    def _return(self, node_ids: list[str], hold: dict[str, Any] | None,
+                request_id: str) -> None:
         for node_id in node_ids:
             lock = self._locks.pop(node_id, None)
             try:
                 record = self.store.get_node(node_id)
-                if record is not None and record.state == "in-use":
+                # After a lost session the node may already have been reclaimed (and given
+                # to someone else): only a node still allocated to our request is ours.
+                if record is not None and record.state == "in-use" \
+                        and record.allocated_to == request_id:
                     if hold is not None:
                         record.state = "hold"
                         record.hold_job = hold.get("job")
@@ -232,9 +236,16 @@ class NodeRequester:
     async def release(self, nodeset: NodeSet, hold: dict[str, Any] | None = None) -> None:
         """Return a build's nodes as ``used`` (or ``hold`` with ``hold`` info) and unlock them.
 
-        ``hold`` may carry ``job``, ``reason`` and ``expiration`` (seconds).
+        ``hold`` may carry ``job``, ``reason`` and ``expiration`` (seconds). If this
+        requester's ZooKeeper session expired meanwhile, its locks are gone and the launchers
+        have reclaimed the nodes; releasing then changes nothing.
         """
-        await asyncio.to_thread(self._return, [n.id for n in nodeset.nodes], hold)
+        try:
+            await asyncio.to_thread(self._return, [n.id for n in nodeset.nodes], hold,
+                                    nodeset.request_id)
+        except KazooException as exc:
+            # Our locks die with our session; the launchers then reclaim the nodes.
+            log.warning("Could not return nodes of %s: %s", nodeset.request_id, exc)
 
     async def labels(self) -> list[dict[str, Any]]:
         """Nodepool's labels (name, min_ready, ready/in_use/total counts) from ZooKeeper."""

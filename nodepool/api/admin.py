@@ -89,6 +89,8 @@ class AdminViews:
         node_id = request.match_info["node_id"]
         if not node_id.isdigit():
             raise JSONHTTPError(404, "not_found", f"No node {node_id}.")
+        if not self.store.client.connected:
+            raise zookeeper_unavailable(None)
         try:
             node = await asyncio.to_thread(self._change, node_id, state, body.get("reason"))
         except KazooException as exc:

@@ -22,6 +22,7 @@ from nodepool.zk import NODE_STATES, NodepoolStore, label_summary
 from zuul.lib.web import JSONHTTPError, SnapshotCache
 
 MAX_AGE = 1.0
+ZK_READ_TIMEOUT = 5.0
 
 
 def _node_json(store: NodepoolStore, node_id: str | None = None) -> list[dict[str, Any]]:
@@ -33,10 +34,11 @@ def _node_json(store: NodepoolStore, node_id: str | None = None) -> list[dict[st
     return [{**n.public(), "locked": store.node_locked(n.id)} for n in nodes]
 
 
-def zookeeper_unavailable(exc: Exception) -> JSONHTTPError:
+def zookeeper_unavailable(exc: Exception | None) -> JSONHTTPError:
     """The 503 answered while ZooKeeper cannot be read."""
+    why = type(exc).__name__ if exc is not None else "session not connected"
     return JSONHTTPError(503, "service_unavailable",
-                         f"ZooKeeper is not reachable right now ({type(exc).__name__}).")
+                         f"ZooKeeper is not reachable right now ({why}).")
 
 
 def wants_json(request: web.Request) -> bool:
@@ -57,9 +59,12 @@ class ReadViews:
         self.cache = SnapshotCache(MAX_AGE)
 
     async def _rows(self, key: Any, build: Callable[[], Any]) -> tuple[Any, Any]:
+        if not self.store.client.connected:
+            raise zookeeper_unavailable(None)
         try:
-            snap = await asyncio.to_thread(self.cache.get, key, build)
-        except KazooException as exc:
+            snap = await asyncio.wait_for(asyncio.to_thread(self.cache.get, key, build),
+                                          ZK_READ_TIMEOUT)
+        except (KazooException, TimeoutError) as exc:
             raise zookeeper_unavailable(exc) from None
         return snap, json.loads(snap.body)
 

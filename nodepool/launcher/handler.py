@@ -11,10 +11,14 @@ import logging
 from collections import Counter
 from typing import Any
 
+from kazoo.exceptions import LockTimeout
+
 from nodepool.launcher.drivers.base import Provider
 from nodepool.zk import NodepoolStore, NodeRecord, RecordGone, RequestRecord
 
 log = logging.getLogger(__name__)
+
+LOCK_TIMEOUT = 2.0
 
 
 def choose_pool(providers: list[Provider], request: RequestRecord
@@ -87,6 +91,9 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
             continue
         node = _allocate_one(store, request, provider, pool, label, launcher, nodes)
         if node is None:
+            # All or nothing: holding some nodes while waiting for others could deadlock
+            # two multi-node requests. Give them back and retry the whole request later.
+            _give_back(store, chosen, request.id, launcher)
             return False
         missing[label] -= 1
         chosen.append(node)
@@ -99,6 +106,26 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     store.update_request(request)
     log.info("Request %s fulfilled with nodes %s", request.id, ordered)
     return True
+
+
+def _give_back(store: NodepoolStore, nodes: list[NodeRecord], request_id: str,
+               owner: str) -> None:
+    """Undo the allocation of ready ``nodes`` to ``request_id``."""
+    for node in nodes:
+        lock = store.node_lock(node.id, owner)
+        try:
+            lock.acquire(timeout=LOCK_TIMEOUT)
+        except LockTimeout:
+            continue  # the cleanup of requests that vanished frees it later
+        try:
+            fresh = store.get_node(node.id)
+            if fresh is not None and fresh.state == "ready" and fresh.allocated_to == request_id:
+                fresh.allocated_to = None
+                store.update_node(fresh, state_changed=False)
+        except RecordGone:
+            pass
+        finally:
+            lock.release()
 
 
 def _allocate_one(store: NodepoolStore, request: RequestRecord, provider: Provider,

@@ -217,6 +217,7 @@ class LauncherWorker:
 
     def _handle_requests(self) -> None:
         registered = {launcher["name"] for launcher in self.store.launchers()}
+        paused: set[tuple[str, str]] = set()  # pools with a request waiting for capacity
         for request_id in self.store.request_ids():
             if self._stopping.is_set() or not self.client.connected:
                 return
@@ -235,8 +236,14 @@ class LauncherWorker:
                 choice = choose_pool(self.providers, request)
                 if choice is None:
                     decline(self.store, request, self.name, registered)
-                else:
-                    fulfil(self.store, request, *choice, self.name)
+                    continue
+                provider, pool = choice
+                # Like Nodepool, a pool serves its requests in order: once one has to wait
+                # for capacity, later ones wait too (no starvation of multi-node requests).
+                if (provider.name, pool["name"]) in paused:
+                    continue
+                if not fulfil(self.store, request, provider, pool, self.name):
+                    paused.add((provider.name, pool["name"]))
             except RecordGone as exc:
                 log.debug("Request %s changed while handling it: %s", request_id, exc)
             finally:
