@@ -105,6 +105,13 @@ def test_every_endpoint_through_apache(zk_stack: Stack, github_api: GitHubAPI) -
             assert set(response.json()) == {"error", "description"}, path
         check("GET", base + path, pattern, response)
     assert get(base + "/api/tenant/example/labels").json()[0]["name"] == "ubuntu-jammy"
+    # An idle queue gives a stable snapshot: its ETag answers 304 through Apache.
+    first = get(base + "/api/tenant/example/status")
+    assert first.headers["Cache-Control"] == "public, max-age=1" and first.headers["Last-Modified"]
+    cached = get(base + "/api/tenant/example/status",
+                 headers={"If-None-Match": first.headers["ETag"]})
+    assert cached.status == 304 and cached.body == b""
+    check("GET", base + "/api/tenant/example/status", "/api/tenant/{tenant}/status", cached)
     assert len(get(base + "/api/tenant/example/builds?limit=1").json()) == 1
     tenants = get(base + "/api/tenants").json()
     assert tenants == [{"name": "example", "projects": 4, "queue": 0}]

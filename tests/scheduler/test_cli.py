@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.harness.ports import free_port
 from tests.harness.process import wait_for
 from tests.harness.servers import console_script
@@ -18,6 +20,7 @@ def zuul(url: str, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=30)
 
 
+@pytest.mark.slow
 def test_client_commands(stack: Stack, github_api: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start_scheduler(stack, geard, github_api, tenant_file(stack.workdir))

@@ -1,6 +1,8 @@
 """Events over real gearman move items through check and gate in a real zuul-scheduler."""
 from __future__ import annotations
 
+import pytest
+
 from tests.harness.http import get
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
@@ -22,6 +24,7 @@ def _builds(url: str, **query: str) -> list[dict]:
     return get(f"{url}/api/tenant/example/builds?{qs}").json()
 
 
+@pytest.mark.slow
 def test_check_pipeline_runs_jobs_and_reports(stack: Stack, github_api: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start_scheduler(stack, geard, github_api, tenant_file(stack.workdir))
@@ -54,6 +57,15 @@ def test_check_pipeline_runs_jobs_and_reports(stack: Stack, github_api: GitHubAP
             == "accepted"
         wait_for(lambda: len(_builds(scheduler.url, change="7")) == 4, 60,
                  what="rechecked builds")
+        # A comment on a pull request the scheduler has not seen: the head sha is fetched
+        # from the GitHub API.
+        github_api.pulls[("org/project", 11)] = pr_body("org/project", 11, "e" * 40)[
+            "pull_request"]
+        assert events.send("issue_comment", comment_body("org/project", 11, "recheck")) \
+            == "accepted"
+        wait_for(lambda: len(_builds(scheduler.url, change="11")) == 2, 60,
+                 what="builds of the fetched change")
+        assert _builds(scheduler.url, change="11")[0]["patchset"] == "e" * 40
     finally:
         events.close()
 
@@ -91,6 +103,7 @@ def test_status_json_shape_while_running(stack: Stack, github_api: GitHubAPI) ->
         events.close()
 
 
+@pytest.mark.slow
 def test_gate_reset_on_failure(stack: Stack, github_api: GitHubAPI) -> None:
     """A failing item ahead makes the items behind it restart their builds without it."""
     geard = stack.gearman()
