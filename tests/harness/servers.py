@@ -94,12 +94,15 @@ class GearmanServer(ManagedProcess):
         "[handler_stderr]\nclass=StreamHandler\nformatter=plain\nargs=(sys.stderr,)\n"
         "[formatter_plain]\nformat=%(asctime)s %(levelname)s %(name)s: %(message)s\n")
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, nodelay: bool = False) -> None:
         self.port = port or free_port()
         log_config = workdir / "geard-logging.ini"
         log_config.write_text(self.LOG_CONFIG)
+        # nodelay: the same geard with TCP_NODELAY on its connections (zuul.lib.gearman).
+        command = [sys.executable, "-m", "zuul.lib.gearman"] if nodelay \
+            else [console_script("geard")]
         super().__init__(
-            "geard", [console_script("geard"), "-d", "-p", str(self.port),
+            "geard", [*command, "-d", "-p", str(self.port),
                       "--listen-address", "127.0.0.1", "--log-config", str(log_config)],
             workdir / f"geard-{self.port}.log", ready=self._ready)
 

@@ -28,9 +28,9 @@ class Stack:
         self.procs.add(process)
         return process.start()
 
-    def gearman(self) -> GearmanServer:
-        """A fresh gearman server (``geard``) for this test."""
-        return self.add(GearmanServer(self.workdir))
+    def gearman(self, nodelay: bool = False) -> GearmanServer:
+        """A fresh gearman server (``geard``; with TCP_NODELAY if ``nodelay``) for this test."""
+        return self.add(GearmanServer(self.workdir, nodelay=nodelay))
 
     def zookeeper_conf(self) -> dict[str, Any]:
         """The ``zookeeper:`` config section pointing at the session's server and chroot."""

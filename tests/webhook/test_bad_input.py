@@ -20,7 +20,7 @@ BODY = fixture_body("pull_request")
 @pytest.fixture
 def front(stack: Stack) -> tuple[ApacheServer, HTTPService]:
     """geard, one worker, Apache in front of it (no scheduler: events wait in geard)."""
-    geard = stack.gearman()
+    geard = stack.gearman(nodelay=True)
     worker = start_worker(stack, geard)
     apache = stack.apache(zuul={"scheduler": "127.0.0.1:9",
                                 "webhook": [f"127.0.0.1:{worker.port}"]})

@@ -29,7 +29,7 @@ def _webhook_send(url: str, event: str, delivery: str) -> subprocess.CompletedPr
 
 
 def test_sample_events_reach_scheduler_once(stack: Stack) -> None:
-    geard = stack.gearman()
+    geard = stack.gearman(nodelay=True)
     scheduler = stack.scheduler(geard)
     workers = [start_worker(stack, geard, f"webhook-{i}") for i in (1, 2)]
     apache = stack.apache(zuul={"scheduler": f"127.0.0.1:{scheduler.port}",
@@ -58,7 +58,8 @@ def test_sample_events_reach_scheduler_once(stack: Stack) -> None:
 
 
 def test_spool_replayed_after_gearman_outage_and_restart(stack: Stack) -> None:
-    gearman_port_holder = GearmanServer(stack.workdir)  # not started yet: gearman is down
+    # Not started yet: gearman is down.
+    gearman_port_holder = GearmanServer(stack.workdir, nodelay=True)
     worker = start_worker(stack, gearman_port_holder)
     url = f"{worker.url}/webhook/github"
     ready = get(worker.url + "/health/ready")
@@ -79,7 +80,7 @@ def test_spool_replayed_after_gearman_outage_and_restart(stack: Stack) -> None:
 
 
 def test_full_spool_answers_503(stack: Stack) -> None:
-    down = GearmanServer(stack.workdir)   # never started: nothing leaves the spool
+    down = GearmanServer(stack.workdir, nodelay=True)  # never started
     worker = start_worker(stack, down, spool_max_files=3)
     url = f"{worker.url}/webhook/github"
     for _ in range(3):

@@ -53,7 +53,7 @@ class Faults:
 
 @pytest.mark.slow
 async def test_every_accepted_delivery_processed_once_under_faults(stack: Stack) -> None:
-    geard = await asyncio.to_thread(stack.gearman)
+    geard = await asyncio.to_thread(stack.gearman, True)
     scheduler = await asyncio.to_thread(stack.scheduler, geard)
     workers = [await asyncio.to_thread(start_worker, stack, geard, f"webhook-{i}")
                for i in (1, 2)]

@@ -60,9 +60,35 @@ def make_client(servers: list[str], client_id: str) -> gear.Client:
     return client
 
 
+class Server(gear.Server):
+    """gear's gearman server with TCP_NODELAY on every accepted connection.
+
+    Without it back-to-back small packets to one connection (Nagle) wait for the peer's
+    delayed ACK: ~100 instead of ~700 foreground jobs/s with many jobs in flight (measured
+    with the webhook submitter). Linux copies TCP_NODELAY from the listening socket to accepted
+    ones; it is set in the accept thread before its first accept.
+    """
+
+    def connectLoop(self) -> None:  # noqa: N802 - gear's method name
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connectLoop()
+
+
+def geard_main() -> None:
+    """``python -m zuul.lib.gearman``: gear's ``geard`` command line, serving :class:`Server`."""
+    import types
+
+    from gear.cmd import geard
+
+    # geard builds ``gear.Server(...)``: show it a ``gear`` whose Server is ours (replacing
+    # gear.Server itself would break gear's own ``super(Server, self)`` calls).
+    geard.gear = types.SimpleNamespace(**{**vars(gear), "Server": Server})
+    geard.main()
+
+
 def start_server(host: str, port: int) -> gear.Server:
     """Start an in-process gearman server (its own threads) on ``host:port``."""
-    server = gear.Server(port=port, host=host)
+    server = Server(port=port, host=host)
     log.info("In-process gearman server listening on %s:%s", host, port)
     return server
 
@@ -88,3 +114,7 @@ async def reachable(client: gear.BaseClient, timeout: float = 1.0) -> bool:
                                       timeout + 0.5)
     except TimeoutError:
         return False
+
+
+if __name__ == "__main__":
+    geard_main()
