@@ -1,4 +1,4 @@
-"""Fixtures for the dashboard's browser tests: one headless Debian Chromium per session.
+"""Fixtures for the dashboard's browser tests: one headless Debian Chromium per test module.
 
 Playwright drives ``/usr/bin/chromium`` (never a downloaded browser); each test gets a fresh
 browser context and page, closed at teardown.
@@ -23,9 +23,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 STATIC_ROOT = Path(zuul.__file__).resolve().parent / "web" / "static"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Headless Chromium from Debian, shared by the whole session."""
+    """Headless Chromium from Debian, shared by one test module.
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in the main
+    thread while it is open, which would break every asyncio test collected after this area.
+    """
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
     with sync_api.sync_playwright() as playwright:
