@@ -1,13 +1,14 @@
 """Webhook tier throughput: accepted events/s through Apache with 1 and 2 workers, end to end.
 
-Starts geard, zuul-scheduler, two zuul-webhook workers and two Apache instances (one
-balancing over one worker, one over both), all on loopback, then for each setup sends EVENTS
-signed deliveries with CONCURRENCY in flight and prints:
+Starts geard (TCP_NODELAY), zuul-scheduler, two zuul-webhook workers and two Apache instances
+(one balancing over one worker, one over both), all on loopback, then for each setup sends
+EVENTS signed deliveries with CONCURRENCY in flight and prints:
 
 - accept/s: deliveries answered 200 per second of the stream;
-- p50/p99 accept: request latency of the 200s;
+- p50/p99 ms: request latency of the 200s, as the load generator sees it;
 - e2e/s: deliveries per second from the first send until the scheduler has recorded the last;
-- 200->sched p50/p99: from a delivery's 200 to the scheduler recording it (DeliveryStore).
+- 200->sched p50/p99: from a delivery's 200 to the scheduler recording it (DeliveryStore);
+- CPU ms per event of each process group (workers, Apache, geard, scheduler, this client).
 
 Usage: python bench/webhook.py [EVENTS] [CONCURRENCY]   (defaults 3000, 16; max 20000)
 """
@@ -26,10 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.harness.process import ProcessGroup, wait_for  # noqa: E402
+from tests.harness.process import ManagedProcess, ProcessGroup, wait_for  # noqa: E402
 from tests.harness.stack import Stack  # noqa: E402
 from tests.webhook.conftest import deliveries_db, start_worker  # noqa: E402
 from tests.webhook.load import LoadGenerator  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _processed_at(db: Path) -> dict[str, float]:
@@ -42,14 +45,34 @@ def _processed_at(db: Path) -> dict[str, float]:
         conn.close()
 
 
+def _cpu_seconds(groups: dict[str, list[ManagedProcess]]) -> dict[str, float]:
+    """CPU time (user+system) of every process in each group's process groups (Apache's
+    children included); ``client`` is this process."""
+    by_pgid = {p.pid: name for name, procs in groups.items() for p in procs}
+    totals = dict.fromkeys(groups, 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = by_pgid.get(int(fields[2]))  # field 5 of stat: pgrp
+        if name is not None:
+            totals[name] += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    own = os.times()
+    totals["client"] = own.user + own.system
+    return totals
+
+
 def _pct(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] if ordered else 0.0
 
 
-async def _round(name: str, url: str, db: Path, events: int, concurrency: int) -> dict:
+async def _round(name: str, url: str, db: Path, events: int, concurrency: int,
+                 groups: dict[str, list[ManagedProcess]]) -> dict:
     ids = [str(uuid.uuid4()) for _ in range(events)]
     load = LoadGenerator(url, concurrency=concurrency)
+    cpu_before = _cpu_seconds(groups)
     began_wall = time.time()
     began = time.perf_counter()
     outcomes = await load.run(ids)
@@ -64,32 +87,39 @@ async def _round(name: str, url: str, db: Path, events: int, concurrency: int) -
         seen = _processed_at(db)
         return seen if wanted <= seen.keys() else None
 
-    seen = await asyncio.to_thread(wait_for, done, 120, 0.05, f"{name}: events processed")
+    seen = await asyncio.to_thread(wait_for, done, 120, 0.02, f"{name}: events processed")
+    cpu_after = _cpu_seconds(groups)
     last = max(seen[d] for d in wanted)
     lags = [seen[o.delivery] - o.accepted_at for o in accepted]
     latencies = [o.latency for o in accepted]
     return {
-        "setup": name, "sent": events, "ok": len(accepted),
+        "setup": name, "sent": events, "ok": len(accepted), "concurrency": concurrency,
         "accept_s": len(accepted) / stream_s,
         "p50": statistics.median(latencies) * 1000, "p99": _pct(latencies, 99) * 1000,
         "e2e_s": len(accepted) / (last - began_wall),
         "lag50": statistics.median(lags) * 1000, "lag99": _pct(lags, 99) * 1000,
+        "cpu": {k: (cpu_after[k] - cpu_before[k]) * 1000 / len(accepted) for k in cpu_after},
     }
 
 
-def _print(rows: list[dict], concurrency: int) -> None:
-    print(f"webhook tier, {rows[0]['sent']} signed deliveries per setup, {concurrency} in "
-          "flight (4 where the setup says so), loopback")
-    print(f"{'setup':<24} {'ok':>6} {'accept/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'e2e/s':>7} {'200->sched p50 ms':>18} {'p99 ms':>7}")
+def _print(rows: list[dict]) -> None:
+    print(f"webhook tier, {rows[0]['sent']} signed deliveries per setup, loopback")
+    print(f"{'setup':<22} {'conc':>4} {'ok':>5} {'accept/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'e2e/s':>6} {'200->sched p50/p99 ms':>22}")
     for r in rows:
-        print(f"{r['setup']:<24} {r['ok']:>6} {r['accept_s']:>9.0f} {r['p50']:>7.1f} "
-              f"{r['p99']:>7.1f} {r['e2e_s']:>7.0f} {r['lag50']:>18.1f} {r['lag99']:>7.1f}")
-    base = rows[1]
-    for r in rows[2:3]:
-        print(f"ratio {r['setup']} / {base['setup']}: "
-              f"accept/s x{r['accept_s'] / base['accept_s']:.2f}, "
-              f"e2e/s x{r['e2e_s'] / base['e2e_s']:.2f}, p99 accept x{r['p99'] / base['p99']:.2f}")
+        print(f"{r['setup']:<22} {r['concurrency']:>4} {r['ok']:>5} {r['accept_s']:>8.0f} "
+              f"{r['p50']:>7.1f} {r['p99']:>7.1f} {r['e2e_s']:>6.0f} "
+              f"{r['lag50']:>13.1f} / {r['lag99']:>6.1f}")
+    names = list(rows[0]["cpu"])
+    print(f"\nCPU ms per accepted event: {'setup':<22} " + " ".join(f"{n:>9}" for n in names)
+          + f" {'total':>7}")
+    for r in rows:
+        print(f"{'':<27}{r['setup']:<22} " + " ".join(f"{r['cpu'][n]:>9.2f}" for n in names)
+              + f" {sum(r['cpu'].values()):>7.2f}")
+    one, two = rows[1], rows[2]
+    print("\nratio 2 workers / 1 worker via Apache: "
+          f"accept/s x{two['accept_s'] / one['accept_s']:.2f}, "
+          f"e2e/s x{two['e2e_s'] / one['e2e_s']:.2f}, p99 x{two['p99'] / one['p99']:.2f}")
 
 
 async def main() -> None:
@@ -110,22 +140,21 @@ async def main() -> None:
                                                           "webhook": members[:1]})
         two = await asyncio.to_thread(stack.apache, zuul={"scheduler": sched,
                                                           "webhook": members})
+        groups = {"workers": workers, "apache": [one, two], "geard": [geard],
+                  "scheduler": [scheduler]}
         db = deliveries_db(stack)
-        await _round("warm-up", f"{two.url}/zuul/webhook/github", db, 200, concurrency)
+        url_one, url_two = f"{one.url}/zuul/webhook/github", f"{two.url}/zuul/webhook/github"
+        await _round("warm-up", url_two, db, 200, concurrency, groups)
         load_before = os.getloadavg()[0]
-        rows = [
-            await _round("1 worker, direct", f"{workers[0].url}/webhook/github", db, events,
-                         concurrency),
-            await _round("1 worker via Apache", f"{one.url}/zuul/webhook/github", db, events,
-                         concurrency),
-            await _round("2 workers via Apache", f"{two.url}/zuul/webhook/github", db, events,
-                         concurrency),
-            await _round("2 workers via Apache, 4", f"{two.url}/zuul/webhook/github", db,
-                         events, 4),
-        ]
-        _print(rows, concurrency)
+        rows = [await _round(name, url, db, events, conc, groups) for name, url, conc in (
+            ("1 worker, direct", f"{workers[0].url}/webhook/github", concurrency),
+            ("1 worker via Apache", url_one, concurrency),
+            ("2 workers via Apache", url_two, concurrency),
+            ("2 workers via Apache", url_two, 4),
+        )]
+        _print(rows)
         print(f"load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}"
-              f" on {os.cpu_count()} CPUs; the load generator shares them")
+              f" on {os.cpu_count()} CPUs, shared with the load generator (and other users)")
     finally:
         procs.stop_all()
         shutil.rmtree(base, ignore_errors=True)

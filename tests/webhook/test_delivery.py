@@ -81,7 +81,7 @@ def test_spool_replayed_after_gearman_outage_and_restart(stack: Stack) -> None:
 
 def test_full_spool_answers_503(stack: Stack) -> None:
     down = GearmanServer(stack.workdir, nodelay=True)  # never started
-    worker = start_worker(stack, down, spool_max_files=3)
+    worker = start_worker(stack, down, spool_max_events=3)
     url = f"{worker.url}/webhook/github"
     for _ in range(3):
         assert send(url, fixture_body("push"), "push").status == 200

@@ -6,7 +6,7 @@ Example::
     gearman: {servers: ["127.0.0.1:4730"]}
     spool_dir: /var/lib/zuul/webhook-spool
     spool_max_bytes: 1073741824
-    spool_max_files: 100000
+    spool_max_events: 100000
     connections:
       github:
         secret: "the webhook secret configured in GitHub"
@@ -76,7 +76,7 @@ SCHEMA = vol.Schema(
         vol.Required("gearman"): GEARMAN_SCHEMA,
         vol.Required("spool_dir"): NonEmptyStr,
         vol.Optional("spool_max_bytes", default=1024 * 1024 * 1024): PositiveInt,
-        vol.Optional("spool_max_files", default=100_000): PositiveInt,
+        vol.Optional("spool_max_events", default=100_000): PositiveInt,
         vol.Optional("submit", default={}): SUBMIT_SCHEMA,
         vol.Required("connections"): vol.All(
             {_connection_name: CONNECTION_SCHEMA},

@@ -13,7 +13,7 @@ SUBMISSIONS = prometheus_client.Counter(
     "zuul_webhook_submissions_total",
     "Gearman submissions by outcome (accepted, duplicate, rejected by the scheduler; retry)",
     ["connection", "result"])
-SPOOL_FILES = prometheus_client.Gauge(
-    "zuul_webhook_spool_files", "Events in the spool, not yet taken by the scheduler")
+SPOOL_EVENTS = prometheus_client.Gauge(
+    "zuul_webhook_spool_events", "Events in the spool, not yet answered by the scheduler")
 SPOOL_BYTES = prometheus_client.Gauge(
     "zuul_webhook_spool_bytes", "Bytes of events in the spool")

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,8 +20,9 @@ from aiohttp import web
 from zuul.lib import gearman
 from zuul.lib.web import JSONHTTPError, add_health_routes, json_response, make_app
 from zuul.webhook import verify
-from zuul.webhook.metrics import ACCEPT_SECONDS, REQUESTS, SPOOL_BYTES, SPOOL_FILES
-from zuul.webhook.spool import Spool
+from zuul.webhook.batching import Batcher
+from zuul.webhook.metrics import ACCEPT_SECONDS, REQUESTS, SPOOL_BYTES, SPOOL_EVENTS
+from zuul.webhook.spool import Spool, SpoolFile
 from zuul.webhook.submitter import Submitter
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,15 @@ class WebhookService:
     def __init__(self, conf: dict[str, Any]) -> None:
         self.conf = conf
         self.connections: dict[str, dict[str, Any]] = conf["connections"]
-        self.spool = Spool(conf["spool_dir"], conf["spool_max_bytes"], conf["spool_max_files"])
+        self.spool = Spool(conf["spool_dir"], conf["spool_max_bytes"], conf["spool_max_events"])
         self.submitter = Submitter(self.spool, conf["gearman"]["servers"], conf["submit"])
         self.probe: gear.Client | None = None
-        # Spool writes (fsync) run here, several at once, off the event loop.
-        self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spool-write")
-        SPOOL_FILES.set_function(lambda: self.spool.files)
+        # Spool writes run in one thread, group-committed: every event that arrives while a
+        # write is under way goes into the next file (one fsync pair for all of them).
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-write")
+        self._writes: Batcher[tuple[str, bytes], SpoolFile] = Batcher(
+            self._io, self._write_events, after=self._hand_over)
+        SPOOL_EVENTS.set_function(lambda: self.spool.events)
         SPOOL_BYTES.set_function(lambda: self.spool.bytes)
 
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
@@ -61,7 +65,7 @@ class WebhookService:
         if not self.spool.writable():
             return False, f"spool directory {self.spool.root} is not writable"
         if self.spool.full():
-            return False, f"spool is full ({self.spool.files} events, {self.spool.bytes} bytes)"
+            return False, f"spool is full ({self.spool.events} events, {self.spool.bytes} bytes)"
         if self.probe is None or not await gearman.reachable(self.probe):
             servers = ", ".join(self.conf["gearman"]["servers"])
             return False, f"gearman server not reachable ({servers})"
@@ -110,15 +114,37 @@ class WebhookService:
             raise JSONHTTPError(503, "spool_full",
                                 "This worker's spool is full; deliver again later",
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        # Shielded: a client that goes away mid-write must not leave a spooled file that
-        # nobody submits until the next restart.
-        await asyncio.shield(asyncio.ensure_future(self._spool(name, payload)))
+        # Shielded: a client that goes away mid-write does not cancel the write (and the
+        # submitter learns of every written file in _hand_over, whoever is still waiting).
+        await asyncio.shield(self._writes.call((name, payload)))
         return json_response({"status": "accepted", "delivery": delivery})
 
-    async def _spool(self, connection: str, payload: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        entry = await loop.run_in_executor(self._io, self.spool.write, connection, payload)
-        self.submitter.enqueue(entry)
+    def _write_events(self, items: Sequence[tuple[str, bytes]]
+                      ) -> list[SpoolFile | BaseException]:
+        """Write a batch of ``(connection, payload)`` into one file per connection."""
+        by_connection: dict[str, list[bytes]] = {}
+        for connection, payload in items:
+            by_connection.setdefault(connection, []).append(payload)
+        written: dict[str, SpoolFile | BaseException] = {}
+        for connection, payloads in by_connection.items():
+            try:
+                written[connection] = self.spool.write_batch(connection, payloads)
+            except OSError as exc:
+                log.error("Cannot write to the spool: %s", exc)
+                written[connection] = JSONHTTPError(
+                    503, "spool_error", "This worker cannot write its spool; deliver again",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return [written[connection] for connection, _ in items]
+
+    def _hand_over(self, items: Sequence[tuple[str, bytes]],
+                   results: Sequence[SpoolFile | BaseException]) -> None:
+        """Give every event of the files just written to the submitter (on the loop)."""
+        events: dict[SpoolFile, list[bytes]] = {}
+        for (_, payload), result in zip(items, results, strict=True):
+            if isinstance(result, SpoolFile):
+                events.setdefault(result, []).append(payload)
+        for spool_file, payloads in events.items():
+            self.submitter.add(spool_file, payloads)
 
     def make_app(self) -> web.Application:
         """The aiohttp application: the webhook route plus health and metrics."""

@@ -1,10 +1,11 @@
-"""The worker's durable spool: one file per accepted event, until the scheduler has it.
+"""The worker's durable spool: accepted events, kept until the scheduler has answered.
 
-Layout: ``<spool_dir>/<connection>/<time_ns>-<random>.event``; each file holds the gearman
-job arguments (doc/internals.rst) exactly as they will be submitted. A file is written as
-``.tmp-*`` in the same directory, fsynced, renamed into place and the directory fsynced, so
-after a crash a spool file is either complete or absent. The methods here block (file I/O):
-call them from a thread, never on the event loop.
+Layout: ``<spool_dir>/<connection>/<time_ns>-<random>.events``, one file per group commit
+(:meth:`Spool.write_batch`): the gearman job arguments of one or more events
+(doc/internals.rst), one JSON document per line. A file is written as ``.tmp-*`` in the same
+directory, fsynced, renamed into place and the directory fsynced, so after a crash a spool file
+is either complete or absent. A file is removed once every event in it has been answered.
+The methods here block (file I/O): call them from a thread, never on the event loop.
 """
 from __future__ import annotations
 
@@ -13,43 +14,45 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SUFFIX = ".event"
+SUFFIX = ".events"
 TMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True, order=True)
-class SpoolEntry:
-    """One spooled event; ordered by name, which starts with the time it was accepted."""
+class SpoolFile:
+    """One spool file; ordered by name, which starts with the time it was written."""
 
     name: str
     connection: str
     size: int
+    events: int
 
     def path(self, root: Path) -> Path:
-        """Where the entry's file is under the spool root."""
+        """Where the file is under the spool root."""
         return root / self.connection / self.name
 
 
 class Spool:
     """A directory of spooled events with running totals for the size limits."""
 
-    def __init__(self, directory: str | Path, max_bytes: int, max_files: int) -> None:
+    def __init__(self, directory: str | Path, max_bytes: int, max_events: int) -> None:
         self.root = Path(directory)
         self.max_bytes = max_bytes
-        self.max_files = max_files
-        self.files = 0
+        self.max_events = max_events
+        self.events = 0
         self.bytes = 0
         self._lock = threading.Lock()
         self._dir_fds: dict[str, int] = {}
 
-    def open(self, connections: list[str]) -> list[SpoolEntry]:
+    def open(self, connections: list[str]) -> list[tuple[SpoolFile, list[bytes]]]:
         """Create the directories, drop partial writes; return what is spooled, oldest first."""
-        entries: list[SpoolEntry] = []
+        found: list[tuple[SpoolFile, list[bytes]]] = []
         for connection in connections:
             directory = self.root / connection
             directory.mkdir(parents=True, exist_ok=True)
@@ -58,12 +61,15 @@ class Spool:
                 if path.name.startswith(TMP_PREFIX):
                     path.unlink(missing_ok=True)
                 elif path.name.endswith(SUFFIX):
-                    entries.append(SpoolEntry(path.name, connection, path.stat().st_size))
-        entries.sort()
+                    data = path.read_bytes()
+                    events = data.splitlines()
+                    found.append((SpoolFile(path.name, connection, len(data), len(events)),
+                                  events))
+        found.sort()
         with self._lock:
-            self.files = len(entries)
-            self.bytes = sum(e.size for e in entries)
-        return entries
+            self.events = sum(f.events for f, _ in found)
+            self.bytes = sum(f.size for f, _ in found)
+        return found
 
     def close(self) -> None:
         """Close the directory handles."""
@@ -73,13 +79,14 @@ class Spool:
 
     def full(self, incoming: int = 0) -> bool:
         """True when one more event of ``incoming`` bytes would exceed a limit."""
-        return self.files + 1 > self.max_files or self.bytes + incoming > self.max_bytes
+        return self.events + 1 > self.max_events or self.bytes + incoming > self.max_bytes
 
-    def write(self, connection: str, data: bytes) -> SpoolEntry:
-        """Durably store ``data`` for ``connection``; returns the new entry."""
+    def write_batch(self, connection: str, events: Sequence[bytes]) -> SpoolFile:
+        """Durably store ``events`` (single-line JSON documents) in one new file."""
         directory = self.root / connection
         name = f"{time.time_ns():020d}-{secrets.token_hex(6)}{SUFFIX}"
         tmp = directory / f"{TMP_PREFIX}{name}"
+        data = b"".join(event + b"\n" for event in events)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(data)
@@ -94,24 +101,20 @@ class Spool:
         os.rename(tmp, directory / name)
         os.fsync(self._dir_fds[connection])
         with self._lock:
-            self.files += 1
+            self.events += len(events)
             self.bytes += len(data)
-        return SpoolEntry(name, connection, len(data))
+        return SpoolFile(name, connection, len(data), len(events))
 
-    def read(self, entry: SpoolEntry) -> bytes:
-        """The stored job arguments of ``entry``."""
-        return entry.path(self.root).read_bytes()
-
-    def remove(self, entry: SpoolEntry) -> None:
-        """Forget ``entry`` (the scheduler has answered for it)."""
+    def remove(self, spool_file: SpoolFile) -> None:
+        """Forget ``spool_file``: every event in it has been answered."""
         try:
-            entry.path(self.root).unlink()
+            spool_file.path(self.root).unlink()
         except FileNotFoundError:
-            log.warning("Spool file %s was already gone", entry.name)
+            log.warning("Spool file %s was already gone", spool_file.name)
             return
         with self._lock:
-            self.files -= 1
-            self.bytes -= entry.size
+            self.events -= spool_file.events
+            self.bytes -= spool_file.size
 
     def writable(self) -> bool:
         """True when the spool directories exist and are writable."""

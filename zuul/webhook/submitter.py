@@ -1,20 +1,24 @@
 """Pushing spooled events into the scheduler as foreground gearman jobs.
 
-``max_in_flight`` consumer tasks take spool entries from a queue. Each submits its entry as a
-``zuul:event:<connection>`` job and waits for the scheduler's answer; WORK_COMPLETE removes
-the spool file, while WORK_FAIL, a lost gearman connection, a refused submission or no answer
-within ``job_timeout`` make it try again with exponential backoff (tenacity). gear is
-thread-based: submissions run in one executor thread (gear's submitJob matches JOB_CREATED
-replies to requests in order, so one connection must not be used by two submitting threads
-at once) and gear's poll thread hands answers to the loop with ``call_soon_threadsafe``.
+``max_in_flight`` consumer tasks take events from a queue. Each submits its event as a
+``zuul:event:<connection>`` job and waits for the scheduler's answer; WORK_COMPLETE counts the
+event as answered (its spool file is removed when all its events are), while WORK_FAIL, a lost
+gearman connection, a refused submission or no answer within ``job_timeout`` make it try again
+with exponential backoff (tenacity).
+
+gear is thread-based. Submissions go through a :class:`~zuul.webhook.batching.Batcher` to one
+executor thread (one thread hop for all jobs waiting; one thread, because gear's submitJob
+matches JOB_CREATED replies to requests in order on a connection), and gear's poll thread hands
+answers to the loop with ``call_soon_threadsafe``.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import gear
@@ -26,8 +30,9 @@ from tenacity import (
 )
 
 from zuul.lib import gearman
+from zuul.webhook.batching import Batcher
 from zuul.webhook.metrics import SUBMISSIONS
-from zuul.webhook.spool import Spool, SpoolEntry
+from zuul.webhook.spool import Spool, SpoolFile
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,14 @@ FINAL_STATUSES = ("accepted", "duplicate", "rejected")
 
 class SubmitFailed(Exception):
     """This attempt did not get the event to the scheduler; try again later."""
+
+
+@dataclass(eq=False)
+class SpooledEvent:
+    """One event: the spool file that holds it and its gearman job arguments."""
+
+    spool_file: SpoolFile
+    arguments: bytes
 
 
 class EventJob(gear.Job):
@@ -88,31 +101,36 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 class Submitter:
-    """Background delivery of spool entries to the scheduler over gearman."""
+    """Background delivery of spooled events to the scheduler over gearman."""
 
     def __init__(self, spool: Spool, servers: list[str], conf: dict[str, Any]) -> None:
         self.spool = spool
         self.servers = servers
         self.conf = conf
-        self.queue: asyncio.Queue[SpoolEntry] = asyncio.Queue()
+        self.queue: asyncio.Queue[SpooledEvent] = asyncio.Queue()
         self.client: EventClient | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gear-submit")
+        self._unanswered: dict[SpoolFile, int] = {}
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gear-submit")
+        self._submissions: Batcher[EventJob, None] = Batcher(self._io, self._submit_jobs)
+        self._removals: Batcher[SpoolFile, None] = Batcher(self._io, self._remove_files)
         self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self, backlog: list[SpoolEntry]) -> None:
+    def start(self, backlog: list[tuple[SpoolFile, list[bytes]]]) -> None:
         """Connect to gearman and start delivering, beginning with ``backlog`` (replay)."""
         self.client = EventClient(client_id="zuul-webhook")
         gearman.add_servers(self.client, self.servers)
-        for entry in backlog:
-            self.queue.put_nowait(entry)
+        for spool_file, events in backlog:
+            self.add(spool_file, events)
         if backlog:
-            log.info("Replaying %d spooled events", len(backlog))
+            log.info("Replaying %d spooled events", sum(f.events for f, _ in backlog))
         self._tasks = [asyncio.create_task(self._consume(), name=f"submit-{i}")
                        for i in range(self.conf["max_in_flight"])]
 
-    def enqueue(self, entry: SpoolEntry) -> None:
-        """Deliver a freshly spooled entry."""
-        self.queue.put_nowait(entry)
+    def add(self, spool_file: SpoolFile, events: Sequence[bytes]) -> None:
+        """Deliver the events of a freshly written (or replayed) spool file."""
+        self._unanswered[spool_file] = self._unanswered.get(spool_file, 0) + len(events)
+        for arguments in events:
+            self.queue.put_nowait(SpooledEvent(spool_file, arguments))
 
     async def stop(self) -> None:
         """Stop delivering; whatever is still spooled is replayed at the next start."""
@@ -122,47 +140,48 @@ class Submitter:
         self._tasks = []
         if self.client is not None:
             await asyncio.to_thread(self.client.shutdown)
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def connected(self) -> bool:
-        """True when at least one gearman server connection is up."""
-        return self.client is not None and bool(self.client.active_connections)
+        self._io.shutdown(wait=True, cancel_futures=True)
 
     async def _consume(self) -> None:
         while True:
-            entry = await self.queue.get()
+            event = await self.queue.get()
             try:
-                await self._deliver(entry)
+                await self._deliver(event)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - keep consuming; the file stays for a replay
-                log.exception("Giving up on %s until the next start", entry.name)
+                log.exception("Giving up on an event of %s until the next start",
+                              event.spool_file.name)
 
     def _log_retry(self, state: RetryCallState) -> None:
-        entry: SpoolEntry = state.args[0]
-        SUBMISSIONS.labels(entry.connection, "retry").inc()
+        event: SpooledEvent = state.args[0]
+        SUBMISSIONS.labels(event.spool_file.connection, "retry").inc()
         outcome = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.log(logging.WARNING if state.attempt_number == 1 else logging.DEBUG,
-                "Event %s not delivered (%s); attempt %d, retrying in %.1fs",
-                entry.name, outcome, state.attempt_number, wait)
+                "Event from %s not delivered (%s); attempt %d, retrying in %.1fs",
+                event.spool_file.name, outcome, state.attempt_number, wait)
 
-    async def _deliver(self, entry: SpoolEntry) -> None:
+    async def _deliver(self, event: SpooledEvent) -> None:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(SubmitFailed),
             wait=wait_exponential_jitter(initial=self.conf["retry_initial"],
                                          max=self.conf["retry_max"]),
             before_sleep=self._log_retry, reraise=True)
-        status = await retrying(self._submit_once, entry)
-        SUBMISSIONS.labels(entry.connection, status).inc()
-        await asyncio.to_thread(self.spool.remove, entry)
+        status = await retrying(self._submit_once, event)
+        SUBMISSIONS.labels(event.spool_file.connection, status).inc()
+        spool_file = event.spool_file
+        self._unanswered[spool_file] -= 1
+        if self._unanswered[spool_file] == 0:
+            del self._unanswered[spool_file]
+            await self._removals.call(spool_file)
 
-    async def _submit_once(self, entry: SpoolEntry) -> str:
+    async def _submit_once(self, event: SpooledEvent) -> str:
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[None] = loop.create_future()
-        job = await loop.run_in_executor(
-            self._pool, self._submit_blocking, entry,
-            lambda: loop.call_soon_threadsafe(_resolve, answered))
+        job = EventJob((FUNCTION_PREFIX + event.spool_file.connection).encode(),
+                       event.arguments, lambda: loop.call_soon_threadsafe(_resolve, answered))
+        await self._submissions.call(job)
         try:
             await asyncio.wait_for(answered, self.conf["job_timeout"])
         except TimeoutError:
@@ -171,31 +190,36 @@ class Submitter:
             raise SubmitFailed("gearman connection lost")
         if job.failure:
             raise SubmitFailed("the job failed (WORK_FAIL)")
-        return self._status(entry, job)
+        return self._status(event, job)
 
-    def _submit_blocking(self, entry: SpoolEntry, on_done: Callable[[], None]) -> EventJob:
+    def _submit_jobs(self, jobs: Sequence[EventJob]) -> list[SubmitFailed | None]:
         assert self.client is not None
-        arguments = self.spool.read(entry)
-        job = EventJob((FUNCTION_PREFIX + entry.connection).encode(), arguments, on_done)
-        try:
-            self.client.submitJob(job, timeout=5)
-        except gear.GearmanError as exc:
-            raise SubmitFailed(f"submission refused: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - any gear failure is a retry
-            raise SubmitFailed(f"submission failed: {exc!r}") from None
-        return job
+        results: list[SubmitFailed | None] = []
+        for job in jobs:
+            try:
+                self.client.submitJob(job, timeout=5)
+                results.append(None)
+            except Exception as exc:  # noqa: BLE001 - any gear failure means retry
+                results.append(SubmitFailed(f"submission failed: {exc!r}"))
+        return results
+
+    def _remove_files(self, spool_files: Sequence[SpoolFile]) -> list[None]:
+        for spool_file in spool_files:
+            self.spool.remove(spool_file)
+        return [None] * len(spool_files)
 
     @staticmethod
-    def _status(entry: SpoolEntry, job: EventJob) -> str:
+    def _status(event: SpooledEvent, job: EventJob) -> str:
         try:
             answer = json.loads(b"".join(job.data))
             status = answer.get("status") if isinstance(answer, dict) else None
         except ValueError:
             status = None
         if status not in FINAL_STATUSES:
-            log.warning("Unexpected answer for %s: %r; treating it as delivered",
-                        entry.name, job.data)
+            log.warning("Unexpected answer for an event of %s: %r; treating it as delivered",
+                        event.spool_file.name, job.data)
             return "unknown"
         if status == "rejected":
-            log.warning("The scheduler rejected %s: %s", entry.name, answer.get("reason"))
+            log.warning("The scheduler rejected an event of %s: %s", event.spool_file.name,
+                        answer.get("reason"))
         return status
