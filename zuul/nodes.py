@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from nodepool.zk import REQUESTS, NodepoolStore, RecordGone, RequestRecord, labe
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = 10.0
+ZK_THREADS = 16  # blocking kazoo calls in flight at once
 
 
 class NodeRequestFailed(Exception):
@@ -49,6 +51,7 @@ class NodeSet:
 
     request_id: str
     nodes: list[Node]
+    fulfilled_seconds: float = 0.0  # from writing the request to seeing it fulfilled
 
 
 class NodeRequester:
@@ -62,6 +65,11 @@ class NodeRequester:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: asyncio.Event | None = None
         self._closed = False
+        self._executor = ThreadPoolExecutor(ZK_THREADS, thread_name_prefix="node-requester")
+
+    async def _run(self, func: Any, *args: Any) -> Any:
+        """Run a blocking kazoo call in this requester's own thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
     @property
     def connected(self) -> bool:
@@ -98,6 +106,7 @@ class NodeRequester:
         self.client.remove_listener(self._on_state)
         self.client.stop()
         self.client.close()
+        self._executor.shutdown(wait=False)
 
     async def _wait_connected(self) -> None:
         assert self._connected is not None, "NodeRequester.start() was not called"
@@ -117,29 +126,31 @@ class NodeRequester:
         loop = asyncio.get_running_loop()
         record = RequestRecord(requestor=self.requestor, node_types=list(labels),
                                build_uuid=build_uuid)
+        began = time.monotonic()
         try:
-            record = await asyncio.to_thread(self.store.submit_request, record, priority)
+            record = await self._run(self.store.submit_request, record, priority)
         except KazooException as exc:
             raise NodeRequestFailed(
                 f"cannot submit a node request: ZooKeeper {type(exc).__name__}") from None
         done: asyncio.Future[RequestRecord] = loop.create_future()
         taken: list[str] = []
         try:
-            await asyncio.to_thread(self._watch, record.id, done, loop)
+            await self._run(self._watch, record.id, done, loop)
             result = await done
+            fulfilled_seconds = time.monotonic() - began
             if result.state != "fulfilled":
                 raise NodeRequestFailed(
                     f"node request {record.id} for {labels} failed: "
                     f"{result.reason or 'declined by every launcher'}")
-            nodes = await asyncio.to_thread(self._accept, result, taken)
-            await asyncio.to_thread(self.store.delete_request, record.id)
-            return NodeSet(record.id, nodes)
+            nodes = await self._run(self._accept, result, taken)
+            await self._run(self.store.delete_request, record.id)
+            return NodeSet(record.id, nodes, fulfilled_seconds)
         except KazooException as exc:
-            await asyncio.shield(asyncio.to_thread(self._abandon, record.id, taken))
+            await asyncio.shield(self._run(self._abandon, record.id, taken))
             raise NodeRequestFailed(
                 f"node request {record.id} lost: ZooKeeper {type(exc).__name__}") from None
         except BaseException:
-            await asyncio.shield(asyncio.to_thread(self._abandon, record.id, taken))
+            await asyncio.shield(self._run(self._abandon, record.id, taken))
             raise
 
     def _watch(self, request_id: str, done: asyncio.Future[RequestRecord],
@@ -241,7 +252,7 @@ class NodeRequester:
         have reclaimed the nodes; releasing then changes nothing.
         """
         try:
-            await asyncio.to_thread(self._return, [n.id for n in nodeset.nodes], hold,
+            await self._run(self._return, [n.id for n in nodeset.nodes], hold,
                                     nodeset.request_id)
         except KazooException as exc:
             # Our locks die with our session; the launchers then reclaim the nodes.
@@ -249,4 +260,4 @@ class NodeRequester:
 
     async def labels(self) -> list[dict[str, Any]]:
         """Nodepool's labels (name, min_ready, ready/in_use/total counts) from ZooKeeper."""
-        return await asyncio.to_thread(label_summary, self.store)
+        return await self._run(label_summary, self.store)

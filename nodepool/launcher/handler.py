@@ -68,17 +68,20 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: 
 
 
 def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
-           pool: dict[str, Any], launcher: str) -> bool:
+           pool: dict[str, Any], launcher: str, nodes: list[NodeRecord]) -> bool:
     """Allocate (or launch) nodes for ``request``; mark it fulfilled when all are there.
 
-    Returns False when the pool has no free capacity right now (the request stays pending
-    and is retried on the next round).
+    ``nodes`` is the round's view of every node (kept up to date with what this call
+    allocates or launches; every allocation re-reads its node under the node's lock).
+    Returns False when the pool has no free capacity right now: the request is then marked
+    ``pending`` (accepted, waiting) and retried on the next round. A request fulfilled at
+    once goes straight to ``fulfilled`` (one ZooKeeper write less on the hot path).
     """
-    if request.state == "requested":
-        request.state = "pending"
-        store.update_request(request)
-    nodes = store.nodes()
-    mine = [n for n in nodes if n.allocated_to == request.id and n.state == "ready"]
+    # Nodes allocated to this request in an earlier pass (the round's view may be stale:
+    # re-read them; only the holder of the request lock changes such an allocation).
+    mine = [fresh for fresh in (store.get_node(n.id) for n in nodes
+                                if n.allocated_to == request.id)
+            if fresh is not None and fresh.allocated_to == request.id and fresh.state == "ready"]
     missing = Counter(request.node_types)
     chosen: list[NodeRecord] = []
     for node in mine:
@@ -94,6 +97,9 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
             # All or nothing: holding some nodes while waiting for others could deadlock
             # two multi-node requests. Give them back and retry the whole request later.
             _give_back(store, chosen, request.id, launcher)
+            if request.state == "requested":
+                request.state = "pending"
+                store.update_request(request)
             return False
         missing[label] -= 1
         chosen.append(node)
@@ -122,6 +128,7 @@ def _give_back(store: NodepoolStore, nodes: list[NodeRecord], request_id: str,
             if fresh is not None and fresh.state == "ready" and fresh.allocated_to == request_id:
                 fresh.allocated_to = None
                 store.update_node(fresh, state_changed=False)
+                node.allocated_to = None
         except RecordGone:
             pass
         finally:
@@ -136,7 +143,4 @@ def _allocate_one(store: NodepoolStore, request: RequestRecord, provider: Provid
                 and provider.owns(node, pool)
                 and _take_ready(store, node, request.id, launcher)):
             return node
-    node = provider.launch(store, pool, label, request.id, nodes)
-    if node is not None:
-        nodes.append(node)
-    return node
+    return provider.launch(store, pool, label, request.id, nodes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -33,6 +34,7 @@ from nodepool.zk import (
 log = logging.getLogger(__name__)
 
 ELECTION_TIMEOUT = 5.0
+PARALLEL = 8  # requests (and cleanup chores) handled at once
 FAILED_RETRY = 30.0  # seconds before a failed node is checked again
 
 
@@ -52,7 +54,9 @@ class LauncherWorker:
         self._register = threading.Event()
         self._register.set()
         self._caches: list[TreeCache] = []
+        self._nodes_cached = threading.Event()
         self._thread = threading.Thread(target=self._run, name="launcher-worker", daemon=True)
+        self._executor = ThreadPoolExecutor(PARALLEL, thread_name_prefix="launcher-task")
 
     def start(self) -> None:
         """Start the worker thread (the kazoo client may still be connecting)."""
@@ -64,6 +68,7 @@ class LauncherWorker:
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=30)
+        self._executor.shutdown(wait=True, cancel_futures=True)
         self.client.remove_listener(self._on_state)
         for cache in self._caches:
             cache.close()
@@ -72,6 +77,11 @@ class LauncherWorker:
         if state == KazooState.LOST:
             self._register.set()  # our ephemeral registration is gone with the session
         self._wake.set()
+
+    def _on_nodes_event(self, event: TreeEvent) -> None:
+        if event.event_type == TreeEvent.INITIALIZED:
+            self._nodes_cached.set()
+        self._on_tree_event(event)
 
     def _on_tree_event(self, event: TreeEvent) -> None:
         data = event.event_data
@@ -107,19 +117,40 @@ class LauncherWorker:
             self._register.clear()
             if not self._caches:
                 self._start_caches()
-        nodes = self.store.nodes()
+        nodes = self._nodes()
         self._sync_static(nodes)
         self._cleanup(nodes)
-        self._handle_requests()
+        self._handle_requests(self._nodes())
         self._min_ready()
         self.rounds += 1
 
     def _start_caches(self) -> None:
-        for path in (NODES, REQUESTS):
+        for path, listener in ((NODES, self._on_nodes_event), (REQUESTS, self._on_tree_event)):
             cache = TreeCache(self.client, path)
-            cache.listen(self._on_tree_event)
+            cache.listen(listener)
             cache.start()
             self._caches.append(cache)
+
+    def _nodes(self) -> list[NodeRecord]:
+        """Every node, from the TreeCache once it is initialized (else read directly).
+
+        The cache is only for planning: every change re-reads its node under the node's
+        lock and writes with the version it read, so a stale entry cannot do harm.
+        """
+        if not self._nodes_cached.is_set() or not self.client.connected:
+            return self.store.nodes()
+        cache = self._caches[0]
+        result = []
+        for child in sorted(cache.get_children(NODES) or ()):
+            entry = cache.get_data(f"{NODES}/{child}")
+            if entry is not None and entry.data:
+                result.append(NodeRecord.from_json(child, entry.data, entry.stat.version))
+        return result
+
+    def _locked(self, node_id: str) -> bool:
+        if not self._nodes_cached.is_set():
+            return self.store.node_locked(node_id)
+        return bool(self._caches[0].get_children(f"{NODES}/{node_id}/lock"))
 
     # Static hosts -------------------------------------------------------------------------
 
@@ -145,23 +176,25 @@ class LauncherWorker:
 
     def _cleanup(self, nodes: list[NodeRecord]) -> None:
         request_ids: set[str] | None = None
+        chores = []
         for node in nodes:
             provider = self._ours(node)
             if provider is None:
                 continue
             if node.state in ("used", "deleting") or (
                     node.state == "failed" and time.time() - node.state_time > FAILED_RETRY):
-                self._with_node(node, provider, self._recycle)
-            elif node.state == "in-use" and not self.store.node_locked(node.id):
-                self._with_node(node, provider, self._recycle)
+                chores.append((node, provider, self._recycle))
+            elif node.state == "in-use" and not self._locked(node.id):
+                chores.append((node, provider, self._recycle))
             elif node.state == "ready" and node.allocated_to:
                 if request_ids is None:
                     request_ids = set(self.store.request_ids())
                 if node.allocated_to not in request_ids:
-                    self._with_node(node, provider, self._free)
+                    chores.append((node, provider, self._free))
             elif node.state == "hold" and node.hold_expiration \
                     and time.time() > node.hold_expiration:
-                self._with_node(node, provider, self._expire_hold)
+                chores.append((node, provider, self._expire_hold))
+        list(self._executor.map(lambda chore: self._with_node(*chore), chores))
         self._remove_stale_request_locks()
 
     def _with_node(self, node: NodeRecord, provider: Provider, action: Any) -> None:
@@ -215,39 +248,53 @@ class LauncherWorker:
 
     # Requests -----------------------------------------------------------------------------
 
-    def _handle_requests(self) -> None:
+    def _handle_requests(self, nodes: list[NodeRecord]) -> None:
+        """Handle open requests in priority/FIFO order, several at a time (ZooKeeper
+        round trips dominate), each under its request lock."""
         registered = {launcher["name"] for launcher in self.store.launchers()}
         paused: set[tuple[str, str]] = set()  # pools with a request waiting for capacity
-        for request_id in self.store.request_ids():
-            if self._stopping.is_set() or not self.client.connected:
+        ids = self.store.request_ids()
+        list(self._executor.map(
+            lambda request_id: self._handle_one(request_id, registered, paused, nodes), ids))
+
+    def _handle_one(self, request_id: str, registered: set[str],
+                    paused: set[tuple[str, str]], nodes: list[NodeRecord]) -> None:
+        if self._stopping.is_set() or not self.client.connected:
+            return
+        request = self.store.get_request(request_id)
+        if request is None or request.state not in ("requested", "pending") \
+                or self.name in request.declined_by:
+            return
+        lock = self.store.request_lock(request_id, self.name)
+        try:
+            if not lock.acquire(blocking=False):
                 return
+        except KazooException as exc:
+            log.warning("Cannot lock request %s: %s", request_id, exc)
+            return
+        try:
             request = self.store.get_request(request_id)
             if request is None or request.state not in ("requested", "pending") \
                     or self.name in request.declined_by:
-                continue
-            lock = self.store.request_lock(request_id, self.name)
-            if not lock.acquire(blocking=False):
-                continue
+                return
+            choice = choose_pool(self.providers, request)
+            if choice is None:
+                decline(self.store, request, self.name, registered)
+                return
+            provider, pool = choice
+            # Like Nodepool, a pool serves its requests in order: once one has to wait for
+            # capacity, later ones wait too (no starvation of multi-node requests).
+            if (provider.name, pool["name"]) in paused:
+                return
+            if not fulfil(self.store, request, provider, pool, self.name, nodes):
+                paused.add((provider.name, pool["name"]))
+        except (RecordGone, KazooException) as exc:
+            log.debug("Request %s changed while handling it: %s", request_id, exc)
+        finally:
             try:
-                request = self.store.get_request(request_id)
-                if request is None or request.state not in ("requested", "pending") \
-                        or self.name in request.declined_by:
-                    continue
-                choice = choose_pool(self.providers, request)
-                if choice is None:
-                    decline(self.store, request, self.name, registered)
-                    continue
-                provider, pool = choice
-                # Like Nodepool, a pool serves its requests in order: once one has to wait
-                # for capacity, later ones wait too (no starvation of multi-node requests).
-                if (provider.name, pool["name"]) in paused:
-                    continue
-                if not fulfil(self.store, request, provider, pool, self.name):
-                    paused.add((provider.name, pool["name"]))
-            except RecordGone as exc:
-                log.debug("Request %s changed while handling it: %s", request_id, exc)
-            finally:
                 lock.release()
+            except KazooException:
+                pass  # lost with the session; ZooKeeper dropped it
 
     # Min-ready ----------------------------------------------------------------------------
 
@@ -261,7 +308,8 @@ class LauncherWorker:
         return deficits
 
     def _min_ready(self) -> None:
-        if not self._deficits(self.store.nodes()):
+        if not any(label["min-ready"] for label in self.conf["labels"]) \
+                or not self._deficits(self._nodes()):
             return
         lock = self.store.election_lock("min-ready", self.name)
         if not lock.acquire(blocking=False):
@@ -274,7 +322,6 @@ class LauncherWorker:
                         while missing and label in provider.pool_labels(pool):
                             if provider.launch(self.store, pool, label, None, nodes) is None:
                                 break
-                            nodes = self.store.nodes()
                             missing -= 1
         finally:
             lock.release()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+import threading
 from typing import Any
 
 from nodepool.launcher.drivers.base import Provider
@@ -21,6 +22,10 @@ class LocalProvider(Provider):
 
     driver = "local"
 
+    def __init__(self, conf: dict[str, Any], launcher: str) -> None:
+        super().__init__(conf, launcher)
+        self._capacity = threading.Lock()
+
     def pool_labels(self, pool: dict[str, Any]) -> set[str]:
         return set(pool["labels"])
 
@@ -29,18 +34,24 @@ class LocalProvider(Provider):
 
     def launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
                allocated_to: str | None, nodes: list[NodeRecord]) -> NodeRecord | None:
-        in_pool = [n for n in nodes if self.owns(n, pool) and n.state in ACTIVE]
-        if len(in_pool) >= pool["max-servers"]:
-            return None
+        with self._capacity:  # requests are handled in parallel threads
+            in_pool = [n for n in nodes if self.owns(n, pool) and n.state in ACTIVE]
+            if len(in_pool) >= pool["max-servers"]:
+                return None
+            node = self._launch(store, pool, label, allocated_to)
+            nodes.append(node)
+        return node
+
+    def _launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
+                allocated_to: str | None) -> NodeRecord:
+        # Nothing to build: a local node is ready the moment it is recorded.
         node = NodeRecord(
-            label=label, provider=self.name, pool=pool["name"], state="building",
+            label=label, provider=self.name, pool=pool["name"], state="ready",
             hostname=socket.gethostname(), interface_ip="127.0.0.1",
             private_ipv4="127.0.0.1", public_ipv4="127.0.0.1", connection_type="local",
             connection_port=0, username=pool.get("username") or getpass.getuser(),
             launcher=self.launcher, allocated_to=allocated_to)
-        node = store.create_node(node)
-        node.state = "ready"
-        return store.update_node(node)
+        return store.create_node(node)
 
     def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
         """A local node is deleted after use; the slot is free for the next launch."""

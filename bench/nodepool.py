@@ -1,0 +1,97 @@
+"""Node request latency against a real launcher with the ``local`` driver.
+
+Starts a private ZooKeeper and ``nodepool-launcher`` (loopback, temp dir) and measures, with
+``zuul.nodes.NodeRequester``, the time from writing a request to holding its node (fulfilled,
+locked, in-use) for SEQUENTIAL requests one after another and CONCURRENT requests at once;
+each node is released after. A bare ZooKeeper create+get+delete round trip is measured in the
+same run as the floor the ratios refer to.
+Usage: python bench/nodepool.py [SEQUENTIAL [CONCURRENT]]   (defaults 200 and 50)
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.harness.process import ProcessGroup  # noqa: E402
+from tests.harness.servers import ZooKeeperServer  # noqa: E402
+from tests.harness.stack import Stack  # noqa: E402
+from zuul.nodes import NodeRequester  # noqa: E402
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+async def one(requester: NodeRequester, n: int) -> tuple[float, float]:
+    """(request written -> fulfilled seen, whole request() until the node is in-use)."""
+    began = time.perf_counter()
+    nodeset = await requester.request(["bench"], f"build-{n}")
+    elapsed = time.perf_counter() - began
+    await requester.release(nodeset)
+    return nodeset.fulfilled_seconds, elapsed
+
+
+async def measure(zk_conf: dict, sequential: int, concurrent: int) -> dict[str, list[float]]:
+    requester = NodeRequester(zk_conf, "bench")
+    await requester.start()
+    try:
+        floor = []
+        for i in range(50):
+            began = time.perf_counter()
+            path = await asyncio.to_thread(requester.client.create, f"/bench-{i}", b"x")
+            await asyncio.to_thread(requester.client.get, path)
+            await asyncio.to_thread(requester.client.delete, path)
+            floor.append(time.perf_counter() - began)
+        await one(requester, -1)  # warm up
+        seq = [await one(requester, i) for i in range(sequential)]
+        conc = await asyncio.gather(*(one(requester, i) for i in range(concurrent)))
+        return {"zookeeper create+get+delete": floor,
+                f"{sequential} sequential: fulfilled": [s[0] for s in seq],
+                f"{sequential} sequential: in-use": [s[1] for s in seq],
+                f"{concurrent} concurrent: fulfilled": [c[0] for c in conc],
+                f"{concurrent} concurrent: in-use": [c[1] for c in conc]}
+    finally:
+        await requester.stop()
+
+
+def main() -> None:
+    logging.getLogger("kazoo").setLevel(logging.ERROR)
+    sequential = min(int(sys.argv[1]) if len(sys.argv) > 1 else 200, 1000)
+    concurrent = min(int(sys.argv[2]) if len(sys.argv) > 2 else 50, 200)
+    base = Path(tempfile.mkdtemp(prefix="bench-nodepool-"))
+    base.chmod(0o755)
+    procs = ProcessGroup()
+    try:
+        zookeeper = procs.add(ZooKeeperServer(base / "zk"))
+        zookeeper.start()
+        stack = Stack(base, procs, zookeeper, "")
+        stack.launcher(**{
+            "launcher-name": "bench",
+            "labels": [{"name": "bench"}],
+            "providers": [{"name": "localhost", "driver": "local", "pools": [
+                {"name": "main", "max-servers": concurrent, "labels": ["bench"]}]}]})
+        results = asyncio.run(measure(stack.zookeeper_conf(), sequential, concurrent))
+    finally:
+        procs.stop_all()
+        shutil.rmtree(base, ignore_errors=True)
+    floor = statistics.median(results["zookeeper create+get+delete"])
+    print(f"{'scenario':<34} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'p50 / zk floor':>15}")
+    for name, values in results.items():
+        p50 = percentile(values, 50)
+        print(f"{name:<34} {len(values):>4} {p50 * 1000:>8.1f} "
+              f"{percentile(values, 99) * 1000:>8.1f} {p50 / floor:>15.1f}")
+    print("(fulfilled: request written -> fulfilled seen by the requester;"
+          " in-use: until its node is locked and in-use. Target p50 < 200 ms)")
+
+
+if __name__ == "__main__":
+    main()
