@@ -122,6 +122,8 @@ class NodeRequester:
         """
         if not 0 <= priority <= 999:
             raise ValueError("priority must be 0-999")
+        if not labels:
+            return NodeSet("", [])  # a job without nodes runs on the executor only
         await self._wait_connected()
         loop = asyncio.get_running_loop()
         record = RequestRecord(requestor=self.requestor, node_types=list(labels),
@@ -251,6 +253,8 @@ class NodeRequester:
         requester's ZooKeeper session expired meanwhile, its locks are gone and the launchers
         have reclaimed the nodes; releasing then changes nothing.
         """
+        if not nodeset.nodes:
+            return
         try:
             await self._run(self._return, [n.id for n in nodeset.nodes], hold,
                                     nodeset.request_id)

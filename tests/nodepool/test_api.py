@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from nodepool.api.tables import NODE_COLUMNS, REQUEST_COLUMNS
 from nodepool.zk import NodepoolStore
 from tests.harness.http import Response, get
 from tests.harness.process import wait_for
+from tests.harness.servers import console_script
 from tests.harness.stack import Stack
 from tests.nodepool.conftest import eventually, start_launcher
 from zuul.nodes import NodeRequester
@@ -114,6 +117,10 @@ async def test_every_path_json_and_text_direct_and_through_apache(
                                  for n in store.nodes()), what="min-ready node")
     for base in (launcher.url, apache.url + "/nodepool"):
         await asyncio.to_thread(check_every_path, base, in_use.nodes[0].id, openapi)
+    cli = await asyncio.to_thread(subprocess.run, [
+        console_script("nodepool"), "--url", apache.url + "/nodepool/", "--json", "list",
+        "--fields", "id,state"], capture_output=True, text=True, timeout=30)
+    assert {"id": in_use.nodes[0].id, "state": "in-use"} in json.loads(cli.stdout)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting

@@ -143,3 +143,33 @@ async def test_labels_from_zookeeper(zk_stack: Stack, requester: NodeRequester) 
     found = await eventually(small_is_ready, what="label small with its min-ready node")
     assert found[0]["name"] == "small" and found[0]["min_ready"] == 1
     assert found[0]["total"] == 1 and found[0]["in_use"] == 0
+
+
+async def test_priority_then_fifo(zk_stack: Stack, requester: NodeRequester,
+                                  store: NodepoolStore) -> None:
+    """With the only host busy, a later high-priority request is served before earlier
+    normal ones, which are served in the order they came."""
+    hosts = [{"name": "only-host", "labels": ["static"], "connection-type": "local"}]
+    zk_stack.launcher(**static_config(hosts))
+    busy = await asyncio.wait_for(requester.request(["static"], "build-0"), 20)
+    order: list[str] = []
+
+    async def build(name: str, priority: int) -> None:
+        nodeset = await requester.request(["static"], name, priority=priority)
+        order.append(name)
+        await requester.release(nodeset)
+
+    tasks = []
+    for name, priority in (("normal-1", 200), ("normal-2", 200), ("urgent", 50)):
+        tasks.append(asyncio.create_task(build(name, priority)))
+        await eventually(lambda n=len(tasks): len(store.requests()) == n,
+                         what=f"{name} submitted")
+    await requester.release(busy)
+    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    assert order == ["urgent", "normal-1", "normal-2"]
+
+
+async def test_no_labels_needs_no_nodes(requester: NodeRequester) -> None:
+    nodeset = await requester.request([], "build-without-nodes")
+    assert nodeset.nodes == []
+    await requester.release(nodeset)
