@@ -34,6 +34,7 @@ from nodepool.zk import (
 log = logging.getLogger(__name__)
 
 ELECTION_TIMEOUT = 5.0
+STOP_GRACE = 3.0  # seconds a stopping launcher lets its current round finish
 PARALLEL = 8  # requests (and cleanup chores) handled at once
 FAILED_RETRY = 30.0  # seconds before a failed node is checked again
 
@@ -64,10 +65,18 @@ class LauncherWorker:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the current round and wait for the thread."""
+        """Stop after the current round and wait for the thread.
+
+        A round stuck on an unreachable ZooKeeper is cut short by closing the session.
+        """
         self._stopping.set()
         self._wake.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=STOP_GRACE)
+        if self._thread.is_alive():
+            log.warning("Round still running after %ss; closing the ZooKeeper session",
+                        STOP_GRACE)
+            self.client.stop()
+            self._thread.join(timeout=10)
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.client.remove_listener(self._on_state)
         for cache in self._caches:
