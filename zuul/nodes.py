@@ -233,7 +233,7 @@ class NodeRequester:
                         and record.allocated_to == request_id:
                     if hold is not None:
                         record.state = "hold"
-                        record.hold_job = hold.get("job")
+                        record.hold_job = hold.get("job") or hold.get("id")
                         record.comment = hold.get("reason") or hold.get("comment")
                         expiration = hold.get("expiration")
                         record.hold_expiration = time.time() + expiration if expiration else None
@@ -249,7 +249,8 @@ class NodeRequester:
     async def release(self, nodeset: NodeSet, hold: dict[str, Any] | None = None) -> None:
         """Return a build's nodes as ``used`` (or ``hold`` with ``hold`` info) and unlock them.
 
-        ``hold`` may carry ``job``, ``reason`` and ``expiration`` (seconds). If this
+        ``hold`` may carry ``job`` (or the autohold request ``id``), ``reason`` and
+        ``expiration`` (seconds; the launcher deletes the node after it). If this
         requester's ZooKeeper session expired meanwhile, its locks are gone and the launchers
         have reclaimed the nodes; releasing then changes nothing.
         """
