@@ -173,3 +173,14 @@ async def test_no_labels_needs_no_nodes(requester: NodeRequester) -> None:
     nodeset = await requester.request([], "build-without-nodes")
     assert nodeset.nodes == []
     await requester.release(nodeset)
+
+
+async def test_expired_hold_is_deleted(zk_stack: Stack, requester: NodeRequester,
+                                       store: NodepoolStore) -> None:
+    zk_stack.launcher(**local_config())
+    nodeset = await asyncio.wait_for(requester.request(["local-label"], "build-1"), 20)
+    await requester.release(nodeset, hold={"id": "0000000001", "reason": "autohold",
+                                           "expiration": 1})
+    node_id = nodeset.nodes[0].id
+    assert store.get_node(node_id).hold_job == "0000000001"
+    await eventually(lambda: store.get_node(node_id) is None, what="expired hold deleted")
