@@ -169,6 +169,7 @@ class Submitter:
         except SubmitFailed as exc:
             # The common case above skips tenacity's ~0.1 ms per call; failures get its
             # retry policy (an immediate second attempt, then exponential backoff).
+            SUBMISSIONS.labels(event.spool_file.connection, "retry").inc()
             log.debug("First attempt for an event of %s failed: %s", event.spool_file.name, exc)
             retrying = AsyncRetrying(
                 retry=retry_if_exception_type(SubmitFailed),
