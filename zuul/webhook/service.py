@@ -55,8 +55,8 @@ class WebhookService:
         try:
             yield
         finally:
-            await self.submitter.stop()
-            await asyncio.to_thread(self.probe.shutdown)
+            # Together: a gear client's shutdown can wait ~2 s for its reconnect thread.
+            await asyncio.gather(self.submitter.stop(), asyncio.to_thread(self.probe.shutdown))
             self._io.shutdown(wait=True)
             self.spool.close()
 
