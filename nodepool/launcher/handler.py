@@ -13,6 +13,7 @@ from typing import Any
 
 from kazoo.exceptions import LockTimeout
 
+from nodepool.launcher import metrics
 from nodepool.launcher.drivers.base import Provider
 from nodepool.zk import NodepoolStore, NodeRecord, RecordGone, RequestRecord
 
@@ -43,6 +44,7 @@ def decline(store: NodepoolStore, request: RequestRecord, launcher: str,
                           f"(declined by {', '.join(request.declined_by)})")
         log.info("Request %s failed: %s", request.id, request.reason)
     store.update_request(request)
+    metrics.REQUESTS.labels("failed" if request.state == "failed" else "declined").inc()
 
 
 def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: str) -> bool:
@@ -68,11 +70,13 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: 
 
 
 def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
-           pool: dict[str, Any], launcher: str, nodes: list[NodeRecord]) -> bool:
+           pool: dict[str, Any], launcher: str, nodes: list[NodeRecord],
+           preferred: list[str] | None = None) -> bool:
     """Allocate (or launch) nodes for ``request``; mark it fulfilled when all are there.
 
     ``nodes`` is the round's view of every node (kept up to date with what this call
-    allocates or launches; every allocation re-reads its node under the node's lock).
+    allocates or launches; every allocation re-reads its node under the node's lock);
+    ``preferred`` are the ready nodes the round's plan reserved for this request.
     Returns False when the pool has no free capacity right now: the request is then marked
     ``pending`` (accepted, waiting) and retried on the next round. A request fulfilled at
     once goes straight to ``fulfilled`` (one ZooKeeper write less on the hot path).
@@ -92,7 +96,8 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     for label in request.node_types:
         if missing[label] == 0:
             continue
-        node = _allocate_one(store, request, provider, pool, label, launcher, nodes)
+        node = _allocate_one(store, request, provider, pool, label, launcher, nodes,
+                             preferred or [])
         if node is None:
             # All or nothing: holding some nodes while waiting for others could deadlock
             # two multi-node requests. Give them back and retry the whole request later.
@@ -110,6 +115,7 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     request.nodes = ordered
     request.state = "fulfilled"
     store.update_request(request)
+    metrics.REQUESTS.labels("fulfilled").inc()
     log.info("Request %s fulfilled with nodes %s", request.id, ordered)
     return True
 
@@ -137,8 +143,8 @@ def _give_back(store: NodepoolStore, nodes: list[NodeRecord], request_id: str,
 
 def _allocate_one(store: NodepoolStore, request: RequestRecord, provider: Provider,
                   pool: dict[str, Any], label: str, launcher: str,
-                  nodes: list[NodeRecord]) -> NodeRecord | None:
-    for node in nodes:
+                  nodes: list[NodeRecord], preferred: list[str]) -> NodeRecord | None:
+    for node in sorted(nodes, key=lambda n: n.id not in preferred):
         if (node.state == "ready" and not node.allocated_to and node.has_label(label)
                 and provider.owns(node, pool)
                 and _take_ready(store, node, request.id, launcher)):

@@ -20,8 +20,10 @@ from kazoo.exceptions import KazooException, LockTimeout, NoNodeError, NotEmptyE
 from kazoo.protocol.states import KazooState
 from kazoo.recipe.cache import TreeCache, TreeEvent
 
+from nodepool.launcher import metrics
 from nodepool.launcher.drivers import Provider, StaticProvider, make_providers
 from nodepool.launcher.handler import choose_pool, decline, fulfil
+from nodepool.launcher.planner import RoundPlan
 from nodepool.zk import (
     NODES,
     REQUEST_LOCKS,
@@ -29,6 +31,7 @@ from nodepool.zk import (
     NodepoolStore,
     NodeRecord,
     RecordGone,
+    RequestRecord,
 )
 
 log = logging.getLogger(__name__)
@@ -126,11 +129,14 @@ class LauncherWorker:
             self._register.clear()
             if not self._caches:
                 self._start_caches()
-        nodes = self._nodes()
-        self._sync_static(nodes)
-        self._cleanup(nodes)
-        self._handle_requests(self._nodes())
-        self._min_ready()
+        with metrics.ROUND_SECONDS.time():
+            nodes = self._nodes()
+            self._sync_static(nodes)
+            self._cleanup(nodes)
+            nodes = self._nodes()
+            self._handle_requests(nodes)
+            self._min_ready()
+            metrics.observe_nodes(nodes)
         self.rounds += 1
 
     def _start_caches(self) -> None:
@@ -258,47 +264,53 @@ class LauncherWorker:
     # Requests -----------------------------------------------------------------------------
 
     def _handle_requests(self, nodes: list[NodeRecord]) -> None:
-        """Handle open requests in priority/FIFO order, several at a time (ZooKeeper
-        round trips dominate), each under its request lock."""
+        """Plan the open requests in priority/FIFO order, then handle them several at a
+        time (ZooKeeper round trips dominate), each under its request lock."""
         registered = {launcher["name"] for launcher in self.store.launchers()}
-        paused: set[tuple[str, str]] = set()  # pools with a request waiting for capacity
-        ids = self.store.request_ids()
+        requests = [r for r in self._executor.map(self.store.get_request,
+                                                  self.store.request_ids())
+                    if r is not None and r.state in ("requested", "pending")
+                    and self.name not in r.declined_by]
+        plan = RoundPlan(nodes)
+        tasks: list[tuple[RequestRecord, Any]] = []
+        for request in requests:
+            choice = choose_pool(self.providers, request)
+            if choice is None:
+                tasks.append((request, None))
+            else:
+                tasks.append((request, (*choice, plan.reserve(*choice, request))))
         list(self._executor.map(
-            lambda request_id: self._handle_one(request_id, registered, paused, nodes), ids))
+            lambda task: self._handle_one(*task, registered, nodes), tasks))
 
-    def _handle_one(self, request_id: str, registered: set[str],
-                    paused: set[tuple[str, str]], nodes: list[NodeRecord]) -> None:
+    def _handle_one(self, planned: RequestRecord, choice: Any, registered: set[str],
+                    nodes: list[NodeRecord]) -> None:
+        """Decline, fulfil or mark pending one request, as planned, under its lock."""
         if self._stopping.is_set() or not self.client.connected:
             return
-        request = self.store.get_request(request_id)
-        if request is None or request.state not in ("requested", "pending") \
-                or self.name in request.declined_by:
-            return
-        lock = self.store.request_lock(request_id, self.name)
+        lock = self.store.request_lock(planned.id, self.name)
         try:
             if not lock.acquire(blocking=False):
                 return
         except KazooException as exc:
-            log.warning("Cannot lock request %s: %s", request_id, exc)
+            log.warning("Cannot lock request %s: %s", planned.id, exc)
             return
         try:
-            request = self.store.get_request(request_id)
+            request = self.store.get_request(planned.id)
             if request is None or request.state not in ("requested", "pending") \
                     or self.name in request.declined_by:
                 return
-            choice = choose_pool(self.providers, request)
             if choice is None:
                 decline(self.store, request, self.name, registered)
                 return
-            provider, pool = choice
-            # Like Nodepool, a pool serves its requests in order: once one has to wait for
-            # capacity, later ones wait too (no starvation of multi-node requests).
-            if (provider.name, pool["name"]) in paused:
+            provider, pool, reserved = choice
+            if reserved is None:  # waits for capacity behind an earlier request
+                if request.state == "requested":
+                    request.state = "pending"
+                    self.store.update_request(request)
                 return
-            if not fulfil(self.store, request, provider, pool, self.name, nodes):
-                paused.add((provider.name, pool["name"]))
+            fulfil(self.store, request, provider, pool, self.name, nodes, reserved)
         except (RecordGone, KazooException) as exc:
-            log.debug("Request %s changed while handling it: %s", request_id, exc)
+            log.debug("Request %s changed while handling it: %s", planned.id, exc)
         finally:
             try:
                 lock.release()

@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from nodepool.zk import NodepoolStore
+from tests.harness.http import get
 from tests.harness.ports import free_port
 from tests.harness.stack import Stack
 from tests.nodepool.conftest import eventually, local_config, start_launcher, static_config
@@ -14,7 +15,7 @@ from zuul.nodes import NodeRequester, NodeRequestFailed
 
 async def test_local_request_in_use_then_deleted(zk_stack: Stack, requester: NodeRequester,
                                                  store: NodepoolStore) -> None:
-    start_launcher(zk_stack, "launcher-a", local_config())
+    launcher = start_launcher(zk_stack, "launcher-a", local_config())
     nodeset = await asyncio.wait_for(requester.request(["local-label"], "build-1"), 20)
     assert len(nodeset.nodes) == 1
     node = nodeset.nodes[0]
@@ -28,6 +29,9 @@ async def test_local_request_in_use_then_deleted(zk_stack: Stack, requester: Nod
 
     await requester.release(nodeset)
     await eventually(lambda: store.get_node(node.id) is None, what="used local node deleted")
+    metrics = (await asyncio.to_thread(get, launcher.url + "/metrics")).text
+    assert 'nodepool_requests_total{outcome="fulfilled"} 1.0' in metrics
+    assert "nodepool_round_seconds_count" in metrics
 
 
 async def test_static_node_goes_back_to_ready(zk_stack: Stack, requester: NodeRequester,
@@ -97,7 +101,8 @@ async def test_hold_keeps_node(zk_stack: Stack, requester: NodeRequester,
     await requester.release(nodeset, hold={"job": "tenant/project/job", "reason": "debug me"})
     record = store.get_node(nodeset.nodes[0].id)
     assert record.state == "hold" and record.hold_job == "tenant/project/job"
-    assert record.comment == "debug me" and not store.node_locked(record.id)
+    assert record.comment == "debug me"
+    await eventually(lambda: not store.node_locked(record.id), what="held node unlocked")
     second = await asyncio.wait_for(requester.request(["local-label"], "build-2"), 20)
     assert second.nodes[0].id != record.id  # a held node is not handed out again
     await requester.release(second)

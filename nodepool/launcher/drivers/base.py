@@ -37,6 +37,10 @@ class Provider:
         """Create a new node for ``label`` (None when the pool is at capacity or cannot)."""
         return None
 
+    def room(self, pool: dict[str, Any], nodes: list[NodeRecord]) -> int:
+        """How many more nodes ``pool`` could launch now (0 for drivers that cannot)."""
+        return 0
+
     def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
         """Handle a ``used`` or ``deleting`` node (locked by the caller)."""
         raise NotImplementedError

@@ -32,6 +32,10 @@ class LocalProvider(Provider):
     def can_satisfy(self, pool: dict[str, Any], node_types: list[str]) -> bool:
         return set(node_types) <= set(pool["labels"]) and len(node_types) <= pool["max-servers"]
 
+    def room(self, pool: dict[str, Any], nodes: list[NodeRecord]) -> int:
+        active = sum(1 for n in nodes if self.owns(n, pool) and n.state in ACTIVE)
+        return max(0, pool["max-servers"] - active)
+
     def launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
                allocated_to: str | None, nodes: list[NodeRecord]) -> NodeRecord | None:
         with self._capacity:  # requests are handled in parallel threads
