@@ -181,8 +181,22 @@ class NodepoolStore:
         return node
 
     def delete_node(self, node_id: str) -> None:
+        """Delete a node with its lock znodes in one transaction (recursively if it raced)."""
+        path, lock_dir = f"{NODES}/{node_id}", f"{NODES}/{node_id}/lock"
         try:
-            self.client.delete(f"{NODES}/{node_id}", recursive=True)
+            contenders: list[str] | None = self.client.get_children(lock_dir)
+        except NoNodeError:
+            contenders = None
+        transaction = self.client.transaction()
+        for name in contenders or ():
+            transaction.delete(f"{lock_dir}/{name}")
+        if contenders is not None:
+            transaction.delete(lock_dir)
+        transaction.delete(path)
+        if not any(isinstance(r, Exception) for r in transaction.commit()):
+            return
+        try:
+            self.client.delete(path, recursive=True)
         except NoNodeError:
             pass
 

@@ -59,6 +59,4 @@ class LocalProvider(Provider):
 
     def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
         """A local node is deleted after use; the slot is free for the next launch."""
-        node.state = "deleting"
-        store.update_node(node)
         store.delete_node(node.id)
