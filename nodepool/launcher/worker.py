@@ -88,6 +88,7 @@ class LauncherWorker:
     def _on_state(self, state: str) -> None:
         if state == KazooState.LOST:
             self._register.set()  # our ephemeral registration is gone with the session
+            self._nodes_cached.clear()
         self._wake.set()
 
     def _on_nodes_event(self, event: TreeEvent) -> None:
@@ -127,8 +128,7 @@ class LauncherWorker:
             self.store.ensure_paths()
             self.store.register_launcher(self.name, self.registration())
             self._register.clear()
-            if not self._caches:
-                self._start_caches()
+            self._start_caches()  # fresh caches after a lost session, not a half-stale one
         with metrics.ROUND_SECONDS.time():
             nodes = self._nodes()
             self._sync_static(nodes)
@@ -140,6 +140,10 @@ class LauncherWorker:
         self.rounds += 1
 
     def _start_caches(self) -> None:
+        self._nodes_cached.clear()
+        for cache in self._caches:
+            cache.close()
+        self._caches = []
         for path, listener in ((NODES, self._on_nodes_event), (REQUESTS, self._on_tree_event)):
             cache = TreeCache(self.client, path)
             cache.listen(listener)

@@ -6,6 +6,7 @@ import random
 from collections import Counter
 
 import pytest
+from kazoo.client import KazooClient
 
 from nodepool.zk import NodepoolStore
 from tests.harness.http import get, status_of
@@ -99,3 +100,30 @@ async def test_launcher_survives_zookeeper_restart(
                                  for n in store.nodes()), 30, what="all nodes ready again")
     assert len([n for n in store.nodes() if n.provider == "static"]) == 3
     assert store.requests() == []
+
+
+async def test_requester_session_expiry_releases_its_nodes(
+        zk_stack: Stack, requester: NodeRequester, store: NodepoolStore) -> None:
+    """When the scheduler's ZooKeeper session expires, its node locks go with it, the
+    launcher reclaims the node, and the requester carries on with a new session."""
+    hosts = [{"name": "static-1", "labels": ["static"], "connection-type": "local"}]
+    start_launcher(zk_stack, "launcher-expiry", {"labels": [{"name": "static"}], "providers": [
+        {"name": "static", "driver": "static", "pools": [{"name": "main", "nodes": hosts}]}]})
+    lost = await asyncio.wait_for(requester.request(["static"], "build-1"), 20)
+    node_id = lost.nodes[0].id
+    assert zk_stack.zookeeper is not None
+    # A second client with the same session id and password closes (expires) the session.
+    twin = KazooClient(hosts=zk_stack.zookeeper.hosts + zk_stack.zk_chroot,
+                       client_id=requester.client.client_id)
+    await asyncio.to_thread(twin.start, 10)
+    await asyncio.to_thread(twin.stop)
+    twin.close()
+    await eventually(lambda: store.get_node(node_id).state == "ready"
+                     and not store.get_node(node_id).allocated_to, 30,
+                     what="node of the expired session reclaimed")
+    again = await asyncio.wait_for(requester.request(["static"], "build-2"), 30)
+    assert again.nodes[0].id == node_id
+    await requester.release(lost)  # stale: must leave the node to `again`
+    record = store.get_node(node_id)
+    assert record.state == "in-use" and record.allocated_to == again.request_id
+    await requester.release(again)
