@@ -39,8 +39,8 @@ setup(
     include_package_data=True,
     package_data={"zuul": ["web/static/**/*", "openapi.yaml", "ansible/**/*"],
                   "nodepool": ["openapi.yaml"]},
-    data_files=[("share/zuul-web-tier/templates/apache",
-                 ["templates/apache/vhost.conf.j2", "templates/apache/standalone.conf.j2"])],
+    data_files=[("share/zuul-web-tier/deploy/apache",
+                 ["deploy/apache/vhost.conf.j2", "deploy/apache/standalone.conf.j2"])],
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={
@@ -49,6 +49,7 @@ setup(
             "zuul-webhook=zuul.cmd.webhook:main",
             "zuul-log-streamer=zuul.cmd.streamer:main",
             "zuul-apache-vhost=zuul.cmd.vhost:main",
+            "zuul-geard=zuul.lib.gearman:geard_main",
             "zuul=zuul.cmd.client:main",
             "nodepool-launcher=nodepool.cmd.launcher:main",
             "nodepool=nodepool.cmd.client:main",

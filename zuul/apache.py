@@ -1,6 +1,6 @@
 """Generate the Apache vhost (and a self-contained httpd config) from a deployment YAML.
 
-The rules live in one jinja2 template, ``templates/apache/vhost.conf.j2``; the Ansible playbook,
+The rules live in one jinja2 template, ``deploy/apache/vhost.conf.j2``; the Ansible playbook,
 the tests and admins all render it through :func:`render_vhost`, so there is one copy of them.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from zuul.lib.config import (
     validate,
 )
 
-TEMPLATE_DIR_NAME = Path("templates") / "apache"
+TEMPLATE_DIR_NAME = Path("deploy") / "apache"
 
 Members = vol.All(lambda v: [v] if isinstance(v, str) else v, [host_port], vol.Length(min=1))
 

@@ -29,7 +29,7 @@ PORT_VARS = ("apache_port", "zookeeper_port", "gearman_port", "zuul_scheduler_po
              "zuul_webhook_port", "zuul_streamer_port", "nodepool_launcher_port")
 # What the playbook packs into the venv; copied once, so edits in a live checkout during the
 # test do not count as changes of the second run.
-SOURCE_PATHS = ("setup.py", "README.rst", "zuul", "nodepool", "templates")
+SOURCE_PATHS = ("setup.py", "README.rst", "zuul", "nodepool", "deploy/apache")
 RECAP = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
                    r"failed=(\d+)", re.MULTILINE)
 

@@ -75,7 +75,8 @@ class Server(gear.Server):
 
 
 def geard_main() -> None:
-    """``python -m zuul.lib.gearman``: gear's ``geard`` command line, serving :class:`Server`."""
+    """``zuul-geard`` (or ``python -m zuul.lib.gearman``): gear's ``geard`` command line,
+    serving :class:`Server`."""
     import types
 
     from gear.cmd import geard
