@@ -85,6 +85,15 @@ async def test_printed_webhook_line_runs_a_build_that_streams(sandbox: Sandbox,
     assert "demo step 5 of 5" in text
     assert "result SUCCESS" in text
     assert code == 1000
+    # The build history links the finished log, which Apache serves statically.
+    build_url = f"{sandbox.apache_url}/zuul/api/tenant/demo/build/{uuid}"
+    build = await asyncio.to_thread(
+        wait_for, lambda: (r := get(build_url)).status == 200 and r.json(), 30, 0.1,
+        "the build in the build history")
+    assert build["result"] == "SUCCESS"
+    assert build["log_url"].endswith(f"/zuul/logs/{uuid}/"), build["log_url"]
+    stored = get(f"{sandbox.apache_url}/zuul/logs/{uuid}/console.log")
+    assert stored.status == 200 and "demo step 5 of 5" in stored.text
 
 
 def test_second_run_changes_nothing(sandbox: Sandbox, first_run: PlaybookRun) -> None:

@@ -19,6 +19,15 @@ from zuul.lib.config import (
 
 DEFAULT_PATH = "/etc/zuul/scheduler.yaml"
 
+
+def _log_url_template(value: object) -> str:
+    """A build log URL template: empty (derive from api.public_url) or containing {uuid}."""
+    if not isinstance(value, str):
+        raise vol.Invalid("expected a string")
+    if value and "{uuid}" not in value:
+        raise vol.Invalid("expected a URL template containing {uuid}")
+    return value
+
 GEARMAN_SERVER_SCHEMA = vol.Schema(
     {
         vol.Optional("start", default=True): bool,
@@ -42,7 +51,7 @@ EXECUTOR_SCHEMA = vol.Schema(
         vol.Optional("log_root"): NonEmptyStr,
         vol.Optional("work_root"): NonEmptyStr,
         vol.Optional("max_concurrent", default=4): vol.All(int, vol.Range(min=1)),
-        vol.Optional("log_url", default=""): str,
+        vol.Optional("log_url", default=""): _log_url_template,
     }
 )
 
