@@ -10,6 +10,7 @@ Usage: python bench/status.py [ITEMS=1000] [SECONDS=5] [CONCURRENCY=8]
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import re
@@ -76,16 +77,17 @@ def bench_build(work: Path, items: int) -> tuple[float, float, int]:
     return statistics.median(timings), max(timings), size
 
 
-async def load(url: str, seconds: float, concurrency: int) -> tuple[float, float, float]:
+async def load(url: str, seconds: float, concurrency: int, headers: dict[str, str]
+               ) -> tuple[float, float, float]:
     """req/s, median and p99 latency (ms) of GET ``url``."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
-                async with session.get(url) as response:
+                async with session.get(url, headers=headers) as response:
                     await response.read()
                     assert response.status == 200, response.status
                 latencies.append((time.perf_counter() - began) * 1000)
@@ -97,10 +99,12 @@ async def load(url: str, seconds: float, concurrency: int) -> tuple[float, float
     return len(latencies) / elapsed, statistics.median(latencies), p99
 
 
-def load_ab(url: str, seconds: float, concurrency: int) -> tuple[float, float, float]:
+def load_ab(url: str, seconds: float, concurrency: int, headers: dict[str, str]
+            ) -> tuple[float, float, float]:
     """req/s, median and p99 latency (ms) of GET ``url`` measured by ApacheBench (C)."""
+    extra = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run([AB, "-k", "-q", "-c", str(concurrency), "-t", str(max(1, round(seconds))),
-                          "-n", "1000000", url], capture_output=True, text=True,
+                          "-n", "1000000", *extra, url], capture_output=True, text=True,
                          timeout=seconds + 60, check=True).stdout
     rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
     median = float(re.search(r"^\s+50%\s+(\d+)", out, re.M).group(1))
@@ -108,11 +112,12 @@ def load_ab(url: str, seconds: float, concurrency: int) -> tuple[float, float, f
     return rps, median, p99
 
 
-def measure(url: str, seconds: float, concurrency: int) -> tuple[float, float, float]:
+def measure(url: str, seconds: float, concurrency: int, headers: dict[str, str]
+            ) -> tuple[float, float, float]:
     """Load ``url`` with ab when installed (less client CPU), else with aiohttp."""
     if AB:
-        return load_ab(url, seconds, concurrency)
-    return asyncio.run(load(url, seconds, concurrency))
+        return load_ab(url, seconds, concurrency, headers)
+    return asyncio.run(load(url, seconds, concurrency, headers))
 
 
 def bench_http(work: Path, items: int, seconds: float, concurrency: int) -> None:
@@ -140,21 +145,27 @@ def bench_http(work: Path, items: int, seconds: float, concurrency: int) -> None
         body = get(scheduler.url + path).body
         (logs / "status.json").write_bytes(body)
         (logs / "status.json").chmod(0o644)
-        targets = [("scheduler port (direct)", scheduler.url + path),
-                   ("Apache -> scheduler", apache.url + "/zuul" + path),
-                   ("Apache static file", apache.url + "/zuul/logs/status.json")]
+        gz = {"Accept-Encoding": "gzip"}
+        targets = [("scheduler port (direct)", scheduler.url + path, {}),
+                   ("Apache -> scheduler", apache.url + "/zuul" + path, {}),
+                   ("Apache static file", apache.url + "/zuul/logs/status.json", {}),
+                   ("gzip: direct", scheduler.url + path, gz),
+                   ("gzip: Apache -> scheduler", apache.url + "/zuul" + path, gz)]
         # Interleaved rounds, median per target: load from other processes hits all alike.
-        runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in targets}
+        runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in targets}
         for _ in range(ROUNDS):
-            for name, url in targets:
-                runs[name].append(measure(url, seconds / ROUNDS, concurrency))
+            for name, url, headers in targets:
+                runs[name].append(measure(url, seconds / ROUNDS, concurrency, headers))
         results = {name: sorted(r)[len(r) // 2] for name, r in runs.items()}
-        direct = results[targets[0][0]][0]
+        gz_size = len(gzip.compress(body, 5))
         print(f"\n(b) GET status, {len(body)} bytes, {items} items, {concurrency} connections, "
               f"{seconds:.0f} s each in {ROUNDS} interleaved rounds (median round), "
               f"client: {'ab -k' if AB else 'aiohttp'}")
+        print(f"gzip rows: Accept-Encoding: gzip, {gz_size} bytes on the wire; each row is "
+              "compared with the direct row of the same encoding")
         print(f"{'target':<26} {'req/s':>8} {'median ms':>10} {'p99 ms':>8} {'vs direct':>10}")
         for name, (rps, median, p99) in results.items():
+            direct = results["gzip: direct" if name.startswith("gzip") else targets[0][0]][0]
             print(f"{name:<26} {rps:>8.0f} {median:>10.2f} {p99:>8.2f} {rps / direct:>9.2f}x")
     finally:
         procs.stop_all()

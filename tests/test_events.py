@@ -8,7 +8,9 @@ from pathlib import Path
 
 import gear
 
+from tests.harness.process import wait_until
 from tests.harness.stack import Stack
+from zuul.lib.gearman import Client
 from zuul.scheduler.events import DeliveryStore, EventReceiver, TriggerEvent
 
 
@@ -24,10 +26,7 @@ def _submit(client: gear.Client, delivery: str, body: object = None,
 
 
 async def _wait_complete(jobs: list[gear.Job], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not all(j.complete for j in jobs):
-        assert time.monotonic() < deadline, "gearman jobs did not complete"
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: all(j.complete for j in jobs), timeout, "gearman jobs to complete")
 
 
 async def test_events_processed_once_in_order(stack: Stack, tmp_path: Path) -> None:
@@ -41,7 +40,7 @@ async def test_events_processed_once_in_order(stack: Stack, tmp_path: Path) -> N
     receiver = EventReceiver([geard.address], ["github"], store, handler,
                              asyncio.get_running_loop())
     receiver.start()
-    client = gear.Client("test")
+    client = Client("test")
     client.addServer("127.0.0.1", geard.port)
     await asyncio.to_thread(client.waitForServer, 10)
     try:

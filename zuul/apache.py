@@ -68,6 +68,13 @@ SCHEMA = vol.Schema(
             vol.Optional("websocket_idle", default=600): vol.All(int, vol.Range(min=1)),
             vol.Optional("member_retry", default=2): vol.All(int, vol.Range(min=0)),
         },
+        vol.Optional("status_cache", default={}): {
+            # Largest status.json Apache caches (a 1,000-item status is ~0.8 MB).
+            vol.Optional("max_bytes", default=8 * 1024 * 1024): vol.All(int, vol.Range(min=1024)),
+            # Shared memory for all cached entries (relative to Apache's runtime dir).
+            vol.Optional("size_bytes", default=64 * 1024 * 1024):
+                vol.All(int, vol.Range(min=65536)),
+        },
         vol.Optional("workers", default={}): {
             vol.Optional("threads_per_child", default=64): vol.All(int, vol.Range(min=1)),
             vol.Optional("max_request_workers", default=256): vol.All(int, vol.Range(min=1)),

@@ -1,10 +1,7 @@
-"""Helpers for executor tests: process liveness and waiting without blocking the loop."""
+"""Helpers for executor tests: process liveness, playbook PID files, build requests."""
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 from zuul.executor import BuildRequest
@@ -17,18 +14,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-async def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> object:
-    """Poll ``predicate`` on the event loop until truthy or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def read_pid(path: Path) -> int | None:

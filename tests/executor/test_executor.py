@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.executor.helpers import alive, build_request, read_pid, wait_until
+from tests.executor.helpers import alive, build_request, read_pid
+from tests.harness.process import wait_until
 from zuul.executor import BuildRequest, Executor
 from zuul.executor.workspace import inventory
 

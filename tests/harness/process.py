@@ -1,12 +1,26 @@
 """Real child processes for tests: started with a log file, stopped by PID, never leaked."""
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+
+async def wait_until(predicate: Callable[[], object], timeout: float, what: str = "condition",
+                     interval: float = 0.05) -> object:
+    """Like :func:`wait_for`, for async tests: polls without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
+        await asyncio.sleep(interval)
 
 
 class ProcessFailed(RuntimeError):

@@ -9,9 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.executor.helpers import build_request, wait_until
+from tests.executor.helpers import build_request
 from tests.harness.http import get
 from tests.harness.ports import free_port
+from tests.harness.process import wait_until
 from tests.harness.stack import Stack
 from tests.streamer.conftest import BuildDir, read_stream, start_streamer, stream_once
 from zuul.executor import Executor

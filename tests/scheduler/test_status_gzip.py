@@ -1,0 +1,49 @@
+"""status.json through Apache: compressed for clients that accept gzip, and cached by Apache
+for the one second the scheduler allows."""
+from __future__ import annotations
+
+import gzip
+import json
+
+from tests.harness.http import get
+from tests.harness.process import wait_for
+from tests.harness.stack import Stack
+from tests.scheduler.conftest import start_scheduler, tenant_file
+from tests.scheduler.github_api import GitHubAPI
+
+
+def test_status_gzip_through_apache(stack: Stack, github_api: GitHubAPI) -> None:
+    geard = stack.gearman()
+    scheduler = start_scheduler(stack, geard, github_api, tenant_file(stack.workdir))
+    apache = stack.apache(zuul={"scheduler": f"127.0.0.1:{scheduler.port}"})
+    url = apache.url + "/zuul/api/tenant/example/status"
+
+    plain = get(url)
+    assert plain.status == 200 and "Content-Encoding" not in plain.headers
+    assert plain.headers["Vary"] == "Accept-Encoding"
+    packed = get(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert packed.status == 200
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(packed.body)) == plain.json()
+    assert packed.headers["ETag"] != plain.headers["ETag"]
+
+    again = get(url, headers={"Accept-Encoding": "gzip",
+                              "If-None-Match": packed.headers["ETag"]})
+    assert again.status == 304
+    refused = get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused.headers and refused.json() == plain.json()
+
+
+def test_apache_caches_status_for_max_age(stack: Stack, github_api: GitHubAPI) -> None:
+    geard = stack.gearman()
+    scheduler = start_scheduler(stack, geard, github_api, tenant_file(stack.workdir))
+    apache = stack.apache(zuul={"scheduler": f"127.0.0.1:{scheduler.port}"})
+    url = apache.url + "/zuul/api/tenant/example/status"
+    wait_for(lambda: get(url).headers.get("X-Cache", "").startswith("HIT"), 10,
+             what="a status served from Apache's cache")
+    # A client asking for a fresh copy goes through to the scheduler.
+    fresh = get(url, headers={"Cache-Control": "no-cache"})
+    assert fresh.status == 200 and not fresh.headers.get("X-Cache", "").startswith("HIT")
+    # Other API routes are never cached.
+    info = apache.url + "/zuul/api/info"
+    assert all("X-Cache" not in get(info).headers for _ in range(3))
