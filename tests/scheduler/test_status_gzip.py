@@ -47,3 +47,6 @@ def test_apache_caches_status_for_max_age(stack: Stack, github_api: GitHubAPI) -
     # Other API routes are never cached.
     info = apache.url + "/zuul/api/info"
     assert all("X-Cache" not in get(info).headers for _ in range(3))
+    # A scheduler that is down shows as down once the cached copy expires, not as old data.
+    scheduler.stop()
+    wait_for(lambda: get(url).status == 503, 10, what="503 for status with the scheduler down")
