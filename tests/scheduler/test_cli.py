@@ -40,7 +40,9 @@ def test_client_commands(stack: Stack, github_api: GitHubAPI) -> None:
     done = zuul(url, "enqueue", "--pipeline", "check", "--project", "org/slow",
                 "--change", "5," + "5" * 40, "--auth-token", admin)
     assert done.returncode == 0, done.stderr
-    table = zuul(url, "status")
+    # status.json may be cached for its max-age (1 s) by the scheduler and by Apache.
+    table = wait_for(lambda: (t := zuul(url, "status")).returncode == 0
+                     and "org/slow" in t.stdout and t, 10, what="the item in zuul status")
     assert "PIPELINE" in table.stdout and "org/slow" in table.stdout and "check" in table.stdout
     doc = json.loads(zuul(url, "status", "--json").stdout)
     assert doc["pipelines"][0]["change_queues"][0]["heads"][0][0]["id"].startswith("5,")
