@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 import nodepool
+from zuul.lib.cli import run_subcommand
 
 DEFAULT_URL = "http://127.0.0.1:8005/"
 TIMEOUT = aiohttp.ClientTimeout(total=30)
@@ -116,13 +117,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Console script entry point."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        raise SystemExit(2)
-    try:
-        raise SystemExit(args.func(args))
-    except ClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    run_subcommand(build_parser(), argv, handled=(ClientError,))

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
-import sys
 
 import zuul.cli
+from zuul.lib.cli import run_subcommand
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,9 +21,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Console script entry point: run a subcommand, exit with its status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        raise SystemExit(2)
-    raise SystemExit(args.func(args))
+    run_subcommand(build_parser(), argv)
