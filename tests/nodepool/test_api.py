@@ -146,8 +146,8 @@ def test_bad_input_gets_json_errors(zk_stack: Stack) -> None:
 def test_etag_and_refresh_after_a_change(zk_stack: Stack, store: NodepoolStore) -> None:
     """A matching ETag answers 304; a change shows up once the 1 s snapshot expires."""
     launcher = start_launcher(zk_stack, "launcher-cache", CONFIG)
-    wait_for(lambda: get(launcher.url + "/api/nodes").json(), 10, what="nodes listed")
-    first = get(launcher.url + "/api/nodes")
+    first = wait_for(lambda: (r := get(launcher.url + "/api/nodes")).json() and r, 10,
+                     what="nodes listed")
     again = get(launcher.url + "/api/nodes", headers={"If-None-Match": first.headers["ETag"]})
     assert again.status == 304 and again.body == b""
     node = store.get_node(first.json()[0]["id"])
