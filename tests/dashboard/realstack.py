@@ -1,20 +1,15 @@
 """The real services behind a real Apache, as the dashboard's end-to-end tests use them."""
 from __future__ import annotations
 
-import json
 import shutil
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gear
-
 from tests.dashboard.conftest import STATIC_ROOT
-from tests.harness.process import wait_for
 from tests.harness.servers import ApacheServer, GearmanServer, HTTPService
 from tests.harness.stack import Stack
+from tests.scheduler.conftest import Events
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -35,29 +30,11 @@ class DashboardStack:
 
     def send_event(self, event: str, body: dict[str, Any]) -> str:
         """Submit one GitHub event over gearman, as a webhook worker does; return its status."""
-        client = gear.Client("dashboard-tests")
-        client.addServer("127.0.0.1", self.gearman.port)
+        events = Events(self.gearman.address)
         try:
-            client.waitForServer(10)
-            delivery = uuid.uuid4().hex
-            job = gear.Job(b"zuul:event:github", json.dumps({
-                "connection": "github", "delivery": delivery, "event": event,
-                "headers": {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery},
-                "body": json.dumps(body), "received_at": time.time()}).encode())
-            client.submitJob(job)
-            wait_for(lambda: job.complete, 20, what=f"event {delivery} processed")
-            return json.loads(b"".join(job.data))["status"]
+            return events.send(event, body)
         finally:
-            client.shutdown()
-
-
-def pull_request(project: str, number: int, sha: str, action: str = "opened") -> dict[str, Any]:
-    """A GitHub pull_request event body."""
-    pull = {"number": number, "title": f"change {number}", "state": "open",
-            "html_url": f"https://github.com/{project}/pull/{number}",
-            "head": {"sha": sha, "ref": f"feature-{number}"}, "base": {"ref": "main"}}
-    return {"action": action, "number": number, "pull_request": pull,
-            "repository": {"full_name": project}}
+            events.close()
 
 
 def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool = True,

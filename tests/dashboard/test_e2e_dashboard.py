@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.realstack import pull_request, start
+from tests.dashboard.realstack import start
 from tests.harness.http import get
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
+from tests.scheduler.conftest import pr_body as pull_request
 from tests.scheduler.github_api import GitHubAPI
 
 SHA = "d" * 40
