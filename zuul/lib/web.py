@@ -156,13 +156,24 @@ class _Snapshot:
         return self.etag[:-1] + '-gzip"'
 
 
+def _quality(params: str) -> float:
+    """The ``q`` weight among an Accept-Encoding entry's parameters (1 when absent)."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
 def accepts_gzip(request: web.Request) -> bool:
     """True when the client's Accept-Encoding allows gzip (and does not refuse it, q=0)."""
     for part in request.headers.get("Accept-Encoding", "").split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "*"):
-            q = params.strip().removeprefix("q=")
-            return not (params and q.replace(".", "").strip("0") == "")
+            return _quality(params) > 0
     return False
 
 
