@@ -1,8 +1,9 @@
 """What the scheduler hands the executor (BuildRequest) and gets back (BuildResult)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
@@ -30,6 +31,8 @@ class BuildRequest:
     timeout: float
     project_git_url: str | None = None
     ref: str | None = None
+    # The job's own variables and its decrypted secrets (extra vars beside ``zuul``).
+    variables: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass

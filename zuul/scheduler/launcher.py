@@ -63,7 +63,8 @@ class BuildLauncher:
         self.hold_for = hold_for
 
     async def run(self, tenant: str, item: QueueItem, build: Build, git_url: str,
-                  precedence: str = "normal") -> None:
+                  precedence: str = "normal",
+                  variables: dict[str, Any] | None = None) -> None:
         """Run ``build`` to its end, filling in its result, times and error."""
         build.start_time = time.time()
         nodeset = None
@@ -84,7 +85,8 @@ class BuildLauncher:
                 uuid=build.uuid, job=build.job.name, playbook=build.job.playbook,
                 nodes=node_dicts(nodeset) if nodeset is not None else [dict(LOCAL_NODE)],
                 zuul_vars=zuul_vars(tenant, item, build), timeout=build.job.timeout,
-                project_git_url=git_url or None, ref=item.change.ref)
+                project_git_url=git_url or None, ref=item.change.ref,
+                variables=variables or {})
             result = await self.executor.run(request)
             build.result = CANCELED if build.canceled and result.result == ABORTED \
                 else result.result
