@@ -2,6 +2,9 @@
 
 - :func:`json_error` and :func:`error_middleware`: every error is a JSON body
   ``{"error": <short>, "description": <sentence>}``; no traceback ever reaches a client.
+  A request body that is not JSON, not UTF-8 or nested too deeply for the parser
+  (``RecursionError``) is a 400 ``bad_json`` wherever it is parsed (:func:`read_json`, or
+  ``await request.json()`` in any handler): the middleware catches it in this one place.
 - :func:`cors_on_reads`: read-only routes send ``Access-Control-Allow-Origin: *``.
 - :func:`add_health_routes` and :func:`metrics_handler`: ``/health/live``, ``/health/ready``
   and Prometheus ``/metrics``.
@@ -59,6 +62,31 @@ def _short_error(status: int) -> str:
         return "error"
 
 
+# What parsing an untrusted JSON body can raise: not JSON (JSONDecodeError), not UTF-8
+# (UnicodeDecodeError), nested deeper than the interpreter's recursion limit (RecursionError).
+BAD_JSON_ERRORS = (json.JSONDecodeError, UnicodeDecodeError, RecursionError)
+
+
+def bad_json_description(exc: BaseException) -> str:
+    """Why a request body could not be parsed as JSON, in one sentence."""
+    reason = "nested too deeply" if isinstance(exc, RecursionError) else \
+        "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+    return f"The request body is {reason}"
+
+
+def bad_json(exc: BaseException) -> JSONHTTPError:
+    """The 400 for a request body that could not be parsed as JSON."""
+    return JSONHTTPError(400, "bad_json", bad_json_description(exc))
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body parsed as JSON; 400 ``bad_json`` when it cannot be."""
+    try:
+        return await request.json()
+    except BAD_JSON_ERRORS as exc:
+        raise bad_json(exc) from None
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Callable[[web.Request],
                            Awaitable[web.StreamResponse]]) -> web.StreamResponse:
@@ -75,6 +103,10 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return json_error(exc.status, _short_error(exc.status), description, headers)
     except (ConnectionResetError, TimeoutError):
         raise
+    except BAD_JSON_ERRORS as exc:
+        log.info("Refused %s %s: unparseable JSON body (%s)", request.method, request.path,
+                 type(exc).__name__)
+        return json_error(400, "bad_json", bad_json_description(exc))
     except Exception:
         log.exception("Unhandled error serving %s %s", request.method, request.path)
         return json_error(500, "internal_error",
