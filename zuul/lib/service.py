@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from zuul.lib.config import exit_on_config_error
+from zuul.lib.web import AppRunner
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ async def serve(app: web.Application, host: str, port: int,
     drainer = app.get(DRAIN_KEY)
     if drainer is not None:
         shutdown_timeout = drainer.drain_timeout
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+    runner = AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
