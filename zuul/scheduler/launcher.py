@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zuul.executor import BuildRequest, Executor
+from zuul.executor.cleanup import end_lost_build
 from zuul.scheduler.model import ABORTED, CANCELED, ERROR, NODE_FAILURE, SUCCESS, Build, QueueItem
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,14 @@ class BuildLauncher:
             await self.nodes.release(nodeset, hold=hold)
         except Exception:  # noqa: BLE001 - a node left locked is Nodepool's to clean up
             log.exception("Could not release nodeset %s", getattr(nodeset, "request_id", "?"))
+
+    async def abandon(self, build: Build) -> None:
+        """End a build whose process was lost (scheduler restart): kill its leftovers and
+        write its ``build.json`` with ``build.result`` and ``build.error``."""
+        await asyncio.to_thread(end_lost_build, self.executor.log_root,
+                                self.executor.work_root, build.uuid, build.job.name,
+                                build.result or ABORTED, build.error or "lost",
+                                build.start_time)
 
     async def cancel(self, build: Build) -> None:
         """Abort ``build``: on the executor if it runs there, else stop waiting for nodes."""

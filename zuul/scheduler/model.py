@@ -169,6 +169,7 @@ class QueueItem:
     dequeued: bool = False
     reported_start: bool = False
     previous_builds: list[Build] = field(default_factory=list)
+    uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def failing(self) -> bool:
