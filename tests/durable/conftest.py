@@ -16,7 +16,8 @@ from tests.scheduler.github_api import GitHubAPI
 def durable_scheduler(stack: Stack, geard: GearmanServer, github: GitHubAPI, tenants: Path,
                       **extra: Any) -> HTTPService:
     """A zuul-scheduler keeping its pipeline state in the test's ZooKeeper chroot."""
-    extra.setdefault("zookeeper", stack.zookeeper_conf())
+    if "zookeeper" not in extra:
+        extra["zookeeper"] = stack.zookeeper_conf()
     return start_scheduler(stack, geard, github, tenants, **extra)
 
 

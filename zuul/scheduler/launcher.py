@@ -66,15 +66,18 @@ class BuildLauncher:
     async def run(self, tenant: str, item: QueueItem, build: Build, git_url: str,
                   precedence: str = "normal") -> None:
         """Run ``build`` to its end, filling in its result, times and error."""
-        build.start_time = time.time()
         nodeset = None
         try:
             if build.job.nodeset:
                 if self.nodes is None:
                     build.result, build.error = NODE_FAILURE, "no ZooKeeper configured"
                     return
+                # Not started while it waits: status.json shows it queued, with the reason.
+                build.waiting = f"node request for {', '.join(build.job.nodeset)}"
                 nodeset = await self.nodes.request(build.job.nodeset, build.uuid,
                                                    priority=PRECEDENCE.get(precedence, 200))
+                build.waiting = None
+            build.start_time = time.time()
             if build.canceled:
                 build.result = CANCELED
                 return
@@ -100,7 +103,10 @@ class BuildLauncher:
             if not failed:
                 log.exception("Build %s failed", build.uuid)
         finally:
+            build.waiting = None
             build.end_time = time.time()
+            if build.start_time is None:
+                build.start_time = build.end_time
             if nodeset is not None:
                 hold = self.hold_for(tenant, item, build) if build.result not in (
                     SUCCESS, CANCELED) else None

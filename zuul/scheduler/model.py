@@ -144,6 +144,7 @@ class Build:
     log_url: str | None = None
     held: bool = False
     buildset_uuid: str = ""
+    waiting: str | None = None  # what a build not started yet waits for (status.json)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
