@@ -99,8 +99,13 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
+        if exc.status < 400:
             raise
+        if exc.content_type == "application/json":
+            # A fresh response: the exception's traceback (and every local of the frames it
+            # passed, request bodies included) is freed now, not when the answer is sent.
+            return web.Response(status=exc.status, body=exc.body, headers={
+                k: v for k, v in exc.headers.items() if k.lower() != "content-length"})
         description = exc.text if exc.text and not exc.text.startswith(str(exc.status)) \
             else f"{exc.reason} for {request.method} {request.path}"
         headers = {k: v for k, v in exc.headers.items()

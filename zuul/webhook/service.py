@@ -130,10 +130,7 @@ class WebhookService:
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         verify.check_single(request.headers)
         signature = verify.BodySignature(conn, request.headers)
-        chunks = await self._read_body(request, limit, signature)
-        signature.check()
-        body = b"".join(chunks)
-        del chunks
+        body = await self._read_verified_body(request, limit, signature)
         event, delivery = verify.delivery_identity(request.headers)
         text = _json_text(body)
         if event == "ping":
@@ -184,17 +181,19 @@ class WebhookService:
         for spool_file, payloads in events.items():
             self.submitter.add(spool_file, payloads)
 
-    async def _read_body(self, request: web.Request, limit: int,
-                         signature: verify.BodySignature) -> list[bytes]:
-        """The body's chunks, each fed to ``signature`` as it arrives.
+    async def _read_verified_body(self, request: web.Request, limit: int,
+                                  signature: verify.BodySignature) -> bytes:
+        """The body, once its signature matched; each chunk goes to ``signature`` on arrival.
 
         One of ``max_body_readers`` slots is held while reading; the body is refused (413) as
-        soon as it passes ``limit`` bytes and (408) when it takes over ``body_timeout``.
+        soon as it passes ``limit`` bytes and (408) when it takes over ``body_timeout``. The
+        chunks are dropped on every way out, so an error response (whose traceback keeps
+        this frame alive until it is sent) holds none of an unauthenticated body.
         """
-        async with self._readers:
-            chunks: list[bytes] = []
-            size = 0
-            try:
+        chunks: list[bytes] = []
+        try:
+            async with self._readers:
+                size = 0
                 async with asyncio.timeout(self.conf["body_timeout"]):
                     async for chunk in request.content.iter_chunked(READ_CHUNK):
                         size += len(chunk)
@@ -202,13 +201,16 @@ class WebhookService:
                             raise _too_large(limit)
                         signature.update(chunk)
                         chunks.append(chunk)
-            except TimeoutError:
-                raise JSONHTTPError(408, "body_timeout", "The body took longer than "
-                                    f"{self.conf['body_timeout']:g}s to arrive") from None
-            except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                raise JSONHTTPError(400, "incomplete_body",
-                                    f"The body could not be read: {exc}") from None
-            return chunks
+            signature.check()
+            return b"".join(chunks)
+        except TimeoutError:
+            raise JSONHTTPError(408, "body_timeout", "The body took longer than "
+                                f"{self.conf['body_timeout']:g}s to arrive") from None
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            raise JSONHTTPError(400, "incomplete_body",
+                                f"The body could not be read: {exc}") from None
+        finally:
+            chunks.clear()
 
     async def drain(self) -> None:
         """Start leaving: not ready, no kept-alive connections, for ``drain_delay`` seconds.
