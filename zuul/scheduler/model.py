@@ -170,6 +170,7 @@ class Build:
     log_url: str | None = None
     held: bool = False
     buildset_uuid: str = ""
+    waiting: str | None = None  # what a build not started yet waits for (status.json)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -192,11 +193,10 @@ class QueueItem:
     base: QueueItem | None = None
     base_set: bool = False
     buildset_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
-    # The item's own id (Zuul's queue_item_uuid); stays across gate resets.
-    uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
     dequeued: bool = False
     reported_start: bool = False
     previous_builds: list[Build] = field(default_factory=list)
+    uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def failing(self) -> bool:

@@ -66,6 +66,8 @@ def _waiting(item: QueueItem, job: Any, semaphore_wait: set[str]) -> str | None:
         if deps:
             return "dependencies: " + ", ".join(deps)
         return "waiting to start"
+    if build.result is None and getattr(build, "waiting", None):
+        return str(build.waiting)
     if build.start_time is None:
         return "node request"
     if job.name in semaphore_wait:
