@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "ansible-core>=2.15,<2.20",
     "tenacity>=8.2,<10",
     "psutil>=5.9,<8",
+    "asyncinotify>=4.0,<5",
 ]
 
 TEST_REQUIRES = [
