@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "tenacity>=8.2,<10",
     "psutil>=5.9,<8",
     "asyncinotify>=4.0,<5",
+    "cryptography>=41",  # x509 identities of ZooKeeper client certificates (zuul.lib.zk)
 ]
 
 TEST_REQUIRES = [
