@@ -171,7 +171,7 @@ class SchedulerService:
     async def _connect_state(self) -> None:
         if not self.conf.get("zookeeper"):
             return
-        from nodepool.launcher.zk import make_client
+        from zuul.lib.zk import make_client
 
         self.state_client = make_client(self.conf["zookeeper"])
         await asyncio.to_thread(self.state_client.start, STATE_CONNECT_TIMEOUT)
