@@ -79,7 +79,7 @@ class ExecutorServer:
     # Lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from nodepool.launcher.zk import make_client
+        from zuul.lib.zk import make_client
         from zuul.nodes import NodeRequester
 
         self._loop = asyncio.get_running_loop()
@@ -91,6 +91,10 @@ class ExecutorServer:
         self.nodes = NodeRequester(self.conf["zookeeper"], f"zuul-executor:{self.name}")
         await self.nodes.start()
         self.client.ChildrenWatch(REQUESTS, self._on_children)
+        # Appear in the component registry (GET /api/components).
+        from zuul.lib.components import ComponentRegistration
+        self.component = ComponentRegistration(self.client, "executor")
+        await asyncio.to_thread(self.component.register)
 
     def _end_leftovers(self) -> None:
         work_root = self.executor.work_root
@@ -111,6 +115,9 @@ class ExecutorServer:
         if self.nodes is not None:
             await self.nodes.stop()
         if self.client is not None:
+            component = getattr(self, "component", None)
+            if component is not None:
+                await asyncio.to_thread(component.unregister)
             await asyncio.to_thread(self._close)
 
     def _close(self) -> None:

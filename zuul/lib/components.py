@@ -21,6 +21,7 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 from kazoo.protocol.states import KazooState
+from kazoo.retry import KazooRetry
 
 import zuul
 
@@ -87,6 +88,10 @@ class ComponentRegistration:
         self._write()
         self.client.add_listener(self._on_state)
         log.info("Registered component %s (%s)", self.path, state.value)
+
+    def register_when_connected(self, deadline: float = 120.0) -> None:
+        """:meth:`register`, retried (kazoo's retry) until the session is up (blocking)."""
+        KazooRetry(max_tries=-1, delay=0.2, max_delay=2.0, deadline=deadline)(self.register)
 
     def set_state(self, state: ComponentState) -> None:
         """Publish a new state (blocking)."""
