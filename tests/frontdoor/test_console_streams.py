@@ -25,7 +25,7 @@ STREAMS = 1000
 def _running_build(log_root: Path) -> str:
     """A running build (console.log, no build.json) with one line in its log."""
     build = uuid.uuid4().hex
-    ConsoleLog(log_root / build).write("history " + "h" * 80)
+    ConsoleLog(log_root / build, {"uuid": build, "tenant": "t"}).write("history " + "h" * 80)
     return build
 
 
