@@ -71,6 +71,8 @@ def test_kill_9_with_builds_running_loses_nothing(zk_stack: Stack,
         for number in PRS:
             wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
                 _sha(n)), 60, what=f"final status of PR {number}")
+            wait_for(lambda n=number: github_api.comments("org/slow", n), 10,
+                     what=f"final comment on PR {number}")
         wait_for(lambda: item_ids(scheduler.url, "check") == [], 10, what="check empty")
         for number in PRS:
             finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]
