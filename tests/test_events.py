@@ -37,7 +37,7 @@ async def test_events_processed_once_in_order(stack: Stack, tmp_path: Path) -> N
     async def handler(event: TriggerEvent) -> None:
         seen.append(event)
 
-    receiver = EventReceiver([geard.address], ["github"], store, handler,
+    receiver = EventReceiver({"servers": [geard.address]}, ["github"], store, handler,
                              asyncio.get_running_loop())
     receiver.start()
     client = Client("test")

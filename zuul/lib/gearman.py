@@ -1,5 +1,11 @@
 """gear (gearman) helpers: an in-process server, clients from config, reachability checks.
 
+TLS: a ``gearman:`` config section (``GEARMAN_SCHEMA``) may carry gear's own ``ssl_key``,
+``ssl_cert`` and ``ssl_ca`` (PEM paths). With them every connection is TLS with a client
+certificate: gear's server requires one signed by ``ssl_ca`` (``CERT_REQUIRED``), and its
+clients verify the server's certificate against ``ssl_ca``. The same three keys on the
+scheduler's ``gearman_server`` section make its in-process server TLS only.
+
 gear is thread-based. Its clients and workers run their own threads; anything that blocks
 (``submitJob`` waiting for a handle, ``getJob``, ``echo``) must run in a worker thread
 (``asyncio.to_thread``), never on the event loop.
@@ -9,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Mapping
+from typing import Any
 
 import gear
 
@@ -17,6 +25,15 @@ from zuul.lib.config import split_host_port
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 4730
+# gear's keyword arguments for TLS (Server, Client.addServer and Worker.addServer alike).
+TLS_KEYS = ("ssl_key", "ssl_cert", "ssl_ca")
+
+
+def tls_args(conf: Mapping[str, Any]) -> dict[str, str]:
+    """gear's ``ssl_key``/``ssl_cert``/``ssl_ca`` from a config section ({} without TLS)."""
+    if not all(conf.get(key) for key in TLS_KEYS):
+        return {}
+    return {key: str(conf[key]) for key in TLS_KEYS}
 
 
 def _no_delay(conn: gear.Connection) -> None:
@@ -46,17 +63,18 @@ class Worker(gear.Worker):
         super()._onConnect(conn)
 
 
-def add_servers(client: gear.BaseClient, servers: list[str]) -> None:
-    """Point a gear client or worker at every ``host:port`` in ``servers``."""
-    for server in servers:
+def add_servers(client: gear.BaseClient, conf: Mapping[str, Any]) -> None:
+    """Point a gear client or worker at every server of a ``gearman:`` section (TLS if set)."""
+    tls = tls_args(conf)
+    for server in conf["servers"]:
         host, port = split_host_port(server, DEFAULT_PORT)
-        client.addServer(host, port)
+        client.addServer(host, port, **tls)
 
 
-def make_client(servers: list[str], client_id: str) -> gear.Client:
-    """A gear client connected (in the background, with retries) to ``servers``."""
+def make_client(conf: Mapping[str, Any], client_id: str) -> gear.Client:
+    """A gear client connected (in the background, with retries) to a ``gearman:`` section."""
     client = Client(client_id=client_id)
-    add_servers(client, servers)
+    add_servers(client, conf)
     return client
 
 
@@ -87,10 +105,16 @@ def geard_main() -> None:
     geard.main()
 
 
-def start_server(host: str, port: int) -> gear.Server:
-    """Start an in-process gearman server (its own threads) on ``host:port``."""
-    server = Server(port=port, host=host)
-    log.info("In-process gearman server listening on %s:%s", host, port)
+def start_server(host: str, port: int, tls: Mapping[str, Any] | None = None) -> gear.Server:
+    """Start an in-process gearman server (its own threads) on ``host:port``.
+
+    With ``tls`` (a section holding ``ssl_key``, ``ssl_cert``, ``ssl_ca``) it accepts only TLS
+    connections with a client certificate signed by ``ssl_ca``.
+    """
+    args = tls_args(tls or {})
+    server = Server(port=port, host=host, **args)
+    log.info("In-process gearman server listening on %s:%s%s", host, port,
+             " (TLS, client certificates required)" if args else "")
     return server
 
 

@@ -9,6 +9,7 @@ import voluptuous as vol
 from zuul.lib.config import (
     AUTH_SCHEMA,
     GEARMAN_SCHEMA,
+    GEARMAN_TLS_SCHEMA,
     ZOOKEEPER_SCHEMA,
     ConfigError,
     NonEmptyStr,
@@ -33,6 +34,7 @@ GEARMAN_SERVER_SCHEMA = vol.Schema(
         vol.Optional("start", default=True): bool,
         vol.Optional("listen", default="127.0.0.1"): NonEmptyStr,
         vol.Optional("port", default=4730): Port,
+        **GEARMAN_TLS_SCHEMA,
     }
 )
 
@@ -79,7 +81,9 @@ def load(path: str | Path) -> dict[str, Any]:
     if "gearman" not in conf:
         if not server or not server["start"]:
             raise ConfigError(f"{path}: gearman: required unless gearman_server.start is true")
-        conf["gearman"] = {"servers": [f"{server['listen']}:{server['port']}"]}
+        # The scheduler's own client of its in-process server uses the server's TLS files.
+        conf["gearman"] = {"servers": [f"{server['listen']}:{server['port']}"],
+                           **{k: v for k, v in server.items() if k.startswith("ssl_")}}
     if not conf.get("connections"):
         conf["connections"] = {"github": CONNECTION_SCHEMA({})}
     if conf.get("tenant_config"):

@@ -63,9 +63,9 @@ class SchedulerService:
 
         server_conf = self.conf.get("gearman_server")
         if server_conf and server_conf["start"]:
-            self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"])
-        servers = self.conf["gearman"]["servers"]
-        self.gear_client = gearman.make_client(servers, "zuul-scheduler")
+            self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"],
+                                                    server_conf)
+        self.gear_client = gearman.make_client(self.conf["gearman"], "zuul-scheduler")
         await self._start_nodes()
         executor_conf = self.conf["executor"]
         executor = Executor(Path(executor_conf["log_root"]), Path(executor_conf["work_root"]),
@@ -75,7 +75,7 @@ class SchedulerService:
         await self.scheduler.refresh_estimates()
         loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
         store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
-        receiver = EventReceiver(servers, list(self.conf["connections"]), store,
+        receiver = EventReceiver(self.conf["gearman"], list(self.conf["connections"]), store,
                                  self.scheduler.handle_event, asyncio.get_running_loop())
         receiver.start()
         try:

@@ -38,7 +38,7 @@ class WebhookService:
         self.conf = conf
         self.connections: dict[str, dict[str, Any]] = conf["connections"]
         self.spool = Spool(conf["spool_dir"], conf["spool_max_bytes"], conf["spool_max_events"])
-        self.submitter = Submitter(self.spool, conf["gearman"]["servers"], conf["submit"])
+        self.submitter = Submitter(self.spool, conf["gearman"], conf["submit"])
         self.probe: gear.Client | None = None
         # Spool writes run in one thread, group-committed: every event that arrives while a
         # write is under way goes into the next file (one fsync pair for all of them).
@@ -51,7 +51,7 @@ class WebhookService:
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         backlog = await asyncio.to_thread(self.spool.open, list(self.connections))
         self.submitter.start(backlog)
-        self.probe = gearman.make_client(self.conf["gearman"]["servers"], "zuul-webhook-probe")
+        self.probe = gearman.make_client(self.conf["gearman"], "zuul-webhook-probe")
         try:
             yield
         finally:
