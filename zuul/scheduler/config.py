@@ -6,6 +6,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from zuul.executor.sandbox import sensitive_paths
 from zuul.lib.config import (
     AUTH_SCHEMA,
     GEARMAN_SCHEMA,
@@ -48,8 +49,20 @@ CONNECTION_SCHEMA = vol.Schema(
     }
 )
 
+# Jobs on local nodes in bubblewrap as an unprivileged user (zuul.executor.sandbox). ``hide``
+# adds paths to the ones the scheduler config names (its directory, state, TLS files).
+SANDBOX_SCHEMA = vol.Schema(
+    {
+        vol.Optional("enabled", default=True): bool,
+        vol.Optional("user", default="zuul-job"): NonEmptyStr,
+        vol.Optional("hide", default=list): [NonEmptyStr],
+        vol.Optional("bwrap", default="/usr/bin/bwrap"): NonEmptyStr,
+    }
+)
+
 EXECUTOR_SCHEMA = vol.Schema(
     {
+        vol.Optional("sandbox"): SANDBOX_SCHEMA,
         vol.Optional("log_root"): NonEmptyStr,
         vol.Optional("work_root"): NonEmptyStr,
         vol.Optional("max_concurrent", default=4): vol.All(int, vol.Range(min=1)),
@@ -92,4 +105,7 @@ def load(path: str | Path) -> dict[str, Any]:
     conf["database"].setdefault("url", f"sqlite:///{state / 'zuul.db'}")
     conf["executor"].setdefault("log_root", str(state / "logs"))
     conf["executor"].setdefault("work_root", str(state / "work"))
+    sandbox = conf["executor"].get("sandbox")
+    if sandbox and sandbox["enabled"]:
+        sandbox["hide"] = sensitive_paths(conf, path) + sandbox["hide"]
     return conf

@@ -60,6 +60,7 @@ class SchedulerService:
 
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         from zuul.executor import Executor
+        from zuul.executor.sandbox import JobSandbox
 
         server_conf = self.conf.get("gearman_server")
         if server_conf and server_conf["start"]:
@@ -69,7 +70,8 @@ class SchedulerService:
         await self._start_nodes()
         executor_conf = self.conf["executor"]
         executor = Executor(Path(executor_conf["log_root"]), Path(executor_conf["work_root"]),
-                            executor_conf["max_concurrent"])
+                            executor_conf["max_concurrent"],
+                            sandbox=JobSandbox.from_conf(executor_conf.get("sandbox")))
         self.scheduler.launcher = BuildLauncher(executor, self.nodes, self.scheduler.hold_for)
         self.scheduler.load_layout()
         await self.scheduler.refresh_estimates()
