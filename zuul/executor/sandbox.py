@@ -30,9 +30,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import voluptuous as vol
+
 BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
 DEFAULT_USER = "zuul-job"
+
+
+# ``executor.sandbox`` of scheduler.yaml and executor.yaml. ``hide`` adds paths to the ones the
+# service's config names (its directory, state, TLS files: :func:`with_sensitive_paths`).
+SANDBOX_SCHEMA = vol.Schema(
+    {
+        vol.Optional("enabled", default=True): bool,
+        vol.Optional("user", default=DEFAULT_USER): vol.All(str, vol.Length(min=1)),
+        vol.Optional("hide", default=list): [vol.All(str, vol.Length(min=1))],
+        vol.Optional("bwrap", default=BWRAP): vol.All(str, vol.Length(min=1)),
+    }
+)
 
 
 class SandboxUnavailable(Exception):
@@ -162,3 +176,13 @@ def sensitive_paths(conf: Mapping[str, Any], config_path: str | Path) -> list[st
         if path not in unique and path != "/":
             unique.append(path)
     return unique
+
+
+def with_sensitive_paths(conf: Mapping[str, Any],
+                         config_path: str | Path) -> dict[str, Any] | None:
+    """A loaded config's ``executor.sandbox`` with :func:`sensitive_paths` added to ``hide``
+    (None when there is no enabled sandbox)."""
+    sandbox = conf.get("executor", {}).get("sandbox")
+    if not sandbox or not sandbox["enabled"]:
+        return None
+    return {**sandbox, "hide": sensitive_paths(conf, config_path) + list(sandbox["hide"])}

@@ -6,7 +6,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from zuul.executor.sandbox import sensitive_paths
+from zuul.executor.sandbox import SANDBOX_SCHEMA, with_sensitive_paths
 from zuul.lib.config import (
     AUTH_SCHEMA,
     GEARMAN_SCHEMA,
@@ -46,17 +46,6 @@ CONNECTION_SCHEMA = vol.Schema(
         vol.Optional("token", default=""): str,
         vol.Optional("status_url", default=""): str,
         vol.Optional("context_prefix", default="zuul"): NonEmptyStr,
-    }
-)
-
-# Jobs on local nodes in bubblewrap as an unprivileged user (zuul.executor.sandbox). ``hide``
-# adds paths to the ones the scheduler config names (its directory, state, TLS files).
-SANDBOX_SCHEMA = vol.Schema(
-    {
-        vol.Optional("enabled", default=True): bool,
-        vol.Optional("user", default="zuul-job"): NonEmptyStr,
-        vol.Optional("hide", default=list): [NonEmptyStr],
-        vol.Optional("bwrap", default="/usr/bin/bwrap"): NonEmptyStr,
     }
 )
 
@@ -111,7 +100,5 @@ def load(path: str | Path) -> dict[str, Any]:
     conf["database"].setdefault("url", f"sqlite:///{state / 'zuul.db'}")
     conf["executor"].setdefault("log_root", str(state / "logs"))
     conf["executor"].setdefault("work_root", str(state / "work"))
-    sandbox = conf["executor"].get("sandbox")
-    if sandbox and sandbox["enabled"]:
-        sandbox["hide"] = sensitive_paths(conf, path) + sandbox["hide"]
+    conf["executor"]["sandbox"] = with_sensitive_paths(conf, path)
     return conf
