@@ -18,7 +18,7 @@ def test_waiting_for_nodes_shows_waiting_and_ready_follows_zookeeper(
         stack: Stack, github_api: GitHubAPI) -> None:
     zookeeper = stack.add(ZooKeeperServer(stack.workdir / "zk"))
     geard = stack.gearman()
-    zk_conf = {"hosts": [zookeeper.hosts], "session_timeout": 4.0}
+    zk_conf = {**zookeeper.conf(), "session_timeout": 4.0}
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir),
                                   zookeeper=zk_conf)
     events = Events(geard.address)

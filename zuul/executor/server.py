@@ -81,7 +81,7 @@ class ExecutorServer:
     # Lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from nodepool.launcher.zk import make_client
+        from zuul.lib.zk import make_client
         from zuul.nodes import NodeRequester
 
         self._loop = asyncio.get_running_loop()

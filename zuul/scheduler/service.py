@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from zuul.scheduler.events import DeliveryStore, EventReceiver
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.remote import RemoteBuildLauncher
 from zuul.scheduler.scheduler import Scheduler
+from zuul.scheduler.standby import ActiveLock, StateMirror, forward_writes
 from zuul.scheduler.zkstate import PipelineStateStore
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,12 @@ class SchedulerService:
         self.snapshots = SnapshotCache(max_age=1.0)
         self.nodes: Any = None
         self.state_client: KazooClient | None = None
+        self.active_lock: ActiveLock | None = None
+        self.receiver: EventReceiver | None = None
+        self.store: DeliveryStore | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._mirror_task: asyncio.Task[None] | None = None
+        self._activation: asyncio.Task[None] | None = None
         Path(conf["state_dir"]).mkdir(parents=True, exist_ok=True)
         self.history = BuildHistory(conf["database"]["url"])
         self.scheduler = Scheduler(conf.get("tenant_config"), conf["connections"],
@@ -90,34 +98,82 @@ class SchedulerService:
             self.scheduler.launcher = RemoteBuildLauncher(
                 self.state_client, self.scheduler.find_hold, self.history.count_hold,
                 self.scheduler.record_build, self._log_url, executor_conf["max_tries"])
-        await self._restore_state()
-        await self.scheduler.refresh_estimates()
-        loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
-        store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
-        receiver = EventReceiver(self.conf["gearman"], list(self.conf["connections"]), store,
-                                 self.scheduler.handle_event, asyncio.get_running_loop())
-        receiver.start()
+        self.store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
+        if self.state_client is None:
+            await self._activate()
+        else:
+            # Serve reads at once (mirrored from ZooKeeper) while waiting for the lock.
+            self.active_lock = ActiveLock(self.state_client, self._internal_url())
+            mirror = StateMirror(self.state_client, self.scheduler)
+            self._mirror_task = asyncio.get_running_loop().create_task(mirror.run())
+            self._activation = asyncio.get_running_loop().create_task(self._wait_for_lock())
         try:
             yield
         finally:
-            await asyncio.to_thread(receiver.stop)
-            store.close()
-            loop_task.cancel()
-            await asyncio.gather(loop_task, return_exceptions=True)
+            await self._deactivate()
             await self.scheduler.stop()
             if self.nodes is not None:
                 await self.nodes.stop()
+            if self.active_lock is not None:
+                await self.active_lock.release()
             if self.state_client is not None:
                 await asyncio.to_thread(_close_client, self.state_client)
+            if self.store is not None:
+                self.store.close()
             self.history.close()
             self.gear_client.shutdown()
             if self.gear_server is not None:
                 self.gear_server.shutdown()
 
+    def _internal_url(self) -> str:
+        """Where the other schedulers reach this one's API (the lock identifier)."""
+        api = self.conf["api"]
+        host = api["listen"] if api["listen"] not in ("0.0.0.0", "::") \
+            else socket.getfqdn()
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{api['port']}"
+
+    async def _wait_for_lock(self) -> None:
+        assert self.active_lock is not None
+        log.info("Standby: serving reads; waiting for the scheduler lock")
+        await self.active_lock.acquire()
+        log.info("Took the scheduler lock: this scheduler is active")
+        if self._mirror_task is not None:
+            self._mirror_task.cancel()
+            await asyncio.gather(self._mirror_task, return_exceptions=True)
+        await self._activate()
+
+    @property
+    def active(self) -> bool:
+        """True when this scheduler processes the pipelines (holds the lock)."""
+        return self._loop_task is not None
+
+    async def _activate(self) -> None:
+        """Become the scheduler that processes pipelines and takes events."""
+        assert self.store is not None
+        await self._restore_state()
+        await self.scheduler.refresh_estimates()
+        self._loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
+        self.receiver = EventReceiver(self.conf["gearman"],
+                                      list(self.conf["connections"]), self.store,
+                                      self.scheduler.handle_event, asyncio.get_running_loop())
+        self.receiver.start()
+
+    async def _deactivate(self) -> None:
+        for task in (self._activation, self._mirror_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.receiver is not None:
+            await asyncio.to_thread(self.receiver.stop)
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+
     async def _connect_state(self) -> None:
         if not self.conf.get("zookeeper"):
             return
-        from nodepool.launcher.zk import make_client
+        from zuul.lib.zk import make_client
 
         self.state_client = make_client(self.conf["zookeeper"])
         await asyncio.to_thread(self.state_client.start, STATE_CONNECT_TIMEOUT)
@@ -129,6 +185,14 @@ class SchedulerService:
         store = PipelineStateStore(self.state_client)
         count = await self.scheduler.restore_state(store)
         log.info("Pipeline state: %d item(s) restored from ZooKeeper", count)
+
+    async def handle_scheduler(self, _request: web.Request) -> web.Response:
+        """``GET /api/scheduler``: whether this scheduler is active, and which one is."""
+        return json_response({"url": self._internal_url(), "active": self.active,
+                              "active_url": await self._active_url()})
+
+    async def _active_url(self) -> str | None:
+        return await self.active_lock.holder() if self.active_lock is not None else None
 
     async def reload(self) -> None:
         """Reload the tenant config (SIGHUP); queued items stay."""
@@ -175,9 +239,12 @@ class SchedulerService:
         """The aiohttp application serving the scheduler's API."""
         from zuul.api import add_routes
 
-        app = make_app()
+        app = make_app(middlewares=[forward_writes(lambda: self.active or
+                                                   self.active_lock is None,
+                                                   self._active_url)])
         app.cleanup_ctx.append(self._lifecycle)
         app.router.add_get("/api/info", self.handle_info)
+        app.router.add_get("/api/scheduler", self.handle_scheduler)
         add_routes(app, self)
         add_health_routes(app, self.ready)
         return app
