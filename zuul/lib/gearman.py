@@ -25,6 +25,9 @@ from zuul.lib.config import split_host_port
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 4730
+# gear's server does the TLS handshake of each new connection in its accept thread: bound it,
+# so a local process that connects and sends nothing cannot stall every later connection.
+HANDSHAKE_TIMEOUT = 5.0
 # gear's keyword arguments for TLS (Server, Client.addServer and Worker.addServer alike).
 TLS_KEYS = ("ssl_key", "ssl_cert", "ssl_ca")
 
@@ -92,16 +95,34 @@ class Server(gear.Server):
         super().connectLoop()
 
 
+class ACLEntry(gear.ACLEntry):
+    """gear's ACL entry with its function-name patterns compiled as bytes.
+
+    gear compiles the ``register``/``invoke`` patterns of ``geard --acl`` as ``str`` but
+    matches them against function names that are ``bytes`` on Python 3: the first CAN_DO or
+    SUBMIT_JOB checked fails with a TypeError and the connection is dropped.
+    """
+
+    def setRegister(self, register: str | bytes | None) -> None:  # noqa: N802 - gear's API
+        super().setRegister(register.encode() if isinstance(register, str) else register)
+
+    def setInvoke(self, invoke: str | bytes | None) -> None:  # noqa: N802 - gear's API
+        super().setInvoke(invoke.encode() if isinstance(invoke, str) else invoke)
+
+
 def geard_main() -> None:
     """``zuul-geard`` (or ``python -m zuul.lib.gearman``): gear's ``geard`` command line,
-    serving :class:`Server`."""
+    serving :class:`Server`, with a working ``--acl`` (:class:`ACLEntry`)."""
     import types
 
     from gear.cmd import geard
 
+    # Accepted sockets start with this timeout (gear makes them non-blocking after the TLS
+    # handshake), so a handshake that never comes ends instead of blocking the accept loop.
+    socket.setdefaulttimeout(HANDSHAKE_TIMEOUT)
     # geard builds ``gear.Server(...)``: show it a ``gear`` whose Server is ours (replacing
     # gear.Server itself would break gear's own ``super(Server, self)`` calls).
-    geard.gear = types.SimpleNamespace(**{**vars(gear), "Server": Server})
+    geard.gear = types.SimpleNamespace(**{**vars(gear), "Server": Server, "ACLEntry": ACLEntry})
     geard.main()
 
 
