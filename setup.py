@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "ansible-core>=2.15,<2.20",
     "tenacity>=8.2,<10",
     "psutil>=5.9,<8",
+    "asyncinotify>=4.0,<5",
     "cryptography>=41",  # x509 identities of ZooKeeper client certificates (zuul.lib.zk)
 ]
 

@@ -112,7 +112,9 @@ class Executor:
         log_dir = self.log_root / request.uuid
         work_dir = self.work_root / request.uuid
         start = time.time()
-        console = ConsoleLog(log_dir)
+        tenant = request.zuul_vars.get("tenant")
+        console = ConsoleLog(log_dir, {"uuid": request.uuid, "tenant": tenant,
+                                       "job": request.job, "start_time": start})
         result, error = ERROR, None
         try:
             if build.aborted.is_set():
@@ -132,7 +134,7 @@ class Executor:
                           + (f": {error}" if error else ""))
             console.close()
             write_build_json(log_dir, {
-                "uuid": request.uuid, "job": request.job, "result": result,
+                "uuid": request.uuid, "tenant": tenant, "job": request.job, "result": result,
                 "start_time": start, "end_time": end, "error": error,
                 "log_path": str(log_dir), "logfile": "console.log",
             })
