@@ -14,6 +14,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -28,6 +29,7 @@ from zuul.executor.model import (
     BuildRequest,
     BuildResult,
 )
+from zuul.merger import Merger
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class Executor:
         self.ansible_playbook = ansible_playbook or workspace.default_ansible_playbook()
         self.keep_work_dirs = keep_work_dirs
         self._slots = asyncio.Semaphore(max_concurrent)
+        # The executor's own repo cache, fetched (not re-cloned) for every build.
+        self.merger = Merger(self.work_root / ".git-cache")
         self._builds: dict[str, _Build] = {}
 
     def running(self) -> list[str]:
@@ -145,14 +149,21 @@ class Executor:
             return ERROR, f"playbook not found: {request.playbook}"
         if not request.nodes:
             return ERROR, "no nodes"
-        inventory_path, vars_path = workspace.write_inputs(request, work_dir, log_dir)
         all_local = all(n.get("connection") == "local" for n in request.nodes)
         remaining = request.timeout - (time.time() - start)
+        extra: dict[str, Any] = {}
         try:
-            await asyncio.wait_for(workspace.checkout_source(request, work_dir, console.write),
-                                   max(remaining, 0.001))
+            if request.merge is not None:
+                extra = await asyncio.wait_for(workspace.prepare_future_state(
+                    request, work_dir, self.merger, console.write), max(remaining, 0.001))
+            else:
+                await asyncio.wait_for(workspace.checkout_source(
+                    request, work_dir, console.write), max(remaining, 0.001))
         except TimeoutError:
             return TIMED_OUT, f"timed out after {request.timeout:g}s checking out the source"
+        except workspace.FutureStateError as exc:
+            return ERROR, f"future state not prepared: {exc}"
+        inventory_path, vars_path = workspace.write_inputs(request, work_dir, log_dir, extra)
         if build.aborted.is_set():
             return ABORTED, "aborted"
         argv = [self.ansible_playbook, "-i", str(inventory_path), "-e", f"@{vars_path}",

@@ -41,6 +41,8 @@ CONNECTION_SCHEMA = vol.Schema(
         vol.Optional("driver", default="github"): vol.In(["github"], msg="expected github"),
         vol.Optional("api_url", default="https://api.github.com"): NonEmptyStr,
         vol.Optional("token", default=""): str,
+        vol.Optional("app_id"): vol.All(int, vol.Range(min=1)),
+        vol.Optional("app_key"): NonEmptyStr,
         vol.Optional("status_url", default=""): str,
         vol.Optional("context_prefix", default="zuul"): NonEmptyStr,
     }
