@@ -108,4 +108,14 @@ def checkout(stack: Stack, build: dict[str, Any]) -> dict[str, Any]:
     lines = (log_dir / "checkout.txt").read_text().splitlines()
     return {"head": lines[0].split()[1], "branch": lines[1].split()[1],
             "files": sorted(line.split(" ", 1)[1] for line in lines if line.startswith("FILE")),
+            "project_files": {p: sorted(line.split(" ", 2)[2] for line in lines
+                                        if line.startswith(f"PFILE {p} ")) for p in PROJECTS},
             "zuul": json.loads((log_dir / "zuul.json").read_text())}
+
+
+def completed_run(github: GitHubAPI, sha: str, name: str | None = None) -> dict[str, Any]:
+    """Wait for the completed check run of ``sha`` (the last thing a report sends)."""
+    return wait_for(lambda: [r for r in github.check_runs.values()
+                             if r["head_sha"] == sha and r.get("status") == "completed"
+                             and name in (None, r["name"])],
+                    30, what=f"completed check run of {sha}")[-1]

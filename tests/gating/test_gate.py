@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.gating.conftest import approve, builds, checkout, finished, start, tenant
+from tests.gating.conftest import (
+    approve,
+    builds,
+    checkout,
+    completed_run,
+    finished,
+    start,
+    tenant,
+)
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
 from tests.scheduler.conftest import Events, items, status
@@ -52,9 +60,10 @@ def test_b_behind_a_sees_a_and_both_merge_in_order(stack: Stack, github: GitHubA
                                                        "later.txt"]
         assert github.repos.tip("org/a") != tip
         # The check run's lifecycle: in_progress at start, completed success at the end.
-        wait_for(lambda: github.statuses(b["head"]["sha"])[-1:] == [("zuul/gate", "success")],
-                 20, what="B reported")
-        [run] = [r for r in github.check_runs.values() if r["head_sha"] == b["head"]["sha"]]
+        run = completed_run(github, b["head"]["sha"])
+        assert len([r for r in github.check_runs.values()
+                    if r["head_sha"] == b["head"]["sha"]]) == 1
+        assert github.statuses(b["head"]["sha"])[-1] == ("zuul/gate", "success")
         assert [h["status"] for h in run["history"]] == ["in_progress", "completed"]
         assert run["conclusion"] == "success" and run["name"] == "zuul/gate"
         assert run["output"]["title"].startswith("Build succeeded")
@@ -93,8 +102,8 @@ def test_failing_a_resets_b_onto_the_branch_without_a(stack: Stack,
         assert final["files"] == ["README", "b.txt"]
         assert [i["change"] for i in final["zuul"]["items"]] == ["2"]
         assert github.merges() == ["org/a#2"]
-        wait_for(lambda: github.statuses(a["head"]["sha"])[-1:] == [("zuul/gate", "failure")],
-                 20, what="A reported failed")
+        completed_run(github, a["head"]["sha"])
+        assert github.statuses(a["head"]["sha"])[-1] == ("zuul/gate", "failure")
     finally:
         events.close()
 
@@ -112,10 +121,10 @@ def test_conflict_is_reported_without_a_build(stack: Stack, github: GitHubAPI) -
         assert builds(scheduler.url, change="2") == []
         assert [x["result"] for x in finished(scheduler.url, 1)] == ["SUCCESS"]
         assert github.merges() == ["org/a#1"]
-        comment = wait_for(lambda: github.comments("org/a", 2), 20, what="B's report")[-1]
+        run = completed_run(github, b["head"]["sha"])
+        comment = github.comments("org/a", 2)[-1]
         assert comment.startswith("Merge conflict: org/a#2 does not merge"), comment
         assert github.statuses(b["head"]["sha"])[-1] == ("zuul/gate", "failure")
-        [run] = [r for r in github.check_runs.values() if r["head_sha"] == b["head"]["sha"]]
         assert run["conclusion"] == "failure"
         assert run["output"]["title"].startswith("Merge conflict")
     finally:
@@ -136,10 +145,9 @@ def test_refused_merge_fails_the_item_and_resets_the_items_behind(
         approve(events, "org/a", b)
         wait_for(lambda: not items(status(scheduler.url), "gate"), 180, what="gate empty")
         assert github.merges() == ["org/a#1", "org/a#2"]
-        wait_for(lambda: github.statuses(a["head"]["sha"])[-1:] == [("zuul/gate", "failure")],
-                 20, what="A reported failed")
-        assert "Required status check" in wait_for(
-            lambda: github.comments("org/a", 1), 20, what="A's report")[-1]
+        completed_run(github, a["head"]["sha"])
+        assert github.statuses(a["head"]["sha"])[-1] == ("zuul/gate", "failure")
+        assert "Required status check" in github.comments("org/a", 1)[-1]
         runs = finished(scheduler.url, 2, count=2)
         assert [r["result"] for r in runs][:1] == ["SUCCESS"]
         assert checkout(stack, runs[0])["files"] == ["README", "b.txt"]

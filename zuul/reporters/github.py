@@ -77,6 +77,10 @@ class GitHubReporter:
         change = item.change
         details = self._details_url(tenant, pipeline, item)
         context = f"{self.context_prefix}/{pipeline}"
+        # Zuul's order: the comment, then the commit status, then the check run.
+        if options.get("comment", True) and change.number is not None:
+            await self.client.comment(change.project, change.number,
+                                      summary(tenant, pipeline, item, action))
         if options.get("status", True) and change.newrev:
             state = STATES[action]
             description = DESCRIPTIONS[state] if item.error is None else item.error[:140]
@@ -84,9 +88,6 @@ class GitHubReporter:
                                             description, details)
         if options.get("check", False) and change.newrev:
             await self._check(tenant, pipeline, item, action, details)
-        if options.get("comment", True) and change.number is not None:
-            await self.client.comment(change.project, change.number,
-                                      summary(tenant, pipeline, item, action))
 
     async def _check(self, tenant: str, pipeline: str, item: QueueItem, action: str,
                      details: str | None) -> None:

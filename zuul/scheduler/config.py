@@ -84,6 +84,12 @@ def load(path: str | Path) -> dict[str, Any]:
         conf["gearman"] = {"servers": [f"{server['listen']}:{server['port']}"]}
     if not conf.get("connections"):
         conf["connections"] = {"github": CONNECTION_SCHEMA({})}
+    for name, connection in conf["connections"].items():
+        if ("app_id" in connection) != ("app_key" in connection):
+            raise ConfigError(f"{path}: connections.{name}: app_id and app_key go together")
+        if "app_key" in connection and not Path(connection["app_key"]).is_file():
+            raise ConfigError(f"{path}: connections.{name}.app_key: "
+                              f"{connection['app_key']} not found")
     if conf.get("tenant_config"):
         conf["tenant_config"] = str(Path(path).resolve().parent / conf["tenant_config"])
     state = Path(conf["state_dir"])
