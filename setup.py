@@ -20,6 +20,8 @@ INSTALL_REQUIRES = [
     "githubkit>=0.16,<0.17",
     # githubkit 0.16 accepts hishel 2.0.0 but cannot import it (CachePolicy is gone).
     "hishel>=1.3,<2",
+    "asyncinotify>=4.0,<5",
+    "cryptography>=41",  # x509 identities of ZooKeeper client certificates (zuul.lib.zk)
 ]
 
 TEST_REQUIRES = [
@@ -49,6 +51,7 @@ setup(
     entry_points={
         "console_scripts": [
             "zuul-scheduler=zuul.cmd.scheduler:main",
+            "zuul-executor=zuul.cmd.executor:main",
             "zuul-webhook=zuul.cmd.webhook:main",
             "zuul-log-streamer=zuul.cmd.streamer:main",
             "zuul-apache-vhost=zuul.cmd.vhost:main",

@@ -70,7 +70,7 @@ async def collect_latencies(ws: aiohttp.ClientWebSocketResponse, out: list[float
 async def latency(log_root: Path, direct_url: str, apache_url: str, lines: int
                   ) -> dict[str, list[float]]:
     build = uuid.uuid4().hex
-    console = ConsoleLog(log_root / build)
+    console = ConsoleLog(log_root / build, {"uuid": build, "tenant": "bench"})
     results: dict[str, list[float]] = {"direct": [], "apache": []}
     async with aiohttp.ClientSession() as session:
         viewers = {name: await open_viewer(session, url, build)
@@ -100,7 +100,7 @@ async def memory(log_root: Path, direct_url: str, streamer_pid: int) -> list[tup
     rows = []
     for count in VIEWER_COUNTS:
         build = uuid.uuid4().hex
-        console = ConsoleLog(log_root / build)
+        console = ConsoleLog(log_root / build, {"uuid": build, "tenant": "bench"})
         console.write("history line " + "h" * 100)
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:

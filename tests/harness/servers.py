@@ -13,14 +13,21 @@ from typing import Any
 import gear
 import yaml
 from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+from kazoo.security import OPEN_ACL_UNSAFE
 
 from tests.harness.http import status_of
+from tests.harness.pki import TestCA
 from tests.harness.ports import free_port, port_open
 from tests.harness.process import ManagedProcess, ProcessFailed
 from zuul import apache
+from zuul.lib.zk import make_client
 
 BIN = Path(sys.executable).parent
-ZOOKEEPER_CLASSPATH = "/usr/share/java/slf4j-simple.jar:/usr/share/java/zookeeper.jar"
+ZOOKEEPER_CLASSPATH = ":".join(f"/usr/share/java/{jar}.jar" for jar in (
+    "slf4j-simple", "zookeeper",
+    # Debian's zookeeper.jar manifest leaves these out; the Netty (TLS) server needs them.
+    "netty-codec", "netty-resolver"))
 
 
 def console_script(name: str) -> str:
@@ -38,18 +45,41 @@ def write_yaml(path: Path, data: Any) -> Path:
 
 
 class ZooKeeperServer(ManagedProcess):
-    """A standalone ZooKeeper from Debian's package, with a private data dir and port."""
+    """A standalone ZooKeeper from Debian's package, TLS only, with a private data dir and port.
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    It listens only on ``secureClientPort`` (Netty, TLS 1.2+, client certificate required),
+    with certificates from ``ca`` (a :class:`~tests.harness.pki.TestCA`; one is made in
+    ``workdir`` if not given). ZooKeeper's X509 authentication provider turns each client
+    certificate's subject into an ``x509`` identity usable in ACLs; ``CN=zk-admin``
+    (:attr:`ADMIN`) is a super user for the harness's own housekeeping (chroots).
+    Our services share the :attr:`SERVICES` identity (``CN=zuul-services``).
+    """
+
+    SERVER = "zookeeper-server"
+    ADMIN = "zk-admin"
+    SERVICES = "zuul-services"
+
+    def __init__(self, workdir: Path, port: int | None = None,
+                 ca: TestCA | None = None) -> None:
         self.port = port or free_port()
         self.workdir = workdir
+        self.ca = ca or TestCA(workdir / "pki")
+        server = self.ca.identity(self.SERVER)
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         cfg = workdir / "zoo.cfg"
         cfg.write_text(
             "tickTime=500\n"
             f"dataDir={workdir / 'data'}\n"
-            f"clientPort={self.port}\n"
-            "clientPortAddress=127.0.0.1\n"
+            f"secureClientPort={self.port}\n"
+            "secureClientPortAddress=127.0.0.1\n"
+            "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
+            f"ssl.keyStore.location={server.keystore}\n"
+            "ssl.keyStore.type=PEM\n"
+            f"ssl.trustStore.location={server.ca}\n"
+            "ssl.trustStore.type=PEM\n"
+            "ssl.clientAuth=need\n"
+            "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n"
+            f"X509AuthenticationProvider.superUser=CN={self.ADMIN}\n"
             "admin.enableServer=false\n"
             "4lw.commands.whitelist=ruok,srvr,stat\n"
             "maxClientCnxns=0\n"
@@ -65,10 +95,21 @@ class ZooKeeperServer(ManagedProcess):
     def hosts(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def conf(self, chroot: str = "", identity: str | None = None,
+             acl: list[str] | None = None) -> dict[str, Any]:
+        """A service's ``zookeeper:`` config section for this server (TLS as ``identity``).
+
+        ``acl`` adds x509 identities (e.g. ``CN=nodepool-ext``) allowed on created znodes.
+        """
+        tls: dict[str, Any] = self.ca.identity(identity or self.SERVICES).tls_conf()
+        if acl:
+            tls["acl"] = list(acl)
+        return {"hosts": [self.hosts], "chroot": chroot, "tls": tls}
+
     def _ready(self) -> bool:
         if not port_open(self.port):
             return False
-        client = KazooClient(hosts=self.hosts, timeout=2)
+        client = make_client(self.conf(identity=self.ADMIN))
         try:
             client.start(timeout=2)
             return True
@@ -78,11 +119,38 @@ class ZooKeeperServer(ManagedProcess):
             client.stop()
             client.close()
 
-    def client(self, chroot: str = "") -> KazooClient:
-        """A started kazoo client (caller stops it)."""
-        client = KazooClient(hosts=self.hosts + chroot, timeout=5)
+    def client(self, chroot: str = "", identity: str | None = None) -> KazooClient:
+        """A started kazoo client (caller stops it), as our services' identity by default."""
+        client = make_client(self.conf(chroot, identity))
         client.start(timeout=10)
         return client
+
+    def admin_client(self, chroot: str = "") -> KazooClient:
+        """A started client with the super user identity (sees through every ACL)."""
+        return self.client(chroot, self.ADMIN)
+
+    def create_chroot(self, chroot: str) -> None:
+        """Create ``chroot`` open to every client that passed the TLS handshake.
+
+        What services then create inside it carries their own x509 ACLs.
+        """
+        client = self.admin_client()
+        try:
+            client.ensure_path(chroot, acl=OPEN_ACL_UNSAFE)
+        finally:
+            client.stop()
+            client.close()
+
+    def remove_chroot(self, chroot: str) -> None:
+        """Delete ``chroot`` and everything in it, whatever its ACLs (as the super user)."""
+        client = self.admin_client()
+        try:
+            client.delete(chroot, recursive=True)
+        except NoNodeError:
+            pass
+        finally:
+            client.stop()
+            client.close()
 
 
 class GearmanServer(ManagedProcess):

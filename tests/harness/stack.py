@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.harness.http import status_of
 from tests.harness.ports import free_port
-from tests.harness.process import ManagedProcess, ProcessGroup
+from tests.harness.process import ManagedProcess, ProcessGroup, wait_for
 from tests.harness.servers import ApacheServer, GearmanServer, HTTPService, ZooKeeperServer
 
 
@@ -33,10 +34,9 @@ class Stack:
         return self.add(GearmanServer(self.workdir, nodelay=nodelay))
 
     def zookeeper_conf(self) -> dict[str, Any]:
-        """The ``zookeeper:`` config section pointing at the session's server and chroot."""
+        """The ``zookeeper:`` section for our services: the session's server, chroot, TLS."""
         assert self.zookeeper is not None, "this test needs the zookeeper fixture"
-        return {"hosts": [self.zookeeper.hosts], "chroot": self.zk_chroot,
-                "session_timeout": 4.0}
+        return {**self.zookeeper.conf(self.zk_chroot), "session_timeout": 4.0}
 
     def service(self, name: str, script: str, config: dict[str, Any],
                 port: int | None = None, extra_args: list[str] | None = None,
@@ -59,9 +59,15 @@ class Stack:
         return self.service("zuul-scheduler", "zuul-scheduler", config)
 
     def launcher(self, name: str = "nodepool-launcher", **config: Any) -> HTTPService:
-        """``nodepool-launcher`` on the session's ZooKeeper (this test's chroot)."""
+        """``nodepool-launcher`` on the session's ZooKeeper (this test's chroot), once ready.
+
+        Ready means its ZooKeeper session is up (a TLS handshake takes a moment).
+        """
         config.setdefault("zookeeper", self.zookeeper_conf())
-        return self.service(name, "nodepool-launcher", config)
+        launcher = self.service(name, "nodepool-launcher", config)
+        wait_for(lambda: status_of(launcher.url + "/health/ready", timeout=1) == 200, 30,
+                 what=f"{name} connected to ZooKeeper")
+        return launcher
 
     def apache(self, zuul: dict[str, Any], nodepool: dict[str, Any] | None = None,
                **deployment: Any) -> ApacheServer:

@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from zuul.executor import workspace
+from zuul.executor.cleanup import die_with_parent
 from zuul.executor.console import ConsoleLog, write_build_json
 from zuul.executor.model import (
     ABORTED,
@@ -112,7 +113,9 @@ class Executor:
         log_dir = self.log_root / request.uuid
         work_dir = self.work_root / request.uuid
         start = time.time()
-        console = ConsoleLog(log_dir)
+        tenant = request.zuul_vars.get("tenant")
+        console = ConsoleLog(log_dir, {"uuid": request.uuid, "tenant": tenant,
+                                       "job": request.job, "start_time": start})
         result, error = ERROR, None
         try:
             if build.aborted.is_set():
@@ -132,7 +135,7 @@ class Executor:
                           + (f": {error}" if error else ""))
             console.close()
             write_build_json(log_dir, {
-                "uuid": request.uuid, "job": request.job, "result": result,
+                "uuid": request.uuid, "tenant": tenant, "job": request.job, "result": result,
                 "start_time": start, "end_time": end, "error": error,
                 "log_path": str(log_dir), "logfile": "console.log",
             })
@@ -171,7 +174,8 @@ class Executor:
         process = await asyncio.create_subprocess_exec(
             *argv, cwd=work_dir, env=workspace.ansible_env(work_dir, all_local),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True, limit=LINE_LIMIT)
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True, limit=LINE_LIMIT,
+            preexec_fn=die_with_parent)
         build.process = process
         if build.aborted.is_set():  # aborted while the process was starting
             _kill_group(process)

@@ -121,6 +121,18 @@ def listen_schema(default_port: int) -> vol.Schema:
     )
 
 
+def readable_file(value: Any) -> str:
+    """Validate the path of an existing, readable file (certificates, keys)."""
+    if not isinstance(value, str) or not value:
+        raise vol.Invalid("expected a file path")
+    try:
+        with open(value, "rb"):
+            pass
+    except OSError as exc:
+        raise vol.Invalid(f"cannot read {value}: {exc.strerror}") from None
+    return value
+
+
 def string_list(value: Any) -> list[str]:
     """Accept a string or a list of strings, returning a list (for server lists)."""
     if isinstance(value, str):
@@ -130,11 +142,23 @@ def string_list(value: Any) -> list[str]:
     raise vol.Invalid("expected a string or a list of strings")
 
 
+ZOOKEEPER_TLS_SCHEMA = vol.Schema(
+    {
+        vol.Required("cert"): readable_file,  # PEM client certificate (its subject = identity)
+        vol.Required("key"): readable_file,  # PEM private key of ``cert``
+        vol.Required("ca"): readable_file,  # PEM CA bundle the server's certificate chains to
+        # Extra x509 identities (certificate subjects such as ``CN=nodepool``) allowed on the
+        # znodes this client creates, besides its own (zuul.lib.zk).
+        vol.Optional("acl", default=list): [NonEmptyStr],
+    }
+)
+
 ZOOKEEPER_SCHEMA = vol.Schema(
     {
         vol.Required("hosts"): vol.All(string_list, [host_port], vol.Length(min=1)),
         vol.Optional("chroot", default=""): str,
         vol.Optional("session_timeout", default=10.0): vol.Coerce(float),
+        vol.Optional("tls"): ZOOKEEPER_TLS_SCHEMA,
     }
 )
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import gear
 from aiohttp import web
+from kazoo.client import KazooClient
 
 import zuul
 from zuul.db.history import BuildHistory
@@ -19,11 +21,20 @@ from zuul.scheduler import tenant_config
 from zuul.scheduler.events import DeliveryStore, EventReceiver
 from zuul.scheduler.gating import Gating
 from zuul.scheduler.launcher import BuildLauncher
+from zuul.scheduler.remote import RemoteBuildLauncher
 from zuul.scheduler.scheduler import Scheduler
+from zuul.scheduler.standby import ActiveLock, StateMirror, forward_writes
+from zuul.scheduler.zkstate import PipelineStateStore
 
 log = logging.getLogger(__name__)
 
+STATE_CONNECT_TIMEOUT = 30.0
 CAPABILITIES = {"job_history": True, "auth": {"read_protected": False}}
+
+
+def _close_client(client: KazooClient) -> None:
+    client.stop()
+    client.close()
 
 
 class SchedulerService:
@@ -36,6 +47,13 @@ class SchedulerService:
         self.auth = Authenticator(conf["auth"]) if conf.get("auth") else None
         self.snapshots = SnapshotCache(max_age=1.0)
         self.nodes: Any = None
+        self.state_client: KazooClient | None = None
+        self.active_lock: ActiveLock | None = None
+        self.receiver: EventReceiver | None = None
+        self.store: DeliveryStore | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._mirror_task: asyncio.Task[None] | None = None
+        self._activation: asyncio.Task[None] | None = None
         Path(conf["state_dir"]).mkdir(parents=True, exist_ok=True)
         self.history = BuildHistory(conf["database"]["url"])
         self.scheduler = Scheduler(conf.get("tenant_config"), conf["connections"],
@@ -74,26 +92,107 @@ class SchedulerService:
                             executor_conf["max_concurrent"])
         self.scheduler.launcher = BuildLauncher(executor, self.nodes, self.scheduler.hold_for)
         self.scheduler.load_layout()
-        await self.scheduler.refresh_estimates()
-        loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
-        store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
-        receiver = EventReceiver(servers, list(self.conf["connections"]), store,
-                                 self.scheduler.handle_event, asyncio.get_running_loop())
-        receiver.start()
+        await self._connect_state()
+        if executor_conf["external"]:
+            assert self.state_client is not None  # config.load requires zookeeper
+            self.scheduler.launcher = RemoteBuildLauncher(
+                self.state_client, self.scheduler.find_hold, self.history.count_hold,
+                self.scheduler.record_build, self._log_url, executor_conf["max_tries"])
+        self.store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
+        if self.state_client is None:
+            await self._activate()
+        else:
+            # Serve reads at once (mirrored from ZooKeeper) while waiting for the lock.
+            self.active_lock = ActiveLock(self.state_client, self._internal_url())
+            mirror = StateMirror(self.state_client, self.scheduler)
+            self._mirror_task = asyncio.get_running_loop().create_task(mirror.run())
+            self._activation = asyncio.get_running_loop().create_task(self._wait_for_lock())
         try:
             yield
         finally:
-            await asyncio.to_thread(receiver.stop)
-            store.close()
-            loop_task.cancel()
-            await asyncio.gather(loop_task, return_exceptions=True)
+            await self._deactivate()
             await self.scheduler.stop()
             if self.nodes is not None:
                 await self.nodes.stop()
+            if self.active_lock is not None:
+                await self.active_lock.release()
+            if self.state_client is not None:
+                await asyncio.to_thread(_close_client, self.state_client)
+            if self.store is not None:
+                self.store.close()
             self.history.close()
             self.gear_client.shutdown()
             if self.gear_server is not None:
                 self.gear_server.shutdown()
+
+    def _internal_url(self) -> str:
+        """Where the other schedulers reach this one's API (the lock identifier)."""
+        api = self.conf["api"]
+        host = api["listen"] if api["listen"] not in ("0.0.0.0", "::") \
+            else socket.getfqdn()
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{api['port']}"
+
+    async def _wait_for_lock(self) -> None:
+        assert self.active_lock is not None
+        log.info("Standby: serving reads; waiting for the scheduler lock")
+        await self.active_lock.acquire()
+        log.info("Took the scheduler lock: this scheduler is active")
+        if self._mirror_task is not None:
+            self._mirror_task.cancel()
+            await asyncio.gather(self._mirror_task, return_exceptions=True)
+        await self._activate()
+
+    @property
+    def active(self) -> bool:
+        """True when this scheduler processes the pipelines (holds the lock)."""
+        return self._loop_task is not None
+
+    async def _activate(self) -> None:
+        """Become the scheduler that processes pipelines and takes events."""
+        assert self.store is not None
+        await self._restore_state()
+        await self.scheduler.refresh_estimates()
+        self._loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
+        self.receiver = EventReceiver(self.conf["gearman"]["servers"],
+                                      list(self.conf["connections"]), self.store,
+                                      self.scheduler.handle_event, asyncio.get_running_loop())
+        self.receiver.start()
+
+    async def _deactivate(self) -> None:
+        for task in (self._activation, self._mirror_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.receiver is not None:
+            await asyncio.to_thread(self.receiver.stop)
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+
+    async def _connect_state(self) -> None:
+        if not self.conf.get("zookeeper"):
+            return
+        from zuul.lib.zk import make_client
+
+        self.state_client = make_client(self.conf["zookeeper"])
+        await asyncio.to_thread(self.state_client.start, STATE_CONNECT_TIMEOUT)
+
+    async def _restore_state(self) -> None:
+        """With ZooKeeper configured, pipeline state lives there: load it, keep writing it."""
+        if self.state_client is None:
+            return
+        store = PipelineStateStore(self.state_client)
+        count = await self.scheduler.restore_state(store)
+        log.info("Pipeline state: %d item(s) restored from ZooKeeper", count)
+
+    async def handle_scheduler(self, _request: web.Request) -> web.Response:
+        """``GET /api/scheduler``: whether this scheduler is active, and which one is."""
+        return json_response({"url": self._internal_url(), "active": self.active,
+                              "active_url": await self._active_url()})
+
+    async def _active_url(self) -> str | None:
+        return await self.active_lock.holder() if self.active_lock is not None else None
 
     async def reload(self) -> None:
         """Reload the tenant config (SIGHUP); queued items stay."""
@@ -101,7 +200,10 @@ class SchedulerService:
         self.snapshots.invalidate()
 
     async def ready(self) -> tuple[bool, str]:
-        """Ready when a gearman server answers."""
+        """Ready when a gearman server answers and, if configured, ZooKeeper is connected."""
+        zk = self.conf.get("zookeeper")
+        if zk and (self.state_client is None or not self.state_client.connected):
+            return False, f"ZooKeeper not connected ({', '.join(zk['hosts'])})"
         if self.gear_client is not None and await gearman.reachable(self.gear_client):
             return True, ""
         servers = ", ".join(self.conf["gearman"]["servers"])
@@ -137,9 +239,12 @@ class SchedulerService:
         """The aiohttp application serving the scheduler's API."""
         from zuul.api import add_routes
 
-        app = make_app()
+        app = make_app(middlewares=[forward_writes(lambda: self.active or
+                                                   self.active_lock is None,
+                                                   self._active_url)])
         app.cleanup_ctx.append(self._lifecycle)
         app.router.add_get("/api/info", self.handle_info)
+        app.router.add_get("/api/scheduler", self.handle_scheduler)
         add_routes(app, self)
         add_health_routes(app, self.ready)
         return app
