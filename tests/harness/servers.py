@@ -5,6 +5,7 @@ of the test process and stopped by PID.
 """
 from __future__ import annotations
 
+import resource
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +43,14 @@ def write_yaml(path: Path, data: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def raise_nofile(needed: int) -> None:
+    """Raise this process's open-files soft limit to ``needed`` (children inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 class ZooKeeperServer(ManagedProcess):
@@ -223,6 +232,7 @@ class ApacheServer(ManagedProcess):
         self.deployment = apache.validate_deployment({**deployment, "port": self.port})
         self.conf_path = apache.write_standalone(self.deployment, workdir,
                                                  listen_address="127.0.0.1")
+        raise_nofile(apache.mpm_sizing(self.deployment)["nofile"])
         (workdir / "htdocs").mkdir(exist_ok=True)
         binary = shutil.which("apache2") or "/usr/sbin/apache2"
         super().__init__(
