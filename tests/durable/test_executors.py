@@ -46,7 +46,7 @@ def test_scheduler_kill_9_builds_keep_running_on_the_executor(
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir),
                                   executor={"external": True, "log_url":
                                             "http://logs.example/{uuid}/"})
-    events = Events(geard.address)
+    events = Events(geard)
     numbers = [31, 32, 33]
     try:
         for number in numbers:
@@ -80,7 +80,7 @@ def test_executor_kill_9_mid_build_reruns_on_another(zk_stack: Stack,
     first = executor(stack, "e1", log_root)
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir),
                                   executor={"external": True})
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         assert events.send("pull_request", pr_body("org/slow", 41, _sha(41))) == "accepted"
         [lost] = wait_for(lambda: executor_running(first), 30, what="the build on e1")

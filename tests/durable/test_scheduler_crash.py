@@ -37,7 +37,7 @@ def test_kill_9_with_builds_running_loses_nothing(zk_stack: Stack,
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir))
     work_root = stack.workdir / "scheduler-state" / "work"
     log_root = stack.workdir / "scheduler-state" / "logs"
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         for number in PRS:
             assert events.send("pull_request", pr_body("org/slow", number, _sha(number))) \

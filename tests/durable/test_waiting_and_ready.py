@@ -21,7 +21,7 @@ def test_waiting_for_nodes_shows_waiting_and_ready_follows_zookeeper(
     zk_conf = {**zookeeper.conf(), "session_timeout": 4.0}
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir),
                                   zookeeper=zk_conf)
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         wait_for(lambda: status_of(scheduler.url + "/health/ready") == 200, 10,
                  what="scheduler ready")

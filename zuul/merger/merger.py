@@ -2,9 +2,10 @@
 
 :class:`Merger` keeps one cached clone per project under ``cache_root`` (created once, then
 only fetched). :meth:`Merger.prepare` makes a work tree per project (``git clone --shared``
-of the cache: no objects are copied), checks out the branch tip and applies every item of
-that project and branch in queue order with the item's merge mode. A change that does not
-apply raises :class:`MergeFailure` (``conflict`` true) naming it.
+of the cache, no objects copied; or a self-contained copy for a job's work dir), checks out
+the branch tip and applies every item of that project and branch in queue order with the
+item's merge mode. A change that does not apply raises :class:`MergeFailure` (``conflict``
+true) naming it.
 """
 from __future__ import annotations
 
@@ -36,8 +37,11 @@ def _cache_name(project: str) -> str:
 class Merger:
     """A per-process merger with a repository cache that is updated, never re-cloned."""
 
-    def __init__(self, cache_root: Path) -> None:
+    def __init__(self, cache_root: Path, self_contained: bool = False) -> None:
         self.cache_root = Path(cache_root)
+        # Work trees for jobs copy the objects they need (a sandboxed job cannot see the
+        # cache, and must not share its files); the scheduler's scratch trees borrow them.
+        self.self_contained = self_contained
         self._locks: dict[str, asyncio.Lock] = {}
         self.clones = 0
         self.fetches = 0
@@ -93,7 +97,8 @@ class Merger:
                                    f"{exc}") from None
             work = dest_root / project.name
             work.parent.mkdir(parents=True, exist_ok=True)
-            await git(["clone", "--quiet", "--shared", "--no-checkout", str(cache), str(work)],
+            borrow = "--no-hardlinks" if self.self_contained else "--shared"
+            await git(["clone", "--quiet", borrow, "--no-checkout", str(cache), str(work)],
                       dest_root)
             base = pinned.get(project.branch) or await self._tip(cache, project)
             commits[project.name] = await self._apply(work, base, items, spec.merge_time)

@@ -80,16 +80,18 @@ class SchedulerService:
 
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         from zuul.executor import Executor
+        from zuul.executor.sandbox import JobSandbox
 
         server_conf = self.conf.get("gearman_server")
         if server_conf and server_conf["start"]:
-            self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"])
-        servers = self.conf["gearman"]["servers"]
-        self.gear_client = gearman.make_client(servers, "zuul-scheduler")
+            self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"],
+                                                    server_conf)
+        self.gear_client = gearman.make_client(self.conf["gearman"], "zuul-scheduler")
         await self._start_nodes()
         executor_conf = self.conf["executor"]
         executor = Executor(Path(executor_conf["log_root"]), Path(executor_conf["work_root"]),
-                            executor_conf["max_concurrent"])
+                            executor_conf["max_concurrent"],
+                            sandbox=JobSandbox.from_conf(executor_conf.get("sandbox")))
         self.scheduler.launcher = BuildLauncher(executor, self.nodes, self.scheduler.hold_for)
         self.scheduler.load_layout()
         await self._connect_state()
@@ -154,7 +156,7 @@ class SchedulerService:
         await self._restore_state()
         await self.scheduler.refresh_estimates()
         self._loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
-        self.receiver = EventReceiver(self.conf["gearman"]["servers"],
+        self.receiver = EventReceiver(self.conf["gearman"],
                                       list(self.conf["connections"]), self.store,
                                       self.scheduler.handle_event, asyncio.get_running_loop())
         self.receiver.start()
