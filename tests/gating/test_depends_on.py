@@ -26,7 +26,7 @@ NEEDS_A = "Fixes the thing.\r\n\r\nDepends-On: https://github.com/org/a/pull/1\r
 def test_depends_on_across_projects(stack: Stack, github: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start(stack, geard, github, tenant(stack.workdir, github))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         a = github.add_pull("org/a", 1, {"a.txt": "a\n"})
         b = github.add_pull("org/b", 2, {"b.txt": "b\n"}, body=NEEDS_A)
@@ -62,7 +62,7 @@ def test_depends_on_across_projects(stack: Stack, github: GitHubAPI) -> None:
 def test_dependency_cycle_is_refused(stack: Stack, github: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start(stack, geard, github, tenant(stack.workdir, github))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         a = github.add_pull("org/a", 1, {"a.txt": "a\n"},
                             body="Depends-On: https://github.com/org/b/pull/2")

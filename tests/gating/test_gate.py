@@ -24,7 +24,7 @@ from tests.scheduler.github_api import GitHubAPI
 def test_b_behind_a_sees_a_and_both_merge_in_order(stack: Stack, github: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start(stack, geard, github, tenant(stack.workdir, github))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         a = github.add_pull("org/a", 1, {"a.txt": "a\n"})
         b = github.add_pull("org/a", 2, {"b.txt": "b\n"})
@@ -88,7 +88,7 @@ def test_failing_a_resets_b_onto_the_branch_without_a(stack: Stack,
                                                        github: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start(stack, geard, github, tenant(stack.workdir, github))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         a = github.add_pull("org/a", 1, {"a.txt": "a\n", "fail-1": "x\n"})
         b = github.add_pull("org/a", 2, {"b.txt": "b\n"})
@@ -111,7 +111,7 @@ def test_failing_a_resets_b_onto_the_branch_without_a(stack: Stack,
 def test_conflict_is_reported_without_a_build(stack: Stack, github: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start(stack, geard, github, tenant(stack.workdir, github))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         a = github.add_pull("org/a", 1, {"README": "one\n"})
         b = github.add_pull("org/a", 2, {"README": "two\n"})
@@ -136,7 +136,7 @@ def test_refused_merge_fails_the_item_and_resets_the_items_behind(
         stack: Stack, github: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start(stack, geard, github, tenant(stack.workdir, github))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         a = github.add_pull("org/a", 1, {"a.txt": "a\n"})
         b = github.add_pull("org/a", 2, {"b.txt": "b\n"})

@@ -31,7 +31,7 @@ def test_installation_token_refreshed_mid_run(stack: Stack, github: GitHubAPI) -
     geard = stack.gearman()
     start(stack, geard, github, tenant(stack.workdir, github), app_id=APP_ID,
           app_key=str(pem))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         a = github.add_pull("org/a", 1, {"a.txt": "a\n"})
         hold = stack.workdir / "config-repo" / "hold-1"
