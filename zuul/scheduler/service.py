@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,6 +37,13 @@ CAPABILITIES = {"job_history": True, "auth": {"read_protected": False}}
 def _close_client(client: KazooClient) -> None:
     client.stop()
     client.close()
+
+
+def _exit_on_failure(task: asyncio.Task[None]) -> None:
+    """A scheduler that failed to become active stops (for its supervisor to restart it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Could not become the active scheduler", exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class SchedulerService:
@@ -109,6 +118,7 @@ class SchedulerService:
             mirror = StateMirror(self.state_client, self.scheduler)
             self._mirror_task = asyncio.get_running_loop().create_task(mirror.run())
             self._activation = asyncio.get_running_loop().create_task(self._wait_for_lock())
+            self._activation.add_done_callback(_exit_on_failure)
         try:
             yield
         finally:
