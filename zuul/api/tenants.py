@@ -63,11 +63,11 @@ def _project_detail(tenant: Any, project: Any) -> dict[str, Any]:
                   "jobs": [[job_variant(tenant, tenant.jobs[j])] for j in jobs]}
                  for name, jobs in project.pipelines.items()]
     return {**project_dict(project), "metadata": {
-        "is_template": False, "default_branch": "main", "merge_mode": "merge",
+        "is_template": False, "default_branch": "main", "merge_mode": project.merge_mode,
         "queue_name": project.queue}, "configs": [{
             "source_context": {"project": project.name, "branch": "main", "path": None},
             "is_template": False, "templates": [], "default_branch": "main",
-            "queue_name": project.queue, "merge_mode": "merge", "pipelines": pipelines}]}
+            "queue_name": project.queue, "merge_mode": project.merge_mode, "pipelines": pipelines}]}
 
 
 def _status_change(document: dict[str, Any], change: str) -> list[dict[str, Any]]:

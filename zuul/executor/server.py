@@ -262,6 +262,7 @@ class ExecutorServer:
                     nodes=node_dicts(nodeset) if nodeset is not None else [dict(LOCAL_NODE)],
                     zuul_vars=params.get("zuul_vars") or {}, timeout=params["timeout"],
                     project_git_url=params.get("project_git_url"), ref=params.get("ref"),
+                    merge=params.get("merge"),
                     variables=params.get("variables") or {})
                 outcome = await self.executor.run(request)
                 result.update(result=outcome.result, error=outcome.error,

@@ -33,6 +33,7 @@ from zuul.executor.api import (
     lock_path,
     request_path,
 )
+from zuul.scheduler import speculative
 from zuul.scheduler.launcher import PRECEDENCE, zuul_vars
 from zuul.scheduler.model import ABORTED, CANCELED, ERROR, Build, QueueItem
 
@@ -72,6 +73,7 @@ class RemoteBuildLauncher:
                 "timeout": job.timeout, "project_git_url": git_url or None,
                 "ref": item.change.ref, "priority": PRECEDENCE.get(precedence, 200),
                 "autohold": self.find_hold(tenant, item, build),
+                "merge": speculative.build_params(item, job),
                 # Job vars and decrypted secrets (ZooKeeper is TLS with ACLs).
                 "variables": variables or {}}
 

@@ -31,6 +31,7 @@ from zuul.lib.web import (
 from zuul.scheduler import tenant_config
 from zuul.scheduler.apiview import SchedulerAPIView
 from zuul.scheduler.events import DeliveryStore, EventReceiver
+from zuul.scheduler.gating import Gating
 from zuul.scheduler.keys import KeyStore
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.remote import RemoteBuildLauncher
@@ -77,7 +78,8 @@ class SchedulerService:
         self.history = BuildHistory(conf["database"]["url"])
         self.keys = KeyStore(Path(conf["state_dir"]) / "keys", self._keystore_password())
         self.scheduler = Scheduler(conf.get("tenant_config"), conf["connections"],
-                                   self.history, log_url=self._log_url, keys=self.keys)
+                                   self.history, log_url=self._log_url, keys=self.keys,
+                                   gating=Gating(Path(conf["state_dir"])))
         self.components: list[ComponentRegistration] = []
         # Validate the tenant config before serving: a structural error exits 2 with one
         # line; a bad job or project stanza becomes a config error (config-errors route).

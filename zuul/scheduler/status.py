@@ -97,6 +97,8 @@ def item_dict(item: QueueItem, ahead: QueueItem | None, behind: list[QueueItem],
         "remaining_time": max([r for r in remaining if r is not None], default=0)
         if started else None,
         "zuul_ref": f"Z{item.buildset_uuid}", "owner": None, "jobs": jobs,
+        # What the builds check out: the future state's commit per project (doc/gating.rst).
+        "future_state": dict(item.merge_outcome.commits) if item.merge_outcome else {},
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import voluptuous as vol
 
 from zuul.lib.config import ConfigError, NonEmptyStr, load_config, validate
+from zuul.merger.model import MergeMode
 from zuul.scheduler.model import Job, PipelineConfig, Project, Secret, Tenant, TriggerRule
 from zuul.scheduler.secrets import Encrypted, SecretLoader
 
@@ -49,6 +50,8 @@ TRIGGER = vol.Schema({
 REPORTER_OPTIONS = vol.Schema({
     vol.Optional("status", default=True): bool,
     vol.Optional("comment", default=True): bool,
+    vol.Optional("check", default=False): bool,
+    vol.Optional("merge", default=False): bool,
 })
 
 PIPELINE = vol.Schema({
@@ -86,6 +89,7 @@ JOB = vol.Schema({
     vol.Optional("timeout", default=1800): vol.All(vol.Coerce(float), vol.Range(min=1)),
     vol.Optional("voting", default=True): bool,
     vol.Optional("description", default=""): str,
+    vol.Optional("required-projects", default=[]): _str_list,
     vol.Optional("dependencies", default=[]): vol.All(_str_list, [Name]),
     vol.Optional("semaphores", default=[]): vol.All(_str_list, [Name]),
     vol.Optional("vars", default={}): {str: object},
@@ -114,11 +118,15 @@ SECRET = vol.Schema({
     vol.Required("data"): _encrypted_data,
 })
 
+MERGE_MODES = [m.value for m in MergeMode]
+
 PROJECT = vol.Schema({
     vol.Required("name"): NonEmptyStr,
     vol.Optional("connection", default="github"): Name,
     vol.Optional("git_url", default=""): str,
     vol.Optional("queue"): Name,
+    vol.Optional("merge-mode", default="merge"): vol.In(
+        MERGE_MODES, msg=f"expected one of {', '.join(MERGE_MODES)}"),
     vol.Optional("pipelines", default={}): {str: [Name]},
 })
 
@@ -207,6 +215,15 @@ def _pipelines(raw: dict[str, Any], where: str,
                     state=t["state"], refs=[re.compile(r) for r in t["ref"]]))
         reporters = {o: {name: opts or {"status": True, "comment": True}
                          for name, opts in p[o].items()} for o in OUTCOMES}
+        for outcome in ("start", "failure"):
+            for name, opts in reporters[outcome].items():
+                if opts.get("merge"):
+                    raise ConfigError(f"{where}.pipelines[{i}].{outcome}.{name}.merge: "
+                                      "only a success reporter merges")
+        if p["manager"] != "dependent" and any(
+                opts.get("merge") for opts in reporters["success"].values()):
+            raise ConfigError(f"{where}.pipelines[{i}].success: merge needs a dependent "
+                              "pipeline")
         pipelines[p["name"]] = PipelineConfig(p["name"], p["manager"], p["description"],
                                               rules, reporters, p["window"], p["precedence"])
     return pipelines
@@ -221,6 +238,7 @@ def _jobs(raw: dict[str, Any], key: str, repo: Path, errors: _Errors,
             checked.append((i, j))
     jobs = {"noop": NOOP}
     names = {j["name"] for _, j in checked} | {"noop"}
+    project_names = {p.get("name") for p in raw["projects"] if isinstance(p, dict)}
     for i, j in checked:
         where = f"{key}.jobs[{i}]"
         if j["name"] in jobs:
@@ -232,6 +250,8 @@ def _jobs(raw: dict[str, Any], key: str, repo: Path, errors: _Errors,
             problems.append(("playbook", f"{playbook} not found"))
         if j.get("parent") and j["parent"] not in names:
             problems.append(("parent", f"unknown job '{j['parent']}'"))
+        problems += [(f"required-projects[{k}]", f"unknown project '{r}'")
+                     for k, r in enumerate(j["required-projects"]) if r not in project_names]
         problems += [(f"dependencies[{k}]", f"unknown job '{d}'")
                      for k, d in enumerate(j["dependencies"]) if d not in names]
         problems += [(f"semaphores[{k}]", f"unknown semaphore '{s}'")
@@ -244,6 +264,7 @@ def _jobs(raw: dict[str, Any], key: str, repo: Path, errors: _Errors,
             continue
         jobs[j["name"]] = Job(
             j["name"], playbook, j["nodeset"], j["timeout"], j["voting"], j["description"],
+            required_projects=j["required-projects"],
             parent=j.get("parent"), dependencies=j["dependencies"],
             semaphores=j["semaphores"], variables=j["vars"],
             secrets=[f"{ref['name']}={ref['secret']}" for ref in j["secrets"]],
@@ -317,7 +338,7 @@ def _projects(raw: dict[str, Any], key: str, errors: _Errors, connections: list[
             errors.add(f"{where}.{problem[0]}", problem[1], "project", pr["name"])
             continue
         projects[pr["name"]] = Project(pr["name"], pr["connection"], pr["git_url"],
-                                       pr["pipelines"], pr.get("queue"))
+                                       pr["pipelines"], pr.get("queue"), pr["merge-mode"])
     return projects
 
 
