@@ -9,7 +9,7 @@ from typing import Any
 from tests.durable.conftest import builds, executor, executor_running, item_ids
 from tests.harness.http import get, request
 from tests.harness.process import wait_for
-from tests.harness.servers import HTTPService
+from tests.harness.servers import GearmanServer, HTTPService
 from tests.harness.stack import Stack
 from tests.scheduler.conftest import AUTH, Events, bearer, pr_body, tenant_file
 from tests.scheduler.github_api import GitHubAPI
@@ -19,11 +19,11 @@ def _sha(number: int) -> str:
     return f"{number:02d}" * 20
 
 
-def _scheduler(stack: Stack, name: str, geard_address: str, github: GitHubAPI,
+def _scheduler(stack: Stack, name: str, geard: GearmanServer, github: GitHubAPI,
                tenants: Any) -> HTTPService:
     conf = {"auth": AUTH, "tenant_config": str(tenants),
             "connections": {"github": {"api_url": github.url, "token": "gh-token"}},
-            "gearman": {"servers": [geard_address]}, "zookeeper": stack.zookeeper_conf(),
+            "gearman": geard.conf(), "zookeeper": stack.zookeeper_conf(),
             "state_dir": str(stack.workdir / f"state-{name}"),
             "database": {"url": f"sqlite:///{stack.workdir / 'zuul.db'}"},
             "executor": {"external": True}}
@@ -42,11 +42,11 @@ def test_standby_takes_over_within_10s(zk_stack: Stack, github_api: GitHubAPI) -
     geard = stack.gearman()
     tenants = tenant_file(stack.workdir)
     exe = executor(stack, "e1", stack.workdir / "logs")
-    first = _scheduler(stack, "a", geard.address, github_api, tenants)
+    first = _scheduler(stack, "a", geard, github_api, tenants)
     wait_for(lambda: _role(first).get("active"), 10, what="first scheduler active")
-    second = _scheduler(stack, "b", geard.address, github_api, tenants)
+    second = _scheduler(stack, "b", geard, github_api, tenants)
     assert _role(second) == {"url": second.url, "active": False, "active_url": first.url}
-    events = Events(geard.address)
+    events = Events(geard)
     numbers = [51, 52]
     try:
         for number in numbers:

@@ -29,6 +29,7 @@ from zuul.executor.model import (
     BuildRequest,
     BuildResult,
 )
+from zuul.executor.sandbox import JobSandbox
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ class Executor:
     """Runs builds as ``ansible-playbook`` subprocesses, at most ``max_concurrent`` at once."""
 
     def __init__(self, log_root: Path, work_root: Path, max_concurrent: int = 4,
-                 ansible_playbook: str | None = None, keep_work_dirs: bool = False) -> None:
+                 ansible_playbook: str | None = None, keep_work_dirs: bool = False,
+                 sandbox: JobSandbox | None = None) -> None:
         self.log_root = Path(log_root)
+        self.sandbox = sandbox  # local jobs run in bubblewrap as its user when set
         self.work_root = Path(work_root)
         self.ansible_playbook = ansible_playbook or workspace.default_ansible_playbook()
         self.keep_work_dirs = keep_work_dirs
@@ -160,8 +163,14 @@ class Executor:
             return ABORTED, "aborted"
         argv = [self.ansible_playbook, "-i", str(inventory_path), "-e", f"@{vars_path}",
                 str(request.playbook)]
+        env = workspace.ansible_env(work_dir, all_local)
+        if self.sandbox is not None and any(n.get("connection") == "local"
+                                            for n in request.nodes):
+            await asyncio.to_thread(self.sandbox.prepare, work_dir)
+            wrapped = self.sandbox.wrap(argv, env, work_dir, [Path(request.playbook).parent])
+            argv, env = wrapped.argv, wrapped.env
         process = await asyncio.create_subprocess_exec(
-            *argv, cwd=work_dir, env=workspace.ansible_env(work_dir, all_local),
+            *argv, cwd=work_dir, env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True, limit=LINE_LIMIT,
             preexec_fn=die_with_parent)

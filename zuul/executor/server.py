@@ -40,6 +40,7 @@ from zuul.executor.api import (
 from zuul.executor.cleanup import end_lost_build
 from zuul.executor.executor import Executor
 from zuul.executor.model import ABORTED, SUCCESS, BuildRequest
+from zuul.executor.sandbox import JobSandbox
 from zuul.lib.web import add_health_routes, make_app
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class ExecutorServer:
         self.name = econf["name"]
         self.max_concurrent = econf["max_concurrent"]
         self.executor = Executor(Path(econf["log_root"]), Path(econf["work_root"]),
-                                 econf["max_concurrent"])
+                                 econf["max_concurrent"],
+                                 sandbox=JobSandbox.from_conf(econf.get("sandbox")))
         self.client: KazooClient | None = None
         self.nodes: Any = None
         self.running: dict[str, asyncio.Task[None]] = {}

@@ -6,9 +6,11 @@ from typing import Any
 
 import voluptuous as vol
 
+from zuul.executor.sandbox import SANDBOX_SCHEMA, with_sensitive_paths
 from zuul.lib.config import (
     AUTH_SCHEMA,
     GEARMAN_SCHEMA,
+    GEARMAN_TLS_SCHEMA,
     ZOOKEEPER_SCHEMA,
     ConfigError,
     NonEmptyStr,
@@ -33,6 +35,7 @@ GEARMAN_SERVER_SCHEMA = vol.Schema(
         vol.Optional("start", default=True): bool,
         vol.Optional("listen", default="127.0.0.1"): NonEmptyStr,
         vol.Optional("port", default=4730): Port,
+        **GEARMAN_TLS_SCHEMA,
     }
 )
 
@@ -48,6 +51,7 @@ CONNECTION_SCHEMA = vol.Schema(
 
 EXECUTOR_SCHEMA = vol.Schema(
     {
+        vol.Optional("sandbox"): SANDBOX_SCHEMA,
         vol.Optional("log_root"): NonEmptyStr,
         vol.Optional("work_root"): NonEmptyStr,
         vol.Optional("max_concurrent", default=4): vol.All(int, vol.Range(min=1)),
@@ -83,7 +87,9 @@ def load(path: str | Path) -> dict[str, Any]:
     if "gearman" not in conf:
         if not server or not server["start"]:
             raise ConfigError(f"{path}: gearman: required unless gearman_server.start is true")
-        conf["gearman"] = {"servers": [f"{server['listen']}:{server['port']}"]}
+        # The scheduler's own client of its in-process server uses the server's TLS files.
+        conf["gearman"] = {"servers": [f"{server['listen']}:{server['port']}"],
+                           **{k: v for k, v in server.items() if k.startswith("ssl_")}}
     if conf["executor"]["external"] and not conf.get("zookeeper"):
         raise ConfigError(f"{path}: executor.external: needs a zookeeper section")
     if not conf.get("connections"):
@@ -94,4 +100,5 @@ def load(path: str | Path) -> dict[str, Any]:
     conf["database"].setdefault("url", f"sqlite:///{state / 'zuul.db'}")
     conf["executor"].setdefault("log_root", str(state / "logs"))
     conf["executor"].setdefault("work_root", str(state / "work"))
+    conf["executor"]["sandbox"] = with_sensitive_paths(conf, path)
     return conf

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zuul.executor import BuildRequest, Executor
-from zuul.executor.cleanup import end_lost_build
+from zuul.executor.cleanup import end_lost_build, kill_processes_in
 from zuul.scheduler.model import ABORTED, CANCELED, ERROR, NODE_FAILURE, SUCCESS, Build, QueueItem
 
 log = logging.getLogger(__name__)
@@ -118,13 +118,21 @@ class BuildLauncher:
         except Exception:  # noqa: BLE001 - a node left locked is Nodepool's to clean up
             log.exception("Could not release nodeset %s", getattr(nodeset, "request_id", "?"))
 
+    async def kill_leftovers(self, builds: list[Build]) -> None:
+        """Kill every process still running for ``builds`` (one scan); return when gone."""
+        dirs = [self.executor.work_root / b.uuid for b in builds]
+        killed = await asyncio.to_thread(kill_processes_in, *dirs)
+        if killed:
+            log.warning("Killed %d leftover process(es) of %d lost build(s)", killed,
+                        len(builds))
+
     async def abandon(self, build: Build) -> None:
-        """End a build whose process was lost (scheduler restart): kill its leftovers and
-        write its ``build.json`` with ``build.result`` and ``build.error``."""
+        """End a build whose process was lost (scheduler restart) and whose leftovers were
+        killed: write its ``build.json`` with ``build.result`` and ``build.error``."""
         await asyncio.to_thread(end_lost_build, self.executor.log_root,
                                 self.executor.work_root, build.uuid, build.job.name,
                                 build.result or ABORTED, build.error or "lost",
-                                build.start_time)
+                                build.start_time, False)
 
     async def cancel(self, build: Build) -> None:
         """Abort ``build``: on the executor if it runs there, else stop waiting for nodes."""

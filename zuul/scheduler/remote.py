@@ -224,6 +224,10 @@ class RemoteBuildLauncher:
         except KazooException as exc:
             log.warning("Could not cancel build %s: %s", build.uuid, exc)
 
+    async def kill_leftovers(self, builds: list[Build]) -> None:
+        """Nothing to do here: an executor ends what it leaves behind."""
+        del builds
+
     async def abandon(self, build: Build) -> None:
         """Nothing to do here: a remote build is followed, not abandoned."""
         del build

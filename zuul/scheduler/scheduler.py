@@ -95,6 +95,7 @@ class Scheduler:
         stored = await asyncio.to_thread(store.load)
         self.state = store
         count = 0
+        lost: list[tuple[str, QueueItem, Build]] = []
         for (tenant, pipeline), restored in stored.items():
             manager = self.managers.get(tenant, {}).get(pipeline)
             if manager is None:
@@ -111,8 +112,7 @@ class Scheduler:
                         # Still running on an executor: follow its request again.
                         self.start_build(manager, item, build)
                     else:
-                        await self._abandon(tenant, item, build,
-                                            "the scheduler stopped while the build ran; re-run")
+                        lost.append((tenant, item, build))
             for data in restored.finals:
                 item = zkstate.item_from_dict(data, jobs)
                 self.finals[item.uuid] = zkstate.PendingReport(tenant, pipeline, item,
@@ -120,21 +120,42 @@ class Scheduler:
                 self._report_queue.put_nowait((tenant, manager, item, data["final"]))
             count += len(items)
             log.info("Restored %d item(s) of %s/%s", len(items), tenant, pipeline)
+        if lost:
+            await self._abandon_all(lost)
         self.wake()
         return count
 
-    async def _abandon(self, tenant: str, item: QueueItem, build: Build, reason: str) -> None:
-        """End a build that can no longer end by itself; its job starts again."""
-        build.result, build.error, build.end_time = ABORTED, reason, time.time()
-        log.warning("Build %s of %s: %s", build.uuid, item.change.id, reason)
+    async def _abandon_all(self, lost: list[tuple[str, QueueItem, Build]]) -> None:
+        """End builds that can no longer end; their jobs run again.
+
+        They leave their items before anything else happens (so no state written from now
+        on shows them running or failed), their leftover processes are killed before their
+        jobs can start again, and their ``build.json`` and history rows follow in the
+        background.
+        """
+        reason = "the scheduler stopped while the build ran; re-run"
+        for _tenant, item, build in lost:
+            if item.builds.get(build.job.name) is build:
+                del item.builds[build.job.name]
+            item.previous_builds.append(build)
+            build.result, build.error, build.end_time = ABORTED, reason, time.time()
+            log.warning("Build %s of %s: %s", build.uuid, item.change.id, reason)
+        if self.launcher is not None:
+            try:
+                await self.launcher.kill_leftovers([b for _t, _i, b in lost])
+            except Exception:  # noqa: BLE001 - run the jobs again all the same
+                log.exception("Could not kill the leftovers of lost builds")
+        for tenant, item, build in lost:
+            self._spawn(self._abandon(tenant, item, build))
+
+    async def _abandon(self, tenant: str, item: QueueItem, build: Build) -> None:
+        """Write the end of a lost build: ``build.json`` and its history row."""
         if self.launcher is not None:
             try:
                 await self.launcher.abandon(build)
-            except Exception:  # noqa: BLE001 - still record it and run the job again
-                log.exception("Could not clean up build %s", build.uuid)
+            except Exception:  # noqa: BLE001 - still record it
+                log.exception("Could not write the end of build %s", build.uuid)
         await self._record(tenant, item, build)
-        del item.builds[build.job.name]
-        item.previous_builds.append(build)
 
     async def reconfigure(self) -> None:
         """Reload the tenant config; on error keep the running layout and raise."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,6 +36,13 @@ CAPABILITIES = {"job_history": True, "auth": {"read_protected": False}}
 def _close_client(client: KazooClient) -> None:
     client.stop()
     client.close()
+
+
+def _exit_on_failure(task: asyncio.Task[None]) -> None:
+    """A scheduler that failed to become active stops (for its supervisor to restart it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Could not become the active scheduler", exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class SchedulerService:
@@ -78,16 +87,18 @@ class SchedulerService:
 
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         from zuul.executor import Executor
+        from zuul.executor.sandbox import JobSandbox
 
         server_conf = self.conf.get("gearman_server")
         if server_conf and server_conf["start"]:
-            self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"])
-        servers = self.conf["gearman"]["servers"]
-        self.gear_client = gearman.make_client(servers, "zuul-scheduler")
+            self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"],
+                                                    server_conf)
+        self.gear_client = gearman.make_client(self.conf["gearman"], "zuul-scheduler")
         await self._start_nodes()
         executor_conf = self.conf["executor"]
         executor = Executor(Path(executor_conf["log_root"]), Path(executor_conf["work_root"]),
-                            executor_conf["max_concurrent"])
+                            executor_conf["max_concurrent"],
+                            sandbox=JobSandbox.from_conf(executor_conf.get("sandbox")))
         self.scheduler.launcher = BuildLauncher(executor, self.nodes, self.scheduler.hold_for)
         self.scheduler.load_layout()
         await self._connect_state()
@@ -105,6 +116,7 @@ class SchedulerService:
             mirror = StateMirror(self.state_client, self.scheduler)
             self._mirror_task = asyncio.get_running_loop().create_task(mirror.run())
             self._activation = asyncio.get_running_loop().create_task(self._wait_for_lock())
+            self._activation.add_done_callback(_exit_on_failure)
         try:
             yield
         finally:
@@ -152,7 +164,7 @@ class SchedulerService:
         await self._restore_state()
         await self.scheduler.refresh_estimates()
         self._loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
-        self.receiver = EventReceiver(self.conf["gearman"]["servers"],
+        self.receiver = EventReceiver(self.conf["gearman"],
                                       list(self.conf["connections"]), self.store,
                                       self.scheduler.handle_event, asyncio.get_running_loop())
         self.receiver.start()

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import prometheus_client
 from aiohttp import WSMsgType, web
 
+from zuul.lib.client_limit import limit_per_client
 from zuul.lib.web import add_health_routes, make_app
 from zuul.streamer.files import BuildFiles, NotFound
 from zuul.streamer.follower import (
@@ -239,5 +240,6 @@ def build_app(conf: dict[str, Any]) -> web.Application:
         return False, f"log_root {log_root} is not a directory"
 
     add_health_routes(app, ready)
-    app.router.add_get("/api/tenant/{tenant}/console-stream", console_stream)
+    app.router.add_get("/api/tenant/{tenant}/console-stream",
+                       limit_per_client(console_stream, conf["max_streams_per_client"]))
     return app

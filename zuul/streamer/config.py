@@ -27,6 +27,9 @@ SCHEMA = vol.Schema(
         vol.Optional("poll_interval", default=0.5): Seconds,
         # How long a client may take to send its request message.
         vol.Optional("request_timeout", default=10.0): Seconds,
+        # Concurrent streams per client address (X-Forwarded-For from Apache); more are
+        # closed at once with code 4429 (zuul.lib.client_limit).
+        vol.Optional("max_streams_per_client", default=20): vol.All(int, vol.Range(min=1)),
     }
 )
 

@@ -50,7 +50,7 @@ class WebhookService:
         self.conf = conf
         self.connections: dict[str, dict[str, Any]] = conf["connections"]
         self.spool = Spool(conf["spool_dir"], conf["spool_max_bytes"], conf["spool_max_events"])
-        self.submitter = Submitter(self.spool, conf["gearman"]["servers"], conf["submit"])
+        self.submitter = Submitter(self.spool, conf["gearman"], conf["submit"])
         self.probe: gear.Client | None = None
         self.draining = False
         self._active = 0
@@ -73,7 +73,7 @@ class WebhookService:
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         backlog = await asyncio.to_thread(self.spool.open, list(self.connections))
         self.submitter.start(backlog)
-        self.probe = gearman.make_client(self.conf["gearman"]["servers"], "zuul-webhook-probe")
+        self.probe = gearman.make_client(self.conf["gearman"], "zuul-webhook-probe")
         try:
             yield
         finally:
