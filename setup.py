@@ -17,6 +17,9 @@ INSTALL_REQUIRES = [
     "ansible-core>=2.15,<2.20",
     "tenacity>=8.2,<10",
     "psutil>=5.9,<8",
+    "githubkit>=0.16,<0.17",
+    # githubkit 0.16 accepts hishel 2.0.0 but cannot import it (CachePolicy is gone).
+    "hishel>=1.3,<2",
     "asyncinotify>=4.0,<5",
     "cryptography>=41",  # x509 identities of ZooKeeper client certificates (zuul.lib.zk)
 ]
