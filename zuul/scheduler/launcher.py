@@ -15,6 +15,7 @@ from typing import Any
 
 from zuul.executor import BuildRequest, Executor
 from zuul.executor.cleanup import end_lost_build, kill_processes_in
+from zuul.scheduler import speculative
 from zuul.scheduler.model import ABORTED, CANCELED, ERROR, NODE_FAILURE, SUCCESS, Build, QueueItem
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,11 @@ def node_dicts(nodeset: Any) -> list[dict[str, Any]]:
 
 
 def zuul_vars(tenant: str, item: QueueItem, build: Build) -> dict[str, Any]:
-    """The ``zuul`` variable a playbook sees."""
+    """The ``zuul`` variable a playbook sees (``projects`` is added by the executor)."""
     change = item.change
-    return {"tenant": tenant, "pipeline": item.pipeline, "project": {"name": change.project},
+    return {"tenant": tenant, "pipeline": item.pipeline,
+            "project": speculative.project_vars(change.project),
+            "items": speculative.items_vars(item),
             "change": str(change.number) if change.number is not None else None,
             "patchset": change.patchset, "ref": change.ref, "branch": change.branch,
             "oldrev": change.oldrev or None, "newrev": change.newrev,
@@ -88,7 +91,8 @@ class BuildLauncher:
                 uuid=build.uuid, job=build.job.name, playbook=build.job.playbook,
                 nodes=node_dicts(nodeset) if nodeset is not None else [dict(LOCAL_NODE)],
                 zuul_vars=zuul_vars(tenant, item, build), timeout=build.job.timeout,
-                project_git_url=git_url or None, ref=item.change.ref)
+                project_git_url=git_url or None, ref=item.change.ref,
+                merge=speculative.build_params(item, build.job))
             result = await self.executor.run(request)
             build.result = CANCELED if build.canceled and result.result == ABORTED \
                 else result.result

@@ -17,10 +17,20 @@ from zuul.db.history import BuildHistory
 from zuul.lib.config import ConfigError
 from zuul.reporters.github import GitHubReporter
 from zuul.scheduler import tenant_config, zkstate
+from zuul.scheduler.dependencies import DependencyError, resolve
 from zuul.scheduler.events import TriggerEvent
+from zuul.scheduler.gating import Gating
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.manager import PipelineManager
-from zuul.scheduler.model import ABORTED, CANCELED, Build, Change, QueueItem, Tenant
+from zuul.scheduler.model import (
+    ABORTED,
+    CANCELED,
+    Build,
+    Change,
+    MergeState,
+    QueueItem,
+    Tenant,
+)
 from zuul.scheduler.triggers import change_from_pull_request, event_change, rule_matches
 
 log = logging.getLogger(__name__)
@@ -31,8 +41,10 @@ class Scheduler:
 
     def __init__(self, tenant_config_path: str | None, connections: dict[str, dict[str, Any]],
                  history: BuildHistory, launcher: BuildLauncher | None = None,
-                 log_url: Callable[[str], str | None] = lambda _uuid: None) -> None:
+                 log_url: Callable[[str], str | None] = lambda _uuid: None,
+                 gating: Gating | None = None) -> None:
         self.tenant_config_path = tenant_config_path
+        self.gating = gating
         self.connection_names = list(connections)
         self.reporters = {name: GitHubReporter(name, conf)
                           for name, conf in connections.items()}
@@ -191,7 +203,7 @@ class Scheduler:
                     continue
                 for pname, manager in self.managers[tenant.name].items():
                     if any(rule_matches(rule, event) for rule in manager.config.triggers):
-                        self.enqueue(tenant.name, pname, change, event.delivery)
+                        await self._enqueue_with_needs(tenant, pname, change, event.delivery)
         finally:
             self.trigger_events_pending -= 1
         await self.wait_persisted()
@@ -217,8 +229,32 @@ class Scheduler:
             return None
         return change_from_pull_request(event.connection, str(repo.get("full_name")), pull)
 
+    async def _enqueue_with_needs(self, tenant: Tenant, pipeline: str, change: Change,
+                                  event_id: str) -> None:
+        """Enqueue ``change`` with the changes it depends on; refuse it (reported) if it
+        cannot be (a Depends-On cycle, a missing dependency)."""
+        if not tenant.projects[change.project].pipelines.get(pipeline):
+            return
+        reporter = self.reporters.get(change.connection)
+        needs: list[Change] = []
+        if reporter is not None and change.number is not None:
+            try:
+                needs = await resolve(change, reporter.get_pull, set(tenant.projects))
+            except DependencyError as exc:
+                log.info("Event %s: %s#%s refused in %s: %s", event_id, change.project,
+                         change.number, pipeline, exc)
+                manager = self.managers[tenant.name][pipeline]
+                refused = QueueItem(change=change, pipeline=pipeline, jobs=[],
+                                    event_id=event_id, error=str(exc))
+                self.report(manager, refused, "failure")
+                return
+            except Exception as exc:  # noqa: BLE001 - GitHub unreachable: test it alone
+                log.warning("Event %s: dependencies of %s not resolved: %s", event_id,
+                            change.id, exc)
+        self.enqueue(tenant.name, pipeline, change, event_id, needs)
+
     def enqueue(self, tenant: str, pipeline: str, change: Change,
-                event_id: str = "") -> QueueItem | None:
+                event_id: str = "", needs: list[Change] | None = None) -> QueueItem | None:
         """Enqueue ``change`` with its project's jobs for ``pipeline``; None if not needed."""
         layout = self.tenants[tenant]
         project = layout.projects[change.project]
@@ -228,6 +264,7 @@ class Scheduler:
         jobs = [layout.jobs[name] for name in job_names]
         item = self.managers[tenant][pipeline].enqueue(change, jobs, project.queue, event_id)
         if item is not None:
+            item.needs = list(needs or [])
             self.wake()
         return item
 
@@ -281,6 +318,28 @@ class Scheduler:
         build.canceled = True
         if self.launcher is not None and build.task is not None and not build.task.done():
             self._spawn(self.launcher.cancel(build))
+
+    def prepare(self, manager: PipelineManager, item: QueueItem) -> None:
+        """Hook: prepare ``item``'s future state (merge check); wake when it is known."""
+        if self.gating is None:
+            item.merge_state = MergeState.READY
+            return
+        self._spawn(self._wake_after(self.gating.prepare(self.tenants[manager.tenant], item)))
+
+    def merge_change(self, manager: PipelineManager, item: QueueItem) -> None:
+        """Hook: merge the passing head ``item`` through its merging reporters."""
+        if self.gating is None:
+            item.merged, item.merging = True, False
+            return
+        self._spawn(self._wake_after(self.gating.merge(
+            self.tenants[manager.tenant], item, self.reporters,
+            manager.config.reporters.get("success", {}))))
+
+    async def _wake_after(self, coro: Any) -> None:
+        try:
+            await coro
+        finally:
+            self.wake()
 
     def report(self, manager: PipelineManager, item: QueueItem, action: str) -> None:
         """Hook: queue a report of ``item`` (reports go out in order, off the loop's path).

@@ -21,6 +21,7 @@ from zuul.lib.auth import Authenticator
 from zuul.lib.web import SnapshotCache, add_health_routes, json_response, make_app, public_base_url
 from zuul.scheduler import tenant_config
 from zuul.scheduler.events import DeliveryStore, EventReceiver
+from zuul.scheduler.gating import Gating
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.remote import RemoteBuildLauncher
 from zuul.scheduler.scheduler import Scheduler
@@ -65,7 +66,8 @@ class SchedulerService:
         Path(conf["state_dir"]).mkdir(parents=True, exist_ok=True)
         self.history = BuildHistory(conf["database"]["url"])
         self.scheduler = Scheduler(conf.get("tenant_config"), conf["connections"],
-                                   self.history, log_url=self._log_url)
+                                   self.history, log_url=self._log_url,
+                                   gating=Gating(Path(conf["state_dir"])))
         # Validate the tenant config before serving: a bad one exits 2 with one line.
         tenant_config.load(conf.get("tenant_config"), list(conf["connections"]))
 
