@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import prometheus_client
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 
 ROOT = "/zuul/pipelines"
 MAX_TRANSACTION_BYTES = 512 * 1024  # well below ZooKeeper's default jute.maxbuffer (1 MB)
+ZNODE_WRITES = prometheus_client.Counter(
+    "zuul_state_znode_writes", "Pipeline state znodes created, changed or deleted")
+TRANSACTIONS = prometheus_client.Counter(
+    "zuul_state_transactions", "ZooKeeper transactions writing pipeline state")
 BUILD_FIELDS = ("uuid", "result", "start_time", "end_time", "canceled", "retry", "error",
                 "log_url", "held", "buildset_uuid", "waiting")
 
@@ -225,6 +230,7 @@ class PipelineStateStore:
                 self.written.pop(path, None)
             changed = len(creates) + len(updates) + len(deletes)
             self.writes += changed
+            ZNODE_WRITES.inc(changed)
             return changed
 
     def _commit(self, creates: list[tuple[str, bytes]], updates: list[tuple[str, bytes]],
@@ -261,6 +267,7 @@ class PipelineStateStore:
                 transaction.delete(path)
         results = transaction.commit()
         self.transactions += 1
+        TRANSACTIONS.inc()
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             # Someone else (an earlier scheduler's half-finished flush) left the tree
