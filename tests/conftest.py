@@ -88,9 +88,9 @@ def procs() -> Iterator[ProcessGroup]:
 
 
 @pytest.fixture
-def stack(workdir: Path, procs: ProcessGroup) -> Stack:
-    """Start real services for a test that needs no ZooKeeper."""
-    return Stack(workdir, procs)
+def stack(workdir: Path, procs: ProcessGroup, pki: TestCA) -> Stack:
+    """Start real services for a test that needs no ZooKeeper (gearman TLS from ``pki``)."""
+    return Stack(workdir, procs, ca=pki)
 
 
 @pytest.fixture

@@ -31,6 +31,8 @@ def _final_once(github: GitHubAPI, numbers: list[int], state: str = "success") -
     for number in numbers:
         wait_for(lambda n=number: ("zuul/check", state) in github.statuses(_sha(n)), 90,
                  what=f"final status of PR {number}")
+        wait_for(lambda n=number: github.comments("org/slow", n), 10,
+                 what=f"final comment on PR {number}")
     for number in numbers:
         finals = [s for s in github.statuses(_sha(number)) if s[1] != "pending"]
         assert finals == [("zuul/check", state)], github.dump()
@@ -46,7 +48,7 @@ def test_scheduler_kill_9_builds_keep_running_on_the_executor(
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir),
                                   executor={"external": True, "log_url":
                                             "http://logs.example/{uuid}/"})
-    events = Events(geard.address)
+    events = Events(geard)
     numbers = [31, 32, 33]
     try:
         for number in numbers:
@@ -62,7 +64,9 @@ def test_scheduler_kill_9_builds_keep_running_on_the_executor(
         scheduler.start()
         wait_for(lambda: len(item_ids(scheduler.url, "check")) == 3, 10, what="items back")
         _final_once(github_api, numbers)
-        rows = [r for n in numbers for r in builds(scheduler.url, change=str(n))]
+        rows = wait_for(lambda: len(r := [r for n in numbers
+                                           for r in builds(scheduler.url, change=str(n))])
+                        >= len(running) and r, 10, what="the history rows")
         assert sorted(r["uuid"] for r in rows) == sorted(running)
         assert {r["result"] for r in rows} == {"SUCCESS"}
         for uuid in running:
@@ -80,7 +84,7 @@ def test_executor_kill_9_mid_build_reruns_on_another(zk_stack: Stack,
     first = executor(stack, "e1", log_root)
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir),
                                   executor={"external": True})
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         assert events.send("pull_request", pr_body("org/slow", 41, _sha(41))) == "accepted"
         [lost] = wait_for(lambda: executor_running(first), 30, what="the build on e1")
@@ -94,7 +98,8 @@ def test_executor_kill_9_mid_build_reruns_on_another(zk_stack: Stack,
         rerun = wait_for(lambda: executor_running(second), 30, what="the re-run on e2")
         assert rerun != [lost]
         _final_once(github_api, [41])
-        rows = builds(scheduler.url, change="41")
+        rows = wait_for(lambda: len(r := builds(scheduler.url, change="41")) >= 2 and r, 10,
+                        what="both history rows")
         assert sorted(r["result"] for r in rows) == ["ABORTED", "SUCCESS"], rows
         aborted = next(r for r in rows if r["result"] == "ABORTED")
         assert aborted["uuid"] == lost

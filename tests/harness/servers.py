@@ -5,6 +5,7 @@ of the test process and stopped by PID.
 """
 from __future__ import annotations
 
+import resource
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.harness.pki import TestCA
 from tests.harness.ports import free_port, port_open
 from tests.harness.process import ManagedProcess, ProcessFailed
 from zuul import apache
+from zuul.lib import gearman
 from zuul.lib.zk import make_client
 
 BIN = Path(sys.executable).parent
@@ -42,6 +44,14 @@ def write_yaml(path: Path, data: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def raise_nofile(needed: int) -> None:
+    """Raise this process's open-files soft limit to ``needed`` (children inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 class ZooKeeperServer(ManagedProcess):
@@ -154,7 +164,15 @@ class ZooKeeperServer(ManagedProcess):
 
 
 class GearmanServer(ManagedProcess):
-    """A gearman server: the ``geard`` command from the ``gear`` package."""
+    """A gearman server: the ``geard`` command from the ``gear`` package.
+
+    With ``ca`` (a :class:`~tests.harness.pki.TestCA`) it is TLS only, as deployed: its
+    certificate is ``CN=geard`` and every client must present a certificate of ``ca``
+    (gear's ``CERT_REQUIRED``). :meth:`conf` is a service's ``gearman:`` section for it.
+    """
+
+    SERVER = "geard"
+    CLIENT = "zuul-services"
 
     LOG_CONFIG = (
         "[loggers]\nkeys=root\n[handlers]\nkeys=stderr\n[formatters]\nkeys=plain\n"
@@ -162,27 +180,60 @@ class GearmanServer(ManagedProcess):
         "[handler_stderr]\nclass=StreamHandler\nformatter=plain\nargs=(sys.stderr,)\n"
         "[formatter_plain]\nformat=%(asctime)s %(levelname)s %(name)s: %(message)s\n")
 
-    def __init__(self, workdir: Path, port: int | None = None, nodelay: bool = False) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, nodelay: bool = False,
+                 ca: TestCA | None = None, acl: dict[str, dict[str, str]] | None = None) -> None:
         self.port = port or free_port()
+        self.ca = ca
         log_config = workdir / "geard-logging.ini"
         log_config.write_text(self.LOG_CONFIG)
         # nodelay: the same geard with TCP_NODELAY on its connections (zuul.lib.gearman).
         command = [sys.executable, "-m", "zuul.lib.gearman"] if nodelay \
             else [console_script("geard")]
+        tls: list[str] = []
+        if ca is not None:
+            server = ca.identity(self.SERVER)
+            tls = ["--ssl-ca", str(server.ca), "--ssl-cert", str(server.cert),
+                   "--ssl-key", str(server.key)]
+        if acl is not None:  # gear's ACL: {common name: {"register"/"invoke": regex}}
+            acl_file = workdir / f"geard-acl-{self.port}.ini"
+            acl_file.write_text("".join(
+                f"[{name}]\n" + "".join(f"{k}={v}\n" for k, v in rules.items())
+                for name, rules in acl.items()))
+            tls += ["--acl", str(acl_file)]
         super().__init__(
             "geard", [*command, "-d", "-p", str(self.port),
-                      "--listen-address", "127.0.0.1", "--log-config", str(log_config)],
+                      "--listen-address", "127.0.0.1", "--log-config", str(log_config), *tls],
             workdir / f"geard-{self.port}.log", ready=self._ready)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def conf(self, identity: str | None = None) -> dict[str, Any]:
+        """A service's ``gearman:`` section for this server (TLS as ``identity``)."""
+        section: dict[str, Any] = {"servers": [self.address]}
+        if self.ca is not None:
+            client = self.ca.identity(identity or self.CLIENT)
+            section.update(ssl_key=str(client.key), ssl_cert=str(client.cert),
+                           ssl_ca=str(client.ca))
+        return section
+
+    def client(self, name: str = "harness", identity: str | None = None) -> gear.Client:
+        """A gear client connected to this server (caller shuts it down)."""
+        client = gear.Client(name)
+        gearman.add_servers(client, self.conf(identity))
+        try:
+            client.waitForServer(timeout=10)
+        except gear.TimeoutError:
+            client.shutdown()
+            raise
+        return client
+
     def _ready(self) -> bool:
         if not port_open(self.port):
             return False
         client = gear.Client("harness")
-        client.addServer("127.0.0.1", self.port)
+        gearman.add_servers(client, self.conf())
         try:
             client.waitForServer(timeout=2)
             return True
@@ -223,6 +274,7 @@ class ApacheServer(ManagedProcess):
         self.deployment = apache.validate_deployment({**deployment, "port": self.port})
         self.conf_path = apache.write_standalone(self.deployment, workdir,
                                                  listen_address="127.0.0.1")
+        raise_nofile(apache.mpm_sizing(self.deployment)["nofile"])
         (workdir / "htdocs").mkdir(exist_ok=True)
         binary = shutil.which("apache2") or "/usr/sbin/apache2"
         super().__init__(

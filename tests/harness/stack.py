@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.http import status_of
+from tests.harness.pki import TestCA
 from tests.harness.ports import free_port
 from tests.harness.process import ManagedProcess, ProcessGroup, wait_for
 from tests.harness.servers import ApacheServer, GearmanServer, HTTPService, ZooKeeperServer
@@ -18,11 +19,14 @@ class Stack:
     """Starts real processes for one test in ``workdir`` and remembers them in ``procs``."""
 
     def __init__(self, workdir: Path, procs: ProcessGroup,
-                 zookeeper: ZooKeeperServer | None = None, zk_chroot: str = "") -> None:
+                 zookeeper: ZooKeeperServer | None = None, zk_chroot: str = "",
+                 ca: TestCA | None = None) -> None:
         self.workdir = workdir
         self.procs = procs
         self.zookeeper = zookeeper
         self.zk_chroot = zk_chroot
+        # The test CA: with it gearman servers run TLS only (as deployed).
+        self.ca = ca or (zookeeper.ca if zookeeper is not None else None)
 
     def add(self, process: ManagedProcess) -> Any:
         """Start ``process`` and register it for teardown."""
@@ -30,8 +34,9 @@ class Stack:
         return process.start()
 
     def gearman(self, nodelay: bool = False) -> GearmanServer:
-        """A fresh gearman server (``geard``; with TCP_NODELAY if ``nodelay``) for this test."""
-        return self.add(GearmanServer(self.workdir, nodelay=nodelay))
+        """A fresh gearman server (``geard``; with TCP_NODELAY if ``nodelay``) for this test,
+        TLS only when the stack has a CA (the test fixtures give it the session's)."""
+        return self.add(GearmanServer(self.workdir, nodelay=nodelay, ca=self.ca))
 
     def zookeeper_conf(self) -> dict[str, Any]:
         """The ``zookeeper:`` section for our services: the session's server, chroot, TLS."""
@@ -52,7 +57,7 @@ class Stack:
         """``zuul-scheduler``: against ``gearman`` if given, else its in-process server."""
         config.setdefault("state_dir", str(self.workdir / "scheduler-state"))
         if gearman is not None:
-            config.setdefault("gearman", {"servers": [gearman.address]})
+            config.setdefault("gearman", gearman.conf())
         else:
             config.setdefault("gearman_server", {"start": True, "listen": "127.0.0.1",
                                                  "port": free_port()})

@@ -68,7 +68,31 @@ def item_dict(item: QueueItem, ahead: QueueItem | None, behind: list[QueueItem],
         "remaining_time": (max(remaining) if remaining and None not in remaining
                            else (0 if not remaining else None)),
         "zuul_ref": f"Z{item.buildset_uuid}", "owner": None, "jobs": jobs,
+        # What the builds check out: the future state's commit per project (doc/gating.rst).
+        "future_state": dict(item.merge_outcome.commits) if item.merge_outcome else {},
     }
+
+
+def dependent_heads(items: list[QueueItem], estimates: dict[tuple[str, str], float],
+                    now: float) -> list[list[dict[str, Any]]]:
+    """A dependent queue's heads, told by what each item is tested on (its base).
+
+    ``item_ahead`` is the item whose future state this one is built on (not merely the one
+    before it in the queue: a failing item ahead is left out of the items behind it), and a
+    new head starts wherever that is not the previous item (doc/gating.rst).
+    """
+    aheads = [item.base if item.base_set else (items[index - 1] if index else None)
+              for index, item in enumerate(items)]
+    heads: list[list[dict[str, Any]]] = []
+    previous: QueueItem | None = None
+    for index, item in enumerate(items):
+        ahead = aheads[index]
+        behind = [other for j, other in enumerate(items) if aheads[j] is item]
+        if not heads or ahead is not previous:
+            heads.append([])
+        heads[-1].append(item_dict(item, ahead, behind, estimates, now))
+        previous = item
+    return heads
 
 
 def pipeline_dict(scheduler: Scheduler, tenant: str, name: str,
@@ -79,10 +103,7 @@ def pipeline_dict(scheduler: Scheduler, tenant: str, name: str,
     queues = []
     for queue in manager.queues:
         if manager.config.dependent:
-            items = queue.items
-            head = [item_dict(item, items[i - 1] if i else None, items[i + 1:i + 2],
-                              estimates, now) for i, item in enumerate(items)]
-            heads = [head] if head else []
+            heads = dependent_heads(queue.items, estimates, now)
         else:
             heads = [[item_dict(item, None, [], estimates, now)] for item in queue.items]
         queues.append({"name": queue.name, "window": queue.window, "heads": heads})

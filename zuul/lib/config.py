@@ -162,8 +162,17 @@ ZOOKEEPER_SCHEMA = vol.Schema(
     }
 )
 
+# gear's TLS parameters (PEM paths): all three or none. With them the connection is TLS and
+# presents ``ssl_cert`` as the client certificate (zuul.lib.gearman).
+GEARMAN_TLS_SCHEMA = {
+    vol.Inclusive("ssl_key", "tls", msg="ssl_key, ssl_cert and ssl_ca go together"): NonEmptyStr,
+    vol.Inclusive("ssl_cert", "tls", msg="ssl_key, ssl_cert and ssl_ca go together"): NonEmptyStr,
+    vol.Inclusive("ssl_ca", "tls", msg="ssl_key, ssl_cert and ssl_ca go together"): NonEmptyStr,
+}
+
 GEARMAN_SCHEMA = vol.Schema(
-    {vol.Required("servers"): vol.All(string_list, [host_port], vol.Length(min=1))}
+    {vol.Required("servers"): vol.All(string_list, [host_port], vol.Length(min=1)),
+     **GEARMAN_TLS_SCHEMA}
 )
 
 AUTH_SCHEMA = vol.Schema(

@@ -7,7 +7,8 @@ them as child processes they can wait for.
 
 A service that must leave gracefully puts a :class:`Drainable` in its application under
 :data:`DRAIN_KEY`: on SIGTERM its ``drain()`` runs while the listener is still open, then the
-listener closes and requests already started get ``drain_timeout`` seconds to finish.
+listener closes and its ``finish()`` waits for the requests already started (aiohttp's own
+shutdown would stop reading their bodies), then the connections close.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -34,6 +35,10 @@ class Drainable(Protocol):
 
     async def drain(self) -> None:
         """Prepare to leave (e.g. readiness 503) while still serving; return when done."""
+
+    async def finish(self) -> None:
+        """With the listener closed: return once every started request has been answered
+        (or ``drain_timeout`` has passed)."""
 
 
 DRAIN_KEY: web.AppKey[Drainable] = web.AppKey("drain")
@@ -86,18 +91,22 @@ async def serve(app: web.Application, host: str, port: int,
             loop.add_signal_handler(sig, stop.set)
         if on_reload is not None:
             def _reload() -> None:
-                task = loop.create_task(on_reload())
+                task: asyncio.Future[None] = asyncio.ensure_future(on_reload())
                 task.add_done_callback(_log_reload_result)
             loop.add_signal_handler(signal.SIGHUP, _reload)
         await stop.wait()
         log.info("Stopping")
         if drainer is not None:
             await drainer.drain()
+            for listening in list(runner.sites):
+                await listening.stop()
+            log.info("Listener closed; finishing the requests already started")
+            await drainer.finish()
     finally:
         await runner.cleanup()
 
 
-def _log_reload_result(task: asyncio.Task[Any]) -> None:
+def _log_reload_result(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("Reload failed: %s", task.exception())
 

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import prometheus_client
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 
 ROOT = "/zuul/pipelines"
 MAX_TRANSACTION_BYTES = 512 * 1024  # well below ZooKeeper's default jute.maxbuffer (1 MB)
+ZNODE_WRITES = prometheus_client.Counter(
+    "zuul_state_znode_writes", "Pipeline state znodes created, changed or deleted")
+TRANSACTIONS = prometheus_client.Counter(
+    "zuul_state_transactions", "ZooKeeper transactions writing pipeline state")
 BUILD_FIELDS = ("uuid", "result", "start_time", "end_time", "canceled", "retry", "error",
                 "log_url", "held", "buildset_uuid", "waiting")
 
@@ -76,6 +81,9 @@ def item_to_dict(item: QueueItem, final: str | None = None) -> dict[str, Any]:
         "reported_start": item.reported_start,
         "builds": {name: build_to_dict(build) for name, build in item.builds.items()},
         "final": final,
+        # Gating (doc/gating.rst): what it depends on, why it failed, whether it merged.
+        "needs": [dataclasses.asdict(change) for change in item.needs],
+        "error": item.error, "merged": item.merged,
     }
 
 
@@ -90,7 +98,9 @@ def item_from_dict(data: dict[str, Any], jobs: dict[str, Job]) -> QueueItem:
                      enqueue_time=data["enqueue_time"], live=data.get("live", True),
                      active=data.get("active", False), base_set=data.get("base_set", False),
                      buildset_uuid=data["buildset_uuid"],
-                     reported_start=data.get("reported_start", False), uuid=data["uuid"])
+                     reported_start=data.get("reported_start", False), uuid=data["uuid"],
+                     needs=[Change(**c) for c in data.get("needs", [])],
+                     error=data.get("error"), merged=data.get("merged"))
     for name, stored in data.get("builds", {}).items():
         if name not in jobs:
             continue
@@ -220,6 +230,7 @@ class PipelineStateStore:
                 self.written.pop(path, None)
             changed = len(creates) + len(updates) + len(deletes)
             self.writes += changed
+            ZNODE_WRITES.inc(changed)
             return changed
 
     def _commit(self, creates: list[tuple[str, bytes]], updates: list[tuple[str, bytes]],
@@ -256,6 +267,7 @@ class PipelineStateStore:
                 transaction.delete(path)
         results = transaction.commit()
         self.transactions += 1
+        TRANSACTIONS.inc()
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             # Someone else (an earlier scheduler's half-finished flush) left the tree

@@ -104,9 +104,9 @@ def _resolve(future: asyncio.Future[None]) -> None:
 class Submitter:
     """Background delivery of spooled events to the scheduler over gearman."""
 
-    def __init__(self, spool: Spool, servers: list[str], conf: dict[str, Any]) -> None:
+    def __init__(self, spool: Spool, gearman_conf: dict[str, Any], conf: dict[str, Any]) -> None:
         self.spool = spool
-        self.servers = servers
+        self.gearman_conf = gearman_conf
         self.conf = conf
         self.queue: asyncio.Queue[SpooledEvent] = asyncio.Queue()
         self.client: EventClient | None = None
@@ -119,7 +119,7 @@ class Submitter:
     def start(self, backlog: list[tuple[SpoolFile, list[bytes]]]) -> None:
         """Connect to gearman and start delivering, beginning with ``backlog`` (replay)."""
         self.client = EventClient(client_id="zuul-webhook")
-        gearman.add_servers(self.client, self.servers)
+        gearman.add_servers(self.client, self.gearman_conf)
         for spool_file, events in backlog:
             self.add(spool_file, events)
         if backlog:
@@ -188,8 +188,11 @@ class Submitter:
     async def _submit_once(self, event: SpooledEvent) -> str:
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[None] = loop.create_future()
+        def on_done() -> None:
+            loop.call_soon_threadsafe(_resolve, answered)
+
         job = EventJob((FUNCTION_PREFIX + event.spool_file.connection).encode(),
-                       event.arguments, lambda: loop.call_soon_threadsafe(_resolve, answered))
+                       event.arguments, on_done)
         await self._submissions.call(job)
         try:
             await asyncio.wait_for(answered, self.conf["job_timeout"])
