@@ -407,9 +407,11 @@ class NodepoolStore:
         found = [r for r in (self.get_request(i) for i in self.request_ids()) if r is not None]
         return sorted(found, key=RequestRecord.sort_key)
 
-    def update_request(self, request: RequestRecord) -> RequestRecord:
+    def update_request(self, request: RequestRecord,
+                       state_changed: bool = True) -> RequestRecord:
         """Write ``request`` if nobody changed it since it was read; else RecordGone."""
-        request.state_time = time.time()
+        if state_changed:
+            request.state_time = time.time()
         try:
             stat = self.client.set(f"{REQUESTS}/{request.id}", request.to_json(),
                                    version=request.version)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from kazoo.protocol.states import KazooState
 from kazoo.recipe.lock import Lock
 
 from nodepool.zk import (
+    OPEN_REQUEST_STATES,
     REQUESTS,
     NodepoolStore,
     NodeState,
@@ -126,12 +128,14 @@ class NodeRequester:
     async def request(self, labels: list[str], build_uuid: str, priority: int = 100,
                       relative_priority: int = 0, event_id: str | None = None,
                       tenant_name: str | None = None,
-                      requestor_data: dict[str, Any] | None = None) -> NodeSet:
+                      requestor_data: dict[str, Any] | None = None,
+                      submitted: Callable[[str], None] | None = None) -> NodeSet:
         """Request nodes with ``labels``; return them locked and ``in-use``.
 
         The request is Zuul 14's: ``priority`` (precedence, the znode name's prefix),
         ``relative_priority`` (position of the item in its queue: 0 first), ``event_id`` and
         ``tenant_name``; ``requestor_data`` (opaque to Nodepool) gets the ``build_uuid``.
+        ``submitted`` is called with the request id once written (to :meth:`revise` it).
         Raises :class:`NodeRequestFailed` when Nodepool fails the request or the request is
         lost. Cancelling deletes the request (and returns any nodes already taken).
         """
@@ -152,6 +156,8 @@ class NodeRequester:
         except KazooException as exc:
             raise NodeRequestFailed(
                 f"cannot submit a node request: ZooKeeper {type(exc).__name__}") from None
+        if submitted is not None:
+            submitted(record.id)
         done: asyncio.Future[RequestRecord] = loop.create_future()
         taken: list[str] = []
         try:
@@ -283,6 +289,38 @@ class NodeRequester:
         except KazooException as exc:
             # Our locks die with our session; the launchers then reclaim the nodes.
             log.warning("Could not return nodes of %s: %s", nodeset.request_id, exc)
+
+    async def revise(self, request_id: str, relative_priority: int) -> bool:
+        """Change the ``relative_priority`` of a request still waiting (as Zuul 14 does when
+        its queue changes), under the request's lock. Zuul revises only ``requested``
+        requests; we also revise ``pending`` ones, since our launchers re-plan every waiting
+        request in order each round (a real Nodepool pool that accepted it keeps it).
+        Returns whether the request was changed."""
+        try:
+            return bool(await self._run(self._revise, request_id, relative_priority))
+        except KazooException as exc:
+            log.warning("Could not revise node request %s: %s", request_id, exc)
+            return False
+
+    def _revise(self, request_id: str, relative_priority: int) -> bool:
+        lock = self.store.request_lock(request_id, self.requestor)
+        try:
+            if not lock.acquire(timeout=LOCK_TIMEOUT):
+                return False
+        except LockTimeout:
+            return False  # a launcher is handling it right now: too late to matter
+        try:
+            request = self.store.get_request(request_id)
+            if request is None or request.state not in OPEN_REQUEST_STATES \
+                    or request.relative_priority == relative_priority:
+                return False
+            request.relative_priority = relative_priority
+            self.store.update_request(request, state_changed=False)
+            return True
+        except RecordGone:
+            return False
+        finally:
+            lock.release()
 
     async def labels(self) -> list[dict[str, Any]]:
         """Nodepool's labels (name, min_ready, ready/in_use/total counts) from ZooKeeper."""
