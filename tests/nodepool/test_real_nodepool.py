@@ -157,7 +157,7 @@ def test_real_nodepool_launcher_serves_our_scheduler(
         zk_stack, geard, github_api, tenant_file(zk_stack.workdir),
         zookeeper={**zookeeper.conf(zk_stack.zk_chroot, acl=EXTERNAL_ACL),
                    "session_timeout": 4.0})
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         assert events.send("pull_request", pr_body("org/nodes", 9, "9" * 40)) == "accepted"
     finally:

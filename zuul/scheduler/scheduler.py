@@ -295,6 +295,9 @@ class Scheduler:
             return
         project = self.tenants[manager.tenant].projects.get(item.change.project)
         build.log_url = self.log_url(build.uuid)
+        # Nodepool serves requests of items nearer the head of their queue first.
+        build.relative_priority = next(
+            (q.items.index(item) for q in manager.queues if item in q.items), 0)
         coro = self.launcher.run(manager.tenant, item, build,
                                  project.git_url if project else "", manager.config.precedence)
         build.task = asyncio.get_running_loop().create_task(coro)
