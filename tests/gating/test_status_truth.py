@@ -6,7 +6,6 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from zuul.api.status import pipeline_dict
 from zuul.scheduler.manager import PipelineManager
 from zuul.scheduler.model import (
     FAILURE,
@@ -18,6 +17,7 @@ from zuul.scheduler.model import (
     PipelineConfig,
     QueueItem,
 )
+from zuul.scheduler.status import pipeline_dict
 
 JOB = Job("unit", None, [], 60, True)
 
