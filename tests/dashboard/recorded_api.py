@@ -88,6 +88,12 @@ def _json(data: Any) -> Any:
     return handler
 
 
+async def _missing(request: web.Request) -> web.Response:
+    """A route this recorded API lacks: the JSON 404 the real services' router answers."""
+    return web.json_response({"error": "not_found", "description":
+                              f"Not Found for {request.method} {request.path}"}, status=404)
+
+
 def _text(text: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=text)
@@ -132,6 +138,8 @@ class RecordedAPI:
               "provider": "local", "hostname": "localhost"},
              {"id": "0000000002", "label": "local", "state": "ready",
               "state_time": time.time() - 10, "provider": "local"}]))
+        app.router.add_route("*", p + "api/{tail:.*}", _missing)
+        app.router.add_route("*", "/nodepool/{tail:.*}", _missing)
         app.router.add_get(p + "{tail:.*}", self._static)
         return app
 

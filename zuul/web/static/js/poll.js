@@ -1,3 +1,4 @@
+// @ts-check
 // Periodic refresh that never overlaps itself and pauses while the tab is hidden.
 import {setBanner, setUpdated} from './chrome.js';
 

@@ -1,0 +1,80 @@
+// @ts-check
+// Loading one API answer into a page section, with the same handling of errors everywhere:
+// a route the API lacks is "not available" (calm, not red), an unknown object is "not found",
+// an unreachable API is the banner.
+import {apiUrl, getJSON} from './api.js';
+import {notAvailable, setBanner} from './chrome.js';
+import {h} from './util.js';
+
+/**
+ * Fetch `path` (under api/) and put `render(data)` into `el`; returns an abort function.
+ * @param {HTMLElement} el
+ * @param {string} path
+ * @param {string} what  e.g. "The build history"
+ * @param {(data: any) => any} render
+ * @param {(err: any) => any} [fallback]  what to show instead of an error (e.g. other source)
+ */
+export function load(el, path, what, render, fallback) {
+  const controller = new AbortController();
+  el.replaceChildren(h('p', {class: 'muted'}, 'Loading…'));
+  getJSON(apiUrl(path), {signal: controller.signal}).then((data) => {
+    el.replaceChildren(render(data) || '');
+  }).catch((err) => {
+    if (controller.signal.aborted) return;
+    const alt = fallback ? fallback(err) : null;
+    if (alt) el.replaceChildren(alt);
+    else el.replaceChildren(failure(err, what));
+  });
+  return () => controller.abort();
+}
+
+/**
+ * What to show for a failed load of `what`.
+ * @param {any} err
+ * @param {string} what
+ */
+export function failure(err, what) {
+  if (err.missing) return notAvailable(what);
+  if (err.unreachable) setBanner(err);
+  return h('p', {class: 'notice', dataset: {error: String(err.status || 0)}},
+    err.status === 404 ? `Not found: ${err.message}` : `${what} could not be loaded: ${err.message}`);
+}
+
+/**
+ * Make the children of `parent` the keyed nodes in `wanted`, reusing nodes whose signature is
+ * unchanged and moving nodes only when out of place (so focus and scroll survive).
+ * @param {HTMLElement} parent
+ * @param {[string, string, () => HTMLElement][]} wanted  key, signature, create
+ */
+export function reconcile(parent, wanted) {
+  /** @type {Map<string, {el: HTMLElement, sig: string}>} */
+  const old = /** @type {any} */ (parent)._keyed || new Map();
+  const next = new Map();
+  let cursor = parent.firstChild;
+  for (const [key, sig, create] of wanted) {
+    let entry = old.get(key);
+    if (!entry || entry.sig !== sig) {
+      const el = create();
+      if (entry) {
+        const focusKey = entry.el.contains(document.activeElement)
+          ? /** @type {HTMLElement} */ (document.activeElement).dataset.fk : null;
+        entry.el.replaceWith(el);
+        if (cursor === entry.el) cursor = el;
+        if (focusKey) {
+          const again = /** @type {HTMLElement|null} */ (el.querySelector(`[data-fk="${CSS.escape(focusKey)}"]`));
+          if (again) again.focus({preventScroll: true});
+        }
+      }
+      entry = {el, sig};
+    }
+    next.set(key, entry);
+    if (cursor === entry.el) cursor = cursor.nextSibling;
+    else parent.insertBefore(entry.el, cursor);
+  }
+  while (cursor) {
+    const after = cursor.nextSibling;
+    parent.removeChild(cursor);
+    cursor = after;
+  }
+  /** @type {any} */ (parent)._keyed = next;
+}
