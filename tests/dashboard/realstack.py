@@ -38,8 +38,11 @@ class DashboardStack:
 
 
 def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool = True,
-          streamer: bool = True) -> DashboardStack:
-    """Start the services (Nodepool and streamer optional) and Apache at ``prefix``."""
+          streamer: bool = True, auth: dict[str, Any] | None = None) -> DashboardStack:
+    """Start the services (Nodepool and streamer optional) and Apache at ``prefix``.
+
+    ``auth`` is the scheduler's bearer-token section (admin actions); none by default.
+    """
     workdir = stack.workdir
     log_root = workdir / "logs"
     log_root.mkdir(mode=0o755)
@@ -53,6 +56,8 @@ def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool =
         "tenant_config": str(tenants),
         "connections": {"github": {"api_url": github_url, "token": "t"}},
         "executor": {"log_root": str(log_root), "max_concurrent": 2}}
+    if auth is not None:
+        conf["auth"] = auth
     zuul: dict[str, Any] = {"prefix": prefix, "dashboard_root": str(STATIC_ROOT),
                             "log_root": str(log_root)}
     launcher = None

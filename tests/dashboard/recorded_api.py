@@ -111,6 +111,10 @@ class RecordedAPI:
         self.status_items = 0
         self.down = False
         self.console_lines = 200
+        self.drop_after: int | None = None
+        self.changed_item: int | None = None
+        self._tick = 0
+        self.stream_requests: list[dict[str, Any]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -158,7 +162,14 @@ class RecordedAPI:
         return web.FileResponse(path)
 
     async def _status(self, request: web.Request) -> web.Response:
-        return web.json_response(status(self.status_items))
+        document = status(self.status_items)
+        if self.changed_item is not None:  # one item's job moves on at every answer
+            self._tick += 1
+            for queue in document["pipelines"][0]["change_queues"]:
+                for item in queue["heads"][0]:
+                    if item["id"].startswith(f"{self.changed_item},"):
+                        item["jobs"][0]["elapsed_time"] = 1000 * self._tick
+        return web.json_response(document)
 
     async def _builds(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", 50))
@@ -176,12 +187,30 @@ class RecordedAPI:
                                      status=404)
         return web.json_response({**BUILD, "uuid": uuid})
 
+    def console_line(self, n: int, uuid: str) -> str:
+        """Line ``n`` of a recorded console; every 50th (from 7) is a red ANSI error."""
+        if n % 50 == 7:
+            return f"\x1b[31m{n:04d} ERROR: step failed\x1b[0m\n"
+        return f"{n:04d} line of {uuid}\n"
+
     async def _stream(self, request: web.Request) -> web.WebSocketResponse:
+        """Stream the console; honours ``offset`` (bytes); with ``drop_after`` set, the first
+        connection is cut abnormally after that many lines (a dropped stream)."""
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         message = await ws.receive_json()
-        for n in range(self.console_lines):
-            await ws.send_str(f"{n:04d} line of {message['uuid']}\n")
+        self.stream_requests.append(message)
+        lines = [self.console_line(n, message["uuid"]).encode() for n in range(self.console_lines)]
+        data = b"".join(lines)[int(message.get("offset", 0)):]
+        first = len(self.stream_requests) == 1
+        sent = 0
+        for line in data.splitlines(keepends=True):
+            if first and self.drop_after is not None and sent >= self.drop_after:
+                assert request.transport is not None
+                request.transport.abort()  # no close frame: the browser sees code 1006
+                return ws
+            await ws.send_str(line.decode())
+            sent += 1
             await asyncio.sleep(0.005)
         await ws.close(code=1000)
         return ws

@@ -169,3 +169,95 @@ def test_tenant_list_and_unknown_route(page, api: RecordedAPI) -> None:
     assert page.locator("#tenants h2").all_inner_texts() == ["example", "other"]
     page.goto(api.url + "#/nowhere")
     page.wait_for_selector("text=Page not found")
+
+
+def test_console_reconnects_where_it_stopped_search_errors_colours_permalink(
+        page, api: RecordedAPI, shots: Path) -> None:
+    """A stream cut without a close frame is resumed from the byte offset it reached: every
+    line arrives exactly once. Then search (text, regex, case), first error, ANSI colours and
+    a line permalink."""
+    api.console_lines, api.drop_after = 300, 120
+    page.goto(api.url + "#/t/example/stream/u-running")
+    page.wait_for_selector("#console[data-state='ended']", timeout=30_000)
+    assert len(api.stream_requests) == 2
+    first, second = api.stream_requests
+    assert "offset" not in first
+    assert second["offset"] == sum(len(api.console_line(n, "u-running").encode())
+                                   for n in range(120))
+    lines = page.locator("#console .ln[data-n]")
+    assert lines.count() == 300
+    texts = lines.all_inner_texts()
+    assert texts[0] == "0000 line of u-running" and texts[299] == "0299 line of u-running"
+    assert len(set(texts)) == 300  # nothing repeated after the reconnect
+    assert "resumed" not in page.inner_text("#console-state")  # it ended cleanly after
+
+    # ANSI colours become classes; the escape codes are not shown.
+    red = page.locator("#L8 .t .c31")
+    assert red.inner_text() == "0007 ERROR: step failed"
+    assert "\x1b" not in page.inner_text("#console")
+
+    page.click("#first-error")
+    assert page.get_attribute("#L8", "class") == "ln current"
+    assert page.inner_text("#console-hits") == "first error on line 8"
+
+    page.fill("#console-search", "0150 line")
+    wait_for(lambda: page.inner_text("#console-hits") == "1 matching line", 5, what="search")
+    page.fill("#console-search", "ERROR")
+    page.check("#console-case")
+    page.fill("#console-search", "error")
+    wait_for(lambda: page.inner_text("#console-hits") == "0 matching lines", 5, what="case")
+    page.uncheck("#console-case")
+    wait_for(lambda: page.inner_text("#console-hits") == "6 matching lines", 5, what="no case")
+    page.check("#console-regex")
+    page.fill("#console-search", r"^02[0-4]5 ")
+    wait_for(lambda: page.inner_text("#console-hits") == "5 matching lines", 5, what="regex")
+    page.click("#console-tools button[type=submit]")
+    assert page.inner_text("#console-hits") == "1 of 5 matching lines"
+    assert page.get_attribute("#L206", "class") == "ln hit current"
+    page.fill("#console-search", "[")
+    wait_for(lambda: page.inner_text("#console-hits") == "invalid regular expression", 5,
+             what="bad regex reported")
+    assert page.get_attribute("#console-search", "aria-invalid") == "true"
+    page.screenshot(path=str(shots / "recorded-console-search.png"))
+
+    # A line number is a permalink: the linked line is shown and marked after a reload.
+    href = page.get_attribute("#L250 a.n", "href")
+    assert href == "#/t/example/stream/u-running?line=250"
+    page.goto(api.url + href)
+    page.wait_for_selector("#L250.current", timeout=30_000)
+
+
+def test_status_refresh_reuses_unchanged_items_and_keeps_focus(page, api: RecordedAPI) -> None:
+    """With 1,000 items, a refresh in which one item changed replaces that item only, keeps
+    focus on a link inside an unchanged item, and renders in well under 50 ms."""
+    api.status_items = 1000
+    page.goto(api.url + "#/t/example/status?refresh=1")
+    page.wait_for_selector(".item[data-id^='1099,']")
+    assert page.locator(".item").count() == 1004
+    page.evaluate("""() => {
+        window.__added = 0;
+        new MutationObserver((records) => {
+            for (const r of records) for (const n of r.addedNodes)
+                if (n.classList && n.classList.contains('item')) window.__added++;
+        }).observe(document.getElementById('pipelines'), {childList: true, subtree: true});
+        document.querySelector(".item[data-id^='500,'] a.change").focus();
+    }""")
+    path = "/zuul/api/tenant/example/status"
+    before = api.hits[path]
+    wait_for(lambda: api.hits[path] >= before + 2, 10, what="two refreshes")
+    page.wait_for_timeout(100)  # let the last answer render
+    assert page.evaluate("window.__added") == 0  # nothing changed: nothing rebuilt
+    api.changed_item = 700
+    before = api.hits[path]
+    wait_for(lambda: api.hits[path] >= before + 2, 10, what="two more refreshes")
+    page.wait_for_timeout(100)
+    assert page.evaluate("window.__added") == 1  # only the changed item was rebuilt
+    assert page.evaluate("document.activeElement.closest('.item').dataset.id").startswith("500,")
+    times = []
+    for _ in range(3):
+        before = api.hits[path]
+        wait_for(lambda: api.hits[path] > before, 10, what="a refresh")
+        page.wait_for_timeout(50)
+        times.append(float(page.get_attribute("#pipelines", "data-render-ms")))
+    print("status refresh ms with 1,004 items:", times)
+    assert max(times) < 50

@@ -60,6 +60,8 @@ export function parseFilter(text) {
  * @param {Record<string, string[]>} f
  */
 export function matches(item, pipeline, queue, f) {
+  if (!f.any.length && !f.project.length && !f.pipeline.length && !f.queue.length
+      && !f.job.length && !f.change.length) return true;
   const change = firstChange(item);
   const project = String(pick(change, 'project', 'project_canonical') || '').toLowerCase();
   const jobs = (Array.isArray(item.jobs) ? item.jobs : []).map((j) => String(j.name).toLowerCase());
@@ -151,7 +153,7 @@ export function renderItem(ctx, item, ahead, now) {
   const jobsId = `jobs-${id.replace(/[^\w-]/g, '_')}`;
   return h('article', {class: ['item', failing && 'failing', item.live === false && 'nonlive',
                                collapsed && 'collapsed'].filter(Boolean).join(' '),
-                       dataset: {id, enq: enq ?? ''}},
+                       dataset: {id}},
     ahead ? h('div', {class: 'behind'}, '↳ tested on top of ', ahead) : null,
     h('div', {class: 'top'},
       h('button', {type: 'button', class: 'toggle', 'aria-expanded': String(!collapsed),
@@ -189,7 +191,11 @@ export function renderItem(ctx, item, ahead, now) {
  * @param {number|null} enq
  * @param {number} now
  */
-const ageText = (enq, now) => enq !== null ? `in queue ${formatDuration(now - enq)}` : '';
+const ageText = (enq, now) => {
+  if (enq === null || enq === undefined) return '';
+  const ms = now - enq;  // to the minute past one minute: the text changes rarely
+  return `in queue ${formatDuration(ms < 60000 ? ms : Math.floor(ms / 60000) * 60000)}`;
+};
 
 /**
  * What an item that left the board ended as, for the "recently finished" trail.
@@ -327,6 +333,8 @@ export function mount(root, {tenant, query}) {
       return {name, p, queues, count, all};
     });
     const filtering = Object.values(filter).some((t) => t.length);
+    /** @type {any[]} */
+    const itemEls = [];
     const visible = layout.filter((l) => l.count > 0 || (!filtering && empty.checked));
     if (!visible.length) {
       board.replaceChildren(h('p', {class: 'muted', id: 'no-items'},
@@ -358,17 +366,19 @@ export function mount(root, {tenant, query}) {
           reconcile(list, q.items.map(({item, ahead, headStart}) => [String(item.id),
             JSON.stringify([item, ahead, headStart, admin, collapsed.has(item.id), watched.has(item.id)]),
             () => {
-              const el = renderItem(ctx, item, ahead, now);
+              const el = /** @type {any} */ (renderItem(ctx, item, ahead, now));
               if (headStart) el.classList.add('head-start');
+              el._enq = toMs(item.enqueue_time);
+              el._age = el.querySelector('.age');
               return el;
             }]));
+          for (const entry of list._keyed.values()) itemEls.push(entry.el);
         }
       }
     }
-    for (const age of board.querySelectorAll('.item[data-enq] .age')) {
-      const enq = Number(/** @type {HTMLElement} */ (age.closest('.item')).dataset.enq);
-      const text = ageText(enq ? enq : null, now);
-      if (age.textContent !== text) age.textContent = text;
+    for (const el of itemEls) {
+      const text = ageText(el._enq, now);
+      if (el._age.textContent !== text) el._age.textContent = text;
     }
     if (seen.size || present.size) trail(present);
     seen = present;
