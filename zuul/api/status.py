@@ -19,7 +19,7 @@ def _waiting_job(item: QueueItem, job: Any, estimated: float | None) -> dict[str
         "voting": job.voting, "start_time": None, "end_time": None, "elapsed_time": None,
         "remaining_time": None, "estimated_time": _ms(estimated), "node_labels": job.nodeset,
         "canceled": False, "retry": False, "queued": False, "tries": 1,
-        "pipeline": item.pipeline, "paused": False}
+        "waiting_status": None, "pipeline": item.pipeline, "paused": False}
 
 
 def _job(item: QueueItem, job: Any, estimates: dict[tuple[str, str], float],
@@ -45,6 +45,8 @@ def _job(item: QueueItem, job: Any, estimates: dict[tuple[str, str], float],
         "estimated_time": _ms(estimated), "node_labels": job.nodeset,
         "canceled": bool(build and build.canceled), "retry": bool(build and build.retry),
         "queued": build is not None and build.start_time is None, "tries": 1,
+        "waiting_status": build.waiting if build is not None and build.result is None
+        else None,
         "pipeline": item.pipeline, "paused": False,
     }
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 
 from zuul.executor import workspace
+from zuul.executor.cleanup import die_with_parent
 from zuul.executor.console import ConsoleLog, write_build_json
 from zuul.executor.model import (
     ABORTED,
@@ -160,7 +161,8 @@ class Executor:
         process = await asyncio.create_subprocess_exec(
             *argv, cwd=work_dir, env=workspace.ansible_env(work_dir, all_local),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True, limit=LINE_LIMIT)
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True, limit=LINE_LIMIT,
+            preexec_fn=die_with_parent)
         build.process = process
         if build.aborted.is_set():  # aborted while the process was starting
             _kill_group(process)

@@ -4,6 +4,10 @@ Each service's ``main`` parses ``-c CONFIG`` (and ``--foreground``), configures 
 stderr, builds its :class:`aiohttp.web.Application` and serves it until SIGTERM/SIGINT.
 Services never daemonize: a supervisor (systemd, start-stop-daemon) does that, and tests run
 them as child processes they can wait for.
+
+A service that must leave gracefully puts a :class:`Drainable` in its application under
+:data:`DRAIN_KEY`: on SIGTERM its ``drain()`` runs while the listener is still open, then the
+listener closes and requests already started get ``drain_timeout`` seconds to finish.
 """
 from __future__ import annotations
 
@@ -13,13 +17,26 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from zuul.lib.config import exit_on_config_error
+from zuul.lib.web import AppRunner
 
 log = logging.getLogger(__name__)
+
+
+class Drainable(Protocol):
+    """What a service that leaves gracefully offers :func:`serve`."""
+
+    drain_timeout: float
+
+    async def drain(self) -> None:
+        """Prepare to leave (e.g. readiness 503) while still serving; return when done."""
+
+
+DRAIN_KEY: web.AppKey[Drainable] = web.AppKey("drain")
 
 
 def service_argparser(prog: str, description: str, default_config: str) -> argparse.ArgumentParser:
@@ -48,8 +65,15 @@ def setup_logging(level: str) -> None:
 async def serve(app: web.Application, host: str, port: int,
                 on_reload: Callable[[], Awaitable[None]] | None = None,
                 shutdown_timeout: float = 5.0) -> None:
-    """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT; SIGHUP calls ``on_reload``."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+    """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT; SIGHUP calls ``on_reload``.
+
+    With a :class:`Drainable` under :data:`DRAIN_KEY`, its ``drain()`` runs first on the
+    signal and its ``drain_timeout`` replaces ``shutdown_timeout``.
+    """
+    drainer = app.get(DRAIN_KEY)
+    if drainer is not None:
+        shutdown_timeout = drainer.drain_timeout
+    runner = AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
@@ -67,6 +91,8 @@ async def serve(app: web.Application, host: str, port: int,
             loop.add_signal_handler(signal.SIGHUP, _reload)
         await stop.wait()
         log.info("Stopping")
+        if drainer is not None:
+            await drainer.drain()
     finally:
         await runner.cleanup()
 

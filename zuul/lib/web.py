@@ -2,6 +2,12 @@
 
 - :func:`json_error` and :func:`error_middleware`: every error is a JSON body
   ``{"error": <short>, "description": <sentence>}``; no traceback ever reaches a client.
+  A request body that is not JSON, not UTF-8 or nested too deeply for the parser
+  (``RecursionError``) is a 400 ``bad_json`` wherever it is parsed (:func:`read_json`, or
+  ``await request.json()`` in any handler): the middleware catches it in this one place.
+- :class:`AppRunner`: aiohttp's runner whose connections answer requests that fail before
+  routing (a method aiohttp's parser does not know, malformed headers) with JSON bodies too:
+  405 for ``curl -X FOO``, 400 otherwise, logged in one line without a traceback.
 - :func:`cors_on_reads`: read-only routes send ``Access-Control-Allow-Origin: *``.
 - :func:`add_health_routes` and :func:`metrics_handler`: ``/health/live``, ``/health/ready``
   and Prometheus ``/metrics``.
@@ -22,6 +28,8 @@ from typing import Any
 
 import prometheus_client
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,31 @@ def _short_error(status: int) -> str:
         return "error"
 
 
+# What parsing an untrusted JSON body can raise: not JSON (JSONDecodeError), not UTF-8
+# (UnicodeDecodeError), nested deeper than the interpreter's recursion limit (RecursionError).
+BAD_JSON_ERRORS = (json.JSONDecodeError, UnicodeDecodeError, RecursionError)
+
+
+def bad_json_description(exc: BaseException) -> str:
+    """Why a request body could not be parsed as JSON, in one sentence."""
+    reason = "nested too deeply" if isinstance(exc, RecursionError) else \
+        "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+    return f"The request body is {reason}"
+
+
+def bad_json(exc: BaseException) -> JSONHTTPError:
+    """The 400 for a request body that could not be parsed as JSON."""
+    return JSONHTTPError(400, "bad_json", bad_json_description(exc))
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body parsed as JSON; 400 ``bad_json`` when it cannot be."""
+    try:
+        return await request.json()
+    except BAD_JSON_ERRORS as exc:
+        raise bad_json(exc) from None
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Callable[[web.Request],
                            Awaitable[web.StreamResponse]]) -> web.StreamResponse:
@@ -66,8 +99,13 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
+        if exc.status < 400:
             raise
+        if exc.content_type == "application/json":
+            # A fresh response: the exception's traceback (and every local of the frames it
+            # passed, request bodies included) is freed now, not when the answer is sent.
+            return web.Response(status=exc.status, body=exc.body, headers={
+                k: v for k, v in exc.headers.items() if k.lower() != "content-length"})
         description = exc.text if exc.text and not exc.text.startswith(str(exc.status)) \
             else f"{exc.reason} for {request.method} {request.path}"
         headers = {k: v for k, v in exc.headers.items()
@@ -75,10 +113,58 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return json_error(exc.status, _short_error(exc.status), description, headers)
     except (ConnectionResetError, TimeoutError):
         raise
+    except BAD_JSON_ERRORS as exc:
+        log.info("Refused %s %s: unparseable JSON body (%s)", request.method, request.path,
+                 type(exc).__name__)
+        return json_error(400, "bad_json", bad_json_description(exc))
     except Exception:
         log.exception("Unhandled error serving %s %s", request.method, request.path)
         return json_error(500, "internal_error",
                           "The server hit an unexpected error; it has been logged.")
+
+
+class JSONErrorRequestHandler(RequestHandler):
+    """aiohttp's per-connection handler, answering parse errors with JSON error bodies.
+
+    aiohttp's HTTP parser refuses request methods it does not know (``FOO``, ``PROPFIND``)
+    before any route or middleware sees the request, with a plain-text 400 and, on a reused
+    connection such as Apache's, an ERROR traceback in the log. Here: 405
+    ``method_not_allowed`` for those, 4xx JSON for other unparseable requests, one INFO line.
+    """
+
+    __slots__ = ()
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if status >= 500 or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        if isinstance(exc, BadHttpMethod):
+            status, error = 405, "method_not_allowed"
+            description = "This method is not allowed here"
+        else:
+            error = _short_error(status)
+            detail = exc.message if isinstance(exc, HttpProcessingError) else ""
+            description = f"The request could not be parsed: {detail or error}"
+        log.info("Refused a request from %s: %d %s", request.remote, status, description)
+        response = json_error(status, error, description)
+        response.force_close()
+        return response
+
+
+class _JSONErrorServer(web.Server):
+    """A low-level server whose connections use :class:`JSONErrorRequestHandler`."""
+
+    def __call__(self) -> RequestHandler:
+        return JSONErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class AppRunner(web.AppRunner):
+    """``web.AppRunner`` serving with :class:`JSONErrorRequestHandler` connections."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JSONErrorServer  # same object, only request handlers differ
+        return server
 
 
 async def cors_on_reads(request: web.Request, response: web.StreamResponse) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zuul.executor import BuildRequest, Executor
+from zuul.executor.cleanup import end_lost_build
 from zuul.scheduler.model import ABORTED, CANCELED, ERROR, NODE_FAILURE, SUCCESS, Build, QueueItem
 
 log = logging.getLogger(__name__)
@@ -65,15 +66,18 @@ class BuildLauncher:
     async def run(self, tenant: str, item: QueueItem, build: Build, git_url: str,
                   precedence: str = "normal") -> None:
         """Run ``build`` to its end, filling in its result, times and error."""
-        build.start_time = time.time()
         nodeset = None
         try:
             if build.job.nodeset:
                 if self.nodes is None:
                     build.result, build.error = NODE_FAILURE, "no ZooKeeper configured"
                     return
+                # Not started while it waits: status.json shows it queued, with the reason.
+                build.waiting = f"node request for {', '.join(build.job.nodeset)}"
                 nodeset = await self.nodes.request(build.job.nodeset, build.uuid,
                                                    priority=PRECEDENCE.get(precedence, 200))
+                build.waiting = None
+            build.start_time = time.time()
             if build.canceled:
                 build.result = CANCELED
                 return
@@ -99,7 +103,10 @@ class BuildLauncher:
             if not failed:
                 log.exception("Build %s failed", build.uuid)
         finally:
+            build.waiting = None
             build.end_time = time.time()
+            if build.start_time is None:
+                build.start_time = build.end_time
             if nodeset is not None:
                 hold = self.hold_for(tenant, item, build) if build.result not in (
                     SUCCESS, CANCELED) else None
@@ -110,6 +117,14 @@ class BuildLauncher:
             await self.nodes.release(nodeset, hold=hold)
         except Exception:  # noqa: BLE001 - a node left locked is Nodepool's to clean up
             log.exception("Could not release nodeset %s", getattr(nodeset, "request_id", "?"))
+
+    async def abandon(self, build: Build) -> None:
+        """End a build whose process was lost (scheduler restart): kill its leftovers and
+        write its ``build.json`` with ``build.result`` and ``build.error``."""
+        await asyncio.to_thread(end_lost_build, self.executor.log_root,
+                                self.executor.work_root, build.uuid, build.job.name,
+                                build.result or ABORTED, build.error or "lost",
+                                build.start_time)
 
     async def cancel(self, build: Build) -> None:
         """Abort ``build``: on the executor if it runs there, else stop waiting for nodes."""

@@ -144,6 +144,7 @@ class Build:
     log_url: str | None = None
     held: bool = False
     buildset_uuid: str = ""
+    waiting: str | None = None  # what a build not started yet waits for (status.json)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -169,6 +170,7 @@ class QueueItem:
     dequeued: bool = False
     reported_start: bool = False
     previous_builds: list[Build] = field(default_factory=list)
+    uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def failing(self) -> bool:

@@ -16,11 +16,11 @@ from typing import Any
 from zuul.db.history import BuildHistory
 from zuul.lib.config import ConfigError
 from zuul.reporters.github import GitHubReporter
-from zuul.scheduler import tenant_config
+from zuul.scheduler import tenant_config, zkstate
 from zuul.scheduler.events import TriggerEvent
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.manager import PipelineManager
-from zuul.scheduler.model import CANCELED, Build, Change, QueueItem, Tenant
+from zuul.scheduler.model import ABORTED, CANCELED, Build, Change, QueueItem, Tenant
 from zuul.scheduler.triggers import change_from_pull_request, event_change, rule_matches
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,12 @@ class Scheduler:
         self._report_queue: asyncio.Queue[tuple[str, PipelineManager, QueueItem, str]] = \
             asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Pipeline state in ZooKeeper (zuul.scheduler.zkstate); None keeps it in memory only.
+        self.state: zkstate.PipelineStateStore | None = None
+        self.finals: dict[str, zkstate.PendingReport] = {}
+        self.persisted_version = 0
+        self._persisted = asyncio.Condition()
+        self._persist_retry: asyncio.TimerHandle | None = None
 
     # Layout -------------------------------------------------------------------------------
 
@@ -76,6 +82,54 @@ class Scheduler:
         self.tenants, self.managers = tenants, managers
         self.last_reconfigured = time.time()
         self.wake()
+
+    async def restore_state(self, store: zkstate.PipelineStateStore) -> int:
+        """Take the queues stored in ZooKeeper into the (loaded) layout; return the item count.
+
+        From then on every processing pass writes its changes there. Builds stored without a
+        result ran in a process that is gone: each is ended as ABORTED with the reason (its
+        leftovers killed, ``build.json`` and a history row written) and its job runs again.
+        Items whose final report was not sent yet are reported now.
+        """
+        stored = await asyncio.to_thread(store.load)
+        self.state = store
+        count = 0
+        for (tenant, pipeline), restored in stored.items():
+            manager = self.managers.get(tenant, {}).get(pipeline)
+            if manager is None:
+                log.warning("Pipeline %s/%s is no longer configured: dropping its items",
+                            tenant, pipeline)
+                continue
+            jobs = self.tenants[tenant].jobs
+            items = zkstate.restore_queues(manager, restored, jobs)
+            for item in items:
+                if item.change.number is not None:
+                    self.known_changes[(item.change.project, item.change.number)] = item.change
+                for build in [b for b in item.builds.values() if b.result is None]:
+                    await self._abandon(tenant, item, build,
+                                        "the scheduler stopped while the build ran; re-run")
+            for data in restored.finals:
+                item = zkstate.item_from_dict(data, jobs)
+                self.finals[item.uuid] = zkstate.PendingReport(tenant, pipeline, item,
+                                                               data["final"])
+                self._report_queue.put_nowait((tenant, manager, item, data["final"]))
+            count += len(items)
+            log.info("Restored %d item(s) of %s/%s", len(items), tenant, pipeline)
+        self.wake()
+        return count
+
+    async def _abandon(self, tenant: str, item: QueueItem, build: Build, reason: str) -> None:
+        """End a build that can no longer end by itself; its job starts again."""
+        build.result, build.error, build.end_time = ABORTED, reason, time.time()
+        log.warning("Build %s of %s: %s", build.uuid, item.change.id, reason)
+        if self.launcher is not None:
+            try:
+                await self.launcher.abandon(build)
+            except Exception:  # noqa: BLE001 - still record it and run the job again
+                log.exception("Could not clean up build %s", build.uuid)
+        await self._record(tenant, item, build)
+        del item.builds[build.job.name]
+        item.previous_builds.append(build)
 
     async def reconfigure(self) -> None:
         """Reload the tenant config; on error keep the running layout and raise."""
@@ -114,6 +168,15 @@ class Scheduler:
                         self.enqueue(tenant.name, pname, change, event.delivery)
         finally:
             self.trigger_events_pending -= 1
+        await self.wait_persisted()
+
+    async def wait_persisted(self) -> None:
+        """Return once every change made so far is in ZooKeeper (at once without it)."""
+        if self.state is None:
+            return
+        target = self.state_version
+        async with self._persisted:
+            await self._persisted.wait_for(lambda: self.persisted_version >= target)
 
     async def _fetch_commented_change(self, event: TriggerEvent) -> Change | None:
         issue = event.body.get("issue")
@@ -192,7 +255,13 @@ class Scheduler:
             self._spawn(self.launcher.cancel(build))
 
     def report(self, manager: PipelineManager, item: QueueItem, action: str) -> None:
-        """Hook: queue a report of ``item`` (reports go out in order, off the loop's path)."""
+        """Hook: queue a report of ``item`` (reports go out in order, off the loop's path).
+
+        A final report is kept in the pipeline state until it is sent (see zkstate).
+        """
+        if action != "start":
+            self.finals[item.uuid] = zkstate.PendingReport(manager.tenant, manager.name, item,
+                                                           action)
         self._report_queue.put_nowait((manager.tenant, manager, item, action))
 
     def hold_for(self, tenant: str, item: QueueItem, build: Build) -> dict[str, Any] | None:
@@ -236,8 +305,26 @@ class Scheduler:
                         except Exception:  # noqa: BLE001 - keep the other pipelines going
                             log.exception("Error processing %s", manager.name)
                 self.state_version += 1
+                await self._persist()
         finally:
             reporter.cancel()
+
+    async def _persist(self) -> None:
+        """Write what changed to ZooKeeper; on failure retry in a second."""
+        if self.state is None:
+            return
+        version = self.state_version
+        try:
+            await self.state.flush(zkstate.snapshot(self.managers, self.finals.values()))
+        except Exception as exc:  # noqa: BLE001 - ZooKeeper down: keep running, retry
+            log.warning("Could not write pipeline state to ZooKeeper (%s); retrying",
+                        type(exc).__name__)
+            if self._persist_retry is None or self._persist_retry.cancelled():
+                self._persist_retry = asyncio.get_running_loop().call_later(1.0, self.wake)
+            return
+        async with self._persisted:
+            self.persisted_version = max(self.persisted_version, version)
+            self._persisted.notify_all()
 
     async def _report_loop(self) -> None:
         while True:
@@ -252,6 +339,8 @@ class Scheduler:
                     await reporter.report(tenant, manager.name, item, action, opts)
                 except Exception as exc:  # noqa: BLE001 - a report must not stop the others
                     log.warning("Reporter %s failed for %s: %s", name, item.change.id, exc)
+            if action != "start" and self.finals.pop(item.uuid, None) is not None:
+                self.wake()  # the next flush deletes the reported item
 
     async def _record(self, tenant: str, item: QueueItem, build: Build) -> None:
         change = item.change

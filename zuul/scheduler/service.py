@@ -9,6 +9,7 @@ from typing import Any
 
 import gear
 from aiohttp import web
+from kazoo.client import KazooClient
 
 import zuul
 from zuul.db.history import BuildHistory
@@ -19,10 +20,17 @@ from zuul.scheduler import tenant_config
 from zuul.scheduler.events import DeliveryStore, EventReceiver
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.scheduler import Scheduler
+from zuul.scheduler.zkstate import PipelineStateStore
 
 log = logging.getLogger(__name__)
 
+STATE_CONNECT_TIMEOUT = 30.0
 CAPABILITIES = {"job_history": True, "auth": {"read_protected": False}}
+
+
+def _close_client(client: KazooClient) -> None:
+    client.stop()
+    client.close()
 
 
 class SchedulerService:
@@ -35,6 +43,7 @@ class SchedulerService:
         self.auth = Authenticator(conf["auth"]) if conf.get("auth") else None
         self.snapshots = SnapshotCache(max_age=1.0)
         self.nodes: Any = None
+        self.state_client: KazooClient | None = None
         Path(conf["state_dir"]).mkdir(parents=True, exist_ok=True)
         self.history = BuildHistory(conf["database"]["url"])
         self.scheduler = Scheduler(conf.get("tenant_config"), conf["connections"],
@@ -72,6 +81,7 @@ class SchedulerService:
                             executor_conf["max_concurrent"])
         self.scheduler.launcher = BuildLauncher(executor, self.nodes, self.scheduler.hold_for)
         self.scheduler.load_layout()
+        await self._restore_state()
         await self.scheduler.refresh_estimates()
         loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
         store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
@@ -88,10 +98,24 @@ class SchedulerService:
             await self.scheduler.stop()
             if self.nodes is not None:
                 await self.nodes.stop()
+            if self.state_client is not None:
+                await asyncio.to_thread(_close_client, self.state_client)
             self.history.close()
             self.gear_client.shutdown()
             if self.gear_server is not None:
                 self.gear_server.shutdown()
+
+    async def _restore_state(self) -> None:
+        """With ZooKeeper configured, pipeline state lives there: load it, keep writing it."""
+        if not self.conf.get("zookeeper"):
+            return
+        from nodepool.launcher.zk import make_client
+
+        self.state_client = make_client(self.conf["zookeeper"])
+        await asyncio.to_thread(self.state_client.start, STATE_CONNECT_TIMEOUT)
+        store = PipelineStateStore(self.state_client)
+        count = await self.scheduler.restore_state(store)
+        log.info("Pipeline state: %d item(s) restored from ZooKeeper", count)
 
     async def reload(self) -> None:
         """Reload the tenant config (SIGHUP); queued items stay."""
@@ -99,7 +123,10 @@ class SchedulerService:
         self.snapshots.invalidate()
 
     async def ready(self) -> tuple[bool, str]:
-        """Ready when a gearman server answers."""
+        """Ready when a gearman server answers and, if configured, ZooKeeper is connected."""
+        zk = self.conf.get("zookeeper")
+        if zk and (self.state_client is None or not self.state_client.connected):
+            return False, f"ZooKeeper not connected ({', '.join(zk['hosts'])})"
         if self.gear_client is not None and await gearman.reachable(self.gear_client):
             return True, ""
         servers = ", ".join(self.conf["gearman"]["servers"])

@@ -7,6 +7,11 @@ Example::
     spool_dir: /var/lib/zuul/webhook-spool
     spool_max_bytes: 1073741824
     spool_max_events: 100000
+    spool_min_free_bytes: 67108864
+    max_body_readers: 4
+    body_timeout: 60
+    drain_delay: 5
+    drain_timeout: 60
     connections:
       github:
         secret: "the webhook secret configured in GitHub"
@@ -23,6 +28,7 @@ from typing import Any
 import voluptuous as vol
 
 from zuul.lib.config import GEARMAN_SCHEMA, NonEmptyStr, listen_schema, load_config
+from zuul.webhook.verify import EVENT_NAME
 
 DEFAULT_PATH = "/etc/zuul/webhook.yaml"
 DEFAULT_PORT = 9001
@@ -30,7 +36,6 @@ DEFAULT_PORT = 9001
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
 
 _CONNECTION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_EVENT_NAME = re.compile(r"^[a-z_]{1,64}$")
 
 
 def _connection_name(value: Any) -> str:
@@ -40,7 +45,7 @@ def _connection_name(value: Any) -> str:
 
 
 def _event_name(value: Any) -> str:
-    if not isinstance(value, str) or not _EVENT_NAME.match(value):
+    if not isinstance(value, str) or not EVENT_NAME.match(value):
         raise vol.Invalid("expected a GitHub event name such as pull_request")
     return value
 
@@ -77,7 +82,21 @@ SCHEMA = vol.Schema(
         vol.Required("spool_dir"): NonEmptyStr,
         vol.Optional("spool_max_bytes", default=1024 * 1024 * 1024): PositiveInt,
         vol.Optional("spool_max_events", default=100_000): PositiveInt,
+        # Below this much free disk the worker is not ready and answers 503.
+        vol.Optional("spool_min_free_bytes", default=64 * 1024 * 1024): vol.All(
+            int, vol.Range(min=0), msg="expected a byte count >= 0"),
         vol.Optional("submit", default={}): SUBMIT_SCHEMA,
+        # Request bodies read at once; the rest wait (their bytes stay in the kernel and
+        # Apache). Unauthenticated memory is at most max_body_readers x max_body_bytes.
+        vol.Optional("max_body_readers", default=4): PositiveInt,
+        # Seconds a client has to send its whole body once reading began (else 408).
+        vol.Optional("body_timeout", default=60.0): PositiveFloat,
+        # On SIGTERM: /health/ready answers 503 for drain_delay seconds while requests are
+        # still served (the balancer's health check takes the worker out), then the
+        # listener closes and requests already started get up to drain_timeout to finish.
+        vol.Optional("drain_delay", default=5.0): vol.All(
+            vol.Coerce(float), vol.Range(min=0), msg="expected a number of seconds >= 0"),
+        vol.Optional("drain_timeout", default=60.0): PositiveFloat,
         vol.Required("connections"): vol.All(
             {_connection_name: CONNECTION_SCHEMA},
             vol.Length(min=1, msg="expected at least one connection")),

@@ -3,6 +3,16 @@
 ``POST /webhook/{connection}``: check the connection, size, spool room, signature, headers and
 JSON; answer ``ping`` at once; spool anything else durably and answer 200, leaving the
 gearman submission to the :class:`~zuul.webhook.submitter.Submitter`.
+
+Memory: at most ``max_body_readers`` bodies are read at once (the others wait with their
+bytes in the kernel's socket buffers and Apache), each read chunk by chunk into the HMAC and
+refused as soon as it passes ``max_body_bytes``; a body is joined only once its signature
+matched. What unauthenticated clients can make a worker hold is therefore bounded by
+``max_body_readers x max_body_bytes`` (doc/webhook.rst).
+
+Leaving (:meth:`WebhookService.drain`, on SIGTERM): ``/health/ready`` turns 503 and every
+answer carries ``Connection: close`` for ``drain_delay`` seconds, then the listener closes and
+requests already started (bodies still arriving included) are finished, spooled and answered.
 """
 from __future__ import annotations
 
@@ -18,6 +28,7 @@ import gear
 from aiohttp import web
 
 from zuul.lib import gearman
+from zuul.lib.service import DRAIN_KEY
 from zuul.lib.web import JSONHTTPError, add_health_routes, json_response, make_app
 from zuul.webhook import verify
 from zuul.webhook.batching import Batcher
@@ -29,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 READ_CHUNK = 64 * 1024
+SERVICE_KEY: web.AppKey[WebhookService] = web.AppKey("webhook_service")
 
 
 class WebhookService:
@@ -40,6 +52,13 @@ class WebhookService:
         self.spool = Spool(conf["spool_dir"], conf["spool_max_bytes"], conf["spool_max_events"])
         self.submitter = Submitter(self.spool, conf["gearman"]["servers"], conf["submit"])
         self.probe: gear.Client | None = None
+        self.draining = False
+        self.drain_timeout: float = conf["drain_timeout"]
+        self._readers = asyncio.Semaphore(conf["max_body_readers"])
+        # Disk room for the spool: checked in a thread (readiness, after each write); the
+        # request path reads the last answer. None = fine, else why not.
+        self.min_free = conf["spool_min_free_bytes"]
+        self._disk_problem: str | None = None
         # Spool writes run in one thread, group-committed: every event that arrives while a
         # write is under way goes into the next file (one fsync pair for all of them).
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-write")
@@ -60,10 +79,23 @@ class WebhookService:
             self._io.shutdown(wait=True)
             self.spool.close()
 
-    async def ready(self) -> tuple[bool, str]:
-        """Ready when a gearman server answers and the spool is writable and not full."""
+    def _check_disk(self) -> str | None:
+        """Why the spool cannot take an event now (not writable, disk short), or None."""
         if not self.spool.writable():
-            return False, f"spool directory {self.spool.root} is not writable"
+            return f"spool directory {self.spool.root} is not writable"
+        free = self.spool.free_bytes()
+        if free < self.min_free:
+            return (f"spool disk has {free} bytes free, below spool_min_free_bytes "
+                    f"{self.min_free}")
+        return None
+
+    async def ready(self) -> tuple[bool, str]:
+        """Ready when not leaving, a gearman server answers and the spool can take events."""
+        if self.draining:
+            return False, "this worker is shutting down"
+        self._disk_problem = await asyncio.to_thread(self._check_disk)
+        if self._disk_problem is not None:
+            return False, self._disk_problem
         if self.spool.full():
             return False, f"spool is full ({self.spool.events} events, {self.spool.bytes} bytes)"
         if self.probe is None or not await gearman.reachable(self.probe):
@@ -92,13 +124,13 @@ class WebhookService:
         limit = conn["max_body_bytes"]
         if request.content_length is not None and request.content_length > limit:
             raise _too_large(limit)
-        if self.spool.full(request.content_length or 0):
+        if self.spool.full(request.content_length or 0) or self._disk_problem is not None:
             raise JSONHTTPError(503, "spool_full",
                                 "This worker's spool is full; deliver again later",
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         verify.check_single(request.headers)
-        body = await _read_body(request, limit)
-        verify.check_signature(conn, request.headers, body)
+        signature = verify.BodySignature(conn, request.headers)
+        body = await self._read_verified_body(request, limit, signature)
         event, delivery = verify.delivery_identity(request.headers)
         text = _json_text(body)
         if event == "ping":
@@ -131,9 +163,12 @@ class WebhookService:
                 written[connection] = self.spool.write_batch(connection, payloads)
             except OSError as exc:
                 log.error("Cannot write to the spool: %s", exc)
+                self._disk_problem = f"cannot write to the spool: {exc.strerror or exc}"
                 written[connection] = JSONHTTPError(
                     503, "spool_error", "This worker cannot write its spool; deliver again",
                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        if all(isinstance(w, SpoolFile) for w in written.values()):
+            self._disk_problem = self._check_disk()
         return [written[connection] for connection, _ in items]
 
     def _hand_over(self, items: Sequence[tuple[str, bytes]],
@@ -146,10 +181,60 @@ class WebhookService:
         for spool_file, payloads in events.items():
             self.submitter.add(spool_file, payloads)
 
+    async def _read_verified_body(self, request: web.Request, limit: int,
+                                  signature: verify.BodySignature) -> bytes:
+        """The body, once its signature matched; each chunk goes to ``signature`` on arrival.
+
+        One of ``max_body_readers`` slots is held while reading; the body is refused (413) as
+        soon as it passes ``limit`` bytes and (408) when it takes over ``body_timeout``. The
+        chunks are dropped on every way out, so an error response (whose traceback keeps
+        this frame alive until it is sent) holds none of an unauthenticated body.
+        """
+        chunks: list[bytes] = []
+        try:
+            async with self._readers:
+                size = 0
+                async with asyncio.timeout(self.conf["body_timeout"]):
+                    async for chunk in request.content.iter_chunked(READ_CHUNK):
+                        size += len(chunk)
+                        if size > limit:
+                            raise _too_large(limit)
+                        signature.update(chunk)
+                        chunks.append(chunk)
+            signature.check()
+            return b"".join(chunks)
+        except TimeoutError:
+            raise JSONHTTPError(408, "body_timeout", "The body took longer than "
+                                f"{self.conf['body_timeout']:g}s to arrive") from None
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            raise JSONHTTPError(400, "incomplete_body",
+                                f"The body could not be read: {exc}") from None
+        finally:
+            chunks.clear()
+
+    async def drain(self) -> None:
+        """Start leaving: not ready, no kept-alive connections, for ``drain_delay`` seconds.
+
+        The caller then closes the listener and waits for the requests already started.
+        """
+        log.info("Draining: /health/ready is 503 for %gs before the listener closes",
+                 self.conf["drain_delay"])
+        self.draining = True
+        await asyncio.sleep(self.conf["drain_delay"])
+
+    async def _close_when_draining(self, _request: web.Request,
+                                   response: web.StreamResponse) -> None:
+        """on_response_prepare: while draining, close each connection after its answer."""
+        if self.draining:
+            response.force_close()
+
     def make_app(self) -> web.Application:
         """The aiohttp application: the webhook route plus health and metrics."""
         max_body = max(c["max_body_bytes"] for c in self.connections.values())
         app = make_app(client_max_size=max_body)
+        app[SERVICE_KEY] = self
+        app[DRAIN_KEY] = self
+        app.on_response_prepare.append(self._close_when_draining)
         app.cleanup_ctx.append(self._lifecycle)
         app.router.add_post("/webhook/{connection}", self.handle_webhook)
         add_health_routes(app, self.ready)
@@ -160,28 +245,12 @@ def _too_large(limit: int) -> JSONHTTPError:
     return JSONHTTPError(413, "body_too_large", f"The body is larger than {limit} bytes")
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body, refusing (413) as soon as it passes ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.content.iter_chunked(READ_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-    except (ConnectionError, asyncio.IncompleteReadError) as exc:
-        raise JSONHTTPError(400, "incomplete_body", f"The body could not be read: {exc}") \
-            from None
-    return b"".join(chunks)
-
-
 def _json_text(body: bytes) -> str:
     """The body as text, after checking it is a UTF-8 JSON object (else 400)."""
     try:
         text = body.decode("utf-8")
         data = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise JSONHTTPError(400, "bad_body", "The body is not JSON (configure the webhook "
                             "with content type application/json)") from None
     if not isinstance(data, dict):

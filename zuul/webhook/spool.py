@@ -116,6 +116,11 @@ class Spool:
             self.events -= spool_file.events
             self.bytes -= spool_file.size
 
+    def free_bytes(self) -> int:
+        """Bytes free for this process on the spool's filesystem."""
+        stat = os.statvfs(self.root)
+        return stat.f_bavail * stat.f_frsize
+
     def writable(self) -> bool:
         """True when the spool directories exist and are writable."""
         return bool(self._dir_fds) and all(

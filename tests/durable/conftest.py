@@ -1,0 +1,50 @@
+"""Durable-area helpers: a scheduler with its state in ZooKeeper, counted checks."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.harness.http import get
+from tests.harness.servers import GearmanServer, HTTPService
+from tests.harness.stack import Stack
+from tests.scheduler.conftest import github_api, items, start_scheduler, status  # noqa: F401
+from tests.scheduler.github_api import GitHubAPI
+
+
+def durable_scheduler(stack: Stack, geard: GearmanServer, github: GitHubAPI, tenants: Path,
+                      **extra: Any) -> HTTPService:
+    """A zuul-scheduler keeping its pipeline state in the test's ZooKeeper chroot."""
+    if "zookeeper" not in extra:
+        extra["zookeeper"] = stack.zookeeper_conf()
+    return start_scheduler(stack, geard, github, tenants, **extra)
+
+
+def item_ids(url: str, pipeline: str) -> list[str]:
+    """Ids of the items of ``pipeline``, in queue order (empty when the API is down)."""
+    try:
+        return [i["id"] for i in items(status(url), pipeline)]
+    except OSError:
+        return []
+
+
+def builds(url: str, **query: str) -> list[dict[str, Any]]:
+    qs = "&".join(f"{k}={v}" for k, v in query.items())
+    return get(f"{url}/api/tenant/example/builds?{qs}").json()
+
+
+def processes_under(root: Path) -> list[psutil.Process]:
+    """Live processes working in (or naming) a directory under ``root``."""
+    found = []
+    for proc in psutil.process_iter(["cwd", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cwd = proc.info.get("cwd") or ""
+            cmdline = proc.info.get("cmdline") or []
+        except psutil.Error:
+            continue
+        if cwd.startswith(str(root)) or any(str(root) in a for a in cmdline):
+            found.append(proc)
+    return found
