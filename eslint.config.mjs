@@ -16,5 +16,4 @@ export default [
       eqeqeq: ['error', 'always'],
     },
   },
-  {files: ['zuul/web/static/js/paths.js'], languageOptions: {sourceType: 'script'}},
 ];

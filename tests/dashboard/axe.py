@@ -31,7 +31,8 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     return page.evaluate("""async () => {
         const result = await axe.run(document, {resultTypes: ['violations']});
         return result.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.slice(0, 4).map((n) => n.target.join(' ') + ' :: ' + n.failureSummary)}));
+            nodes: v.nodes.slice(0, 4).map(
+                (n) => n.target.join(' ') + ' :: ' + n.failureSummary)}));
     }""")
 
 

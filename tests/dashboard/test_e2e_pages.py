@@ -38,7 +38,7 @@ def real(zk_stack: Stack, github: GitHubAPI) -> DashboardStack:
 
 
 def _api(real: DashboardStack, path: str) -> Any:
-    return get(f"{real.url}api/{path}").json()
+    return get(f"{real.scheduler.url}/api/{path}").json()  # direct: no cache in between
 
 
 def _running_uuid(real: DashboardStack, number: int) -> str | None:
@@ -115,6 +115,12 @@ def test_every_page_at_desktop_and_phone_width_has_no_axe_violation(
                     problems.append(f"{name} {route}: banner {page.inner_text('#banner')}")
                 slug = route.strip("#/").replace("/", "_")[:60]
                 page.screenshot(path=str(shots / f"{name}-{slug}.png"), full_page=True)
+            # The dashboard's own files (HTML, CSS, JS), as fetched through Apache.
+            size = page.evaluate("""() => performance.getEntriesByType('navigation')
+                .concat(performance.getEntriesByType('resource'))
+                .filter((e) => !/\\/(api|logs|nodepool)\\//.test(new URL(e.name).pathname))
+                .reduce((n, e) => n + e.encodedBodySize, 0)""")
+            assert 0 < size < 100 * 1024, f"the dashboard's files took {size} bytes"
             # The console's heading names the job, project and change while it runs.
             page.goto(real.url + f"#/t/example/stream/{running}")
             page.wait_for_selector("#console[data-state='streaming'] .ln[data-n]")

@@ -125,6 +125,7 @@ export function mount(root, {tenant, arg: uuid, query}) {
     tail.before(fragment);
     tail.textContent = partial;
     if (parts.length && search.value) highlight();
+    if (!linked) permalink();
     if (following) scrollToEnd();
   }
   /** @param {string} text */
@@ -190,10 +191,11 @@ export function mount(root, {tenant, arg: uuid, query}) {
   search.addEventListener('input', () => { hitIndex = -1; highlight(); });
   regex.addEventListener('change', highlight);
   cased.addEventListener('change', highlight);
+  let linked = !query.get('line');
+  /** Show the line of a ?line=N permalink once it has arrived. */
   function permalink() {
-    const n = query.get('line');
-    const el = n ? document.getElementById(`L${n}`) : null;
-    if (el) show(el);
+    const el = linked ? null : document.getElementById(`L${query.get('line')}`);
+    if (el) { linked = true; show(el); }
   }
 
   /** The heading: job, change and project, from the build record or the status. */

@@ -357,12 +357,14 @@ export function mount(root, {tenant, query}) {
         ctx.pipeline = l.name;
         ctx.admin = admin;
         const queues = l.queues.filter((q) => q.items.length);
-        reconcile(section.querySelector('.queues'), queues.map((q) => [q.key,
+        const queuesEl = section._queues || (section._queues = section.querySelector('.queues'));
+        reconcile(queuesEl, queues.map((q) => [q.key,
           q.named && q.name ? String(q.name) : '', () => h('div', {class: 'queue'},
             q.named && q.name ? h('div', {class: 'queue-name'}, `Queue: ${q.name}`) : null,
             h('div', {class: 'head'}))]));
         for (const q of queues) {
-          const list = section.querySelector('.queues')._keyed.get(q.key).el.querySelector('.head');
+          const queueEl = queuesEl._keyed.get(q.key).el;
+          const list = queueEl._head || (queueEl._head = queueEl.querySelector('.head'));
           reconcile(list, q.items.map(({item, ahead, headStart}) => [String(item.id),
             JSON.stringify([item, ahead, headStart, admin, collapsed.has(item.id), watched.has(item.id)]),
             () => {
@@ -386,6 +388,7 @@ export function mount(root, {tenant, query}) {
       : `${total} ${total === 1 ? 'item' : 'items'} in queue`;
     if (summary.textContent !== text) summary.textContent = text;
     board.dataset.renderMs = (performance.now() - started).toFixed(1);
+    if (!performance.getEntriesByName('zuul-first-status').length) performance.mark('zuul-first-status');
   }
 
   const onFilter = debounce(() => {
