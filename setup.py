@@ -49,6 +49,7 @@ setup(
     entry_points={
         "console_scripts": [
             "zuul-scheduler=zuul.cmd.scheduler:main",
+            "zuul-executor=zuul.cmd.executor:main",
             "zuul-webhook=zuul.cmd.webhook:main",
             "zuul-log-streamer=zuul.cmd.streamer:main",
             "zuul-apache-vhost=zuul.cmd.vhost:main",

@@ -1,16 +1,20 @@
 """Status JSON: (a) build time with N queued items; (b) GET status req/s and p99 latency
-through Apache vs. the scheduler port vs. Apache serving the same bytes as a static file.
+through Apache vs. the scheduler port vs. Apache serving the same bytes as a static file;
+(c) 50 dashboards polling through Apache: the scheduler's request rate, and every body checked.
 
 (a) runs in-process on a Scheduler holding N items (gate, window 1, one job each).
 (b) starts real geard + zuul-scheduler + Apache (loopback), enqueues N changes through the
 admin API into a gate whose head runs a long job (so nothing moves), then loads each target
-for SECONDS with CONCURRENCY connections, side by side in one run.
+for SECONDS with CONCURRENCY connections, side by side in one run. (b) and (c) run against
+two Apaches in front of the same scheduler: the generated vhost (status cached by
+mod_cache_disk) and the same vhost with ``status_cache: {enabled: false}``.
 Usage: python bench/status.py [ITEMS=1000] [SECONDS=5] [CONCURRENCY=8]
 """
 from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import json
 import logging
 import re
@@ -21,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import jwt
@@ -44,6 +49,11 @@ TENANT = {"tenants": [{
     "pipelines": [{"name": "gate", "manager": "dependent", "window": 1}],
     "jobs": [{"name": "hold", "playbook": "hold.yaml", "timeout": 3600}],
     "projects": [{"name": "org/project", "pipelines": {"gate": ["hold"]}}]}]}
+DASHBOARDS = 50
+DASHBOARD_INTERVAL = 5.0   # the dashboard's status refresh (zuul/web/static/js/status.js)
+DASHBOARD_SECONDS = 20.0
+# What Chromium sends for the dashboard's fetch(url, {cache: 'no-cache'}).
+BROWSER = {"Accept-Encoding": "gzip, deflate, br", "Cache-Control": "max-age=0"}
 PLAYBOOK = "- hosts: all\n  gather_facts: false\n  tasks:\n" \
            "    - ansible.builtin.wait_for: {timeout: 3000}\n"
 
@@ -120,6 +130,49 @@ def measure(url: str, seconds: float, concurrency: int, headers: dict[str, str]
     return asyncio.run(load(url, seconds, concurrency, headers))
 
 
+def body_matches_etag(body: bytes, headers: Any) -> bool:
+    """True when ``body`` parses as JSON and is the document of its ETag (doc/internals.rst)."""
+    try:
+        raw = gzip.decompress(body) if headers.get("Content-Encoding") == "gzip" else body
+        json.loads(raw)
+    except (OSError, EOFError, ValueError):
+        return False
+    digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
+    return headers.get("ETag", "").strip('"').removesuffix("-gzip") == digest
+
+
+async def dashboards(url: str, count: int, interval: float, seconds: float
+                     ) -> tuple[float, float, int, int]:
+    """``count`` dashboards poll ``url`` like the browser does (If-None-Match, max-age=0).
+
+    Returns the dashboards' req/s, the req/s that reached the scheduler (answers Apache's
+    cache did not serve: X-Cache not HIT), the 200s and the 200s whose body was wrong.
+    """
+    totals = {"requests": 0, "backend": 0, "ok": 0, "bad": 0}
+
+    async def dashboard(offset: float) -> None:
+        await asyncio.sleep(offset)
+        etag = None
+        deadline = time.monotonic() + seconds - offset
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            while time.monotonic() < deadline:
+                headers = {**BROWSER, **({"If-None-Match": etag} if etag else {})}
+                async with session.get(url, headers=headers) as response:
+                    body = await response.read()
+                totals["requests"] += 1
+                if not response.headers.get("X-Cache", "").startswith("HIT"):
+                    totals["backend"] += 1
+                if response.status == 200:
+                    good = body_matches_etag(body, response.headers)
+                    totals["ok" if good else "bad"] += 1
+                    etag = response.headers.get("ETag")
+                await asyncio.sleep(interval)
+
+    await asyncio.gather(*(dashboard(i * interval / count) for i in range(count)))
+    return (totals["requests"] / seconds, totals["backend"] / seconds,
+            totals["ok"] + totals["bad"], totals["bad"])
+
+
 def bench_http(work: Path, items: int, seconds: float, concurrency: int) -> None:
     procs = ProcessGroup()
     try:
@@ -131,6 +184,8 @@ def bench_http(work: Path, items: int, seconds: float, concurrency: int) -> None
             "algorithm": "HS256", "secret": SECRET, "issuer": "bench", "audience": "zuul"})
         apache = stack.apache(zuul={"scheduler": f"127.0.0.1:{scheduler.port}",
                                     "log_root": str(logs)})
+        uncached = stack.apache(zuul={"scheduler": f"127.0.0.1:{scheduler.port}"},
+                                status_cache={"enabled": False})
         token = jwt.encode({"iss": "bench", "aud": "zuul", "exp": int(time.time()) + 3600,
                             "zuul": {"admin": ["bench"]}}, SECRET, algorithm="HS256")
         headers = {"Authorization": f"Bearer {token}"}
@@ -148,9 +203,11 @@ def bench_http(work: Path, items: int, seconds: float, concurrency: int) -> None
         gz = {"Accept-Encoding": "gzip"}
         targets = [("scheduler port (direct)", scheduler.url + path, {}),
                    ("Apache -> scheduler", apache.url + "/zuul" + path, {}),
+                   ("Apache, no cache", uncached.url + "/zuul" + path, {}),
                    ("Apache static file", apache.url + "/zuul/logs/status.json", {}),
                    ("gzip: direct", scheduler.url + path, gz),
-                   ("gzip: Apache -> scheduler", apache.url + "/zuul" + path, gz)]
+                   ("gzip: Apache -> scheduler", apache.url + "/zuul" + path, gz),
+                   ("gzip: Apache, no cache", uncached.url + "/zuul" + path, gz)]
         # Interleaved rounds, median per target: load from other processes hits all alike.
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in targets}
         for _ in range(ROUNDS):
@@ -167,6 +224,14 @@ def bench_http(work: Path, items: int, seconds: float, concurrency: int) -> None
         for name, (rps, median, p99) in results.items():
             direct = results["gzip: direct" if name.startswith("gzip") else targets[0][0]][0]
             print(f"{name:<26} {rps:>8.0f} {median:>10.2f} {p99:>8.2f} {rps / direct:>9.2f}x")
+        print(f"\n(c) {DASHBOARDS} dashboards polling status every {DASHBOARD_INTERVAL:.0f} s "
+              f"for {DASHBOARD_SECONDS:.0f} s (gzip, If-None-Match, max-age=0), queue still")
+        print(f"{'target':<26} {'polls/s':>8} {'scheduler req/s':>16} {'200s':>6} "
+              f"{'bad bodies':>11}")
+        for name, base in (("Apache (cached)", apache.url), ("Apache, no cache", uncached.url)):
+            polls, backend, oks, bad = asyncio.run(dashboards(
+                base + "/zuul" + path, DASHBOARDS, DASHBOARD_INTERVAL, DASHBOARD_SECONDS))
+            print(f"{name:<26} {polls:>8.1f} {backend:>16.1f} {oks:>6} {bad:>11}")
     finally:
         procs.stop_all()
 

@@ -6,6 +6,7 @@ the tests and admins all render it through :func:`render_vhost`, so there is one
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from zuul.lib.config import (
 )
 
 TEMPLATE_DIR_NAME = Path("deploy") / "apache"
+DEFAULT_CACHE_ROOT = "/var/cache/apache2/mod_cache_disk"
+# The user Apache's children run as when started by root (Debian's www-data).
+APACHE_USER = "www-data"
 
 Members = vol.All(lambda v: [v] if isinstance(v, str) else v, [host_port], vol.Length(min=1))
 
@@ -69,11 +73,13 @@ SCHEMA = vol.Schema(
             vol.Optional("member_retry", default=2): vol.All(int, vol.Range(min=0)),
         },
         vol.Optional("status_cache", default={}): {
+            # Apache caches status.json (mod_cache_disk) for the scheduler's max-age; off:
+            # every request goes to the scheduler's own snapshot cache.
+            vol.Optional("enabled", default=True): bool,
+            # mod_cache_disk's CacheRoot, writable by Apache's user (Debian's default dir).
+            vol.Optional("root", default=DEFAULT_CACHE_ROOT): NonEmptyStr,
             # Largest status.json Apache caches (a 1,000-item status is ~0.8 MB).
             vol.Optional("max_bytes", default=8 * 1024 * 1024): vol.All(int, vol.Range(min=1024)),
-            # Shared memory for all cached entries (relative to Apache's runtime dir).
-            vol.Optional("size_bytes", default=64 * 1024 * 1024):
-                vol.All(int, vol.Range(min=65536)),
         },
         vol.Optional("workers", default={}): {
             vol.Optional("threads_per_child", default=64): vol.All(int, vol.Range(min=1)),
@@ -139,7 +145,8 @@ def render_standalone(deployment: dict[str, Any], directory: Path, port: int | N
         d=deployment, dir=str(directory),
         port=port if port is not None else deployment["port"],
         listen_address=listen_address or deployment["listen_address"],
-        run_as_root=os.geteuid() == 0, modules_dir="/usr/lib/apache2/modules")
+        run_as_root=os.geteuid() == 0, apache_user=APACHE_USER,
+        modules_dir="/usr/lib/apache2/modules")
 
 
 def write_standalone(deployment: dict[str, Any], directory: Path, port: int | None = None,
@@ -150,6 +157,14 @@ def write_standalone(deployment: dict[str, Any], directory: Path, port: int | No
         deployment = {**deployment, "port": port}
     for sub in ("logs", "run"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
+    cache = deployment["status_cache"]
+    if cache["enabled"] and cache["root"] == DEFAULT_CACHE_ROOT:
+        # Self-contained: the status cache lives in the directory too, owned by Apache's user.
+        root = directory / "cache"
+        root.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(root, APACHE_USER, APACHE_USER)
+        deployment = {**deployment, "status_cache": {**cache, "root": str(root)}}
     (directory / "vhost.conf").write_text(render_vhost(deployment), encoding="utf-8")
     conf = directory / "httpd.conf"
     conf.write_text(render_standalone(deployment, directory, port, listen_address),

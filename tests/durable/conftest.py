@@ -48,3 +48,20 @@ def processes_under(root: Path) -> list[psutil.Process]:
         if cwd.startswith(str(root)) or any(str(root) in a for a in cmdline):
             found.append(proc)
     return found
+
+
+def executor(stack: Stack, name: str, log_root: Path, **extra: Any) -> HTTPService:
+    """A ``zuul-executor`` on the test's ZooKeeper chroot, with its own work dir."""
+    config = {"zookeeper": stack.zookeeper_conf(),
+              "state_dir": str(stack.workdir / f"executor-{name}"),
+              "executor": {"name": name, "log_root": str(log_root), "max_concurrent": 4,
+                           **extra}}
+    return stack.service(f"zuul-executor-{name}", "zuul-executor", config)
+
+
+def executor_running(service: HTTPService) -> list[str]:
+    """UUIDs of the builds ``service`` runs now (empty when it does not answer)."""
+    try:
+        return get(service.url + "/api/executor").json()["running"]
+    except (OSError, ValueError):
+        return []

@@ -27,9 +27,12 @@ def test_status_gzip_through_apache(stack: Stack, github_api: GitHubAPI) -> None
     assert json.loads(gzip.decompress(packed.body)) == plain.json()
     assert packed.headers["ETag"] != plain.headers["ETag"]
 
+    # Apache drops the validators for status (its cache could not answer them from its copy,
+    # doc/frontdoor.rst) and serves the whole body.
     again = get(url, headers={"Accept-Encoding": "gzip",
                               "If-None-Match": packed.headers["ETag"]})
-    assert again.status == 304
+    assert again.status == 200
+    assert json.loads(gzip.decompress(again.body)) == plain.json()
     refused = get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
     assert "Content-Encoding" not in refused.headers and refused.json() == plain.json()
 
@@ -41,9 +44,11 @@ def test_apache_caches_status_for_max_age(stack: Stack, github_api: GitHubAPI) -
     url = apache.url + "/zuul/api/tenant/example/status"
     wait_for(lambda: get(url).headers.get("X-Cache", "").startswith("HIT"), 10,
              what="a status served from Apache's cache")
-    # A client asking for a fresh copy goes through to the scheduler.
-    fresh = get(url, headers={"Cache-Control": "no-cache"})
-    assert fresh.status == 200 and not fresh.headers.get("X-Cache", "").startswith("HIT")
+    # Browsers' fetch(..., {cache: 'no-cache'}) sends Cache-Control: max-age=0; Apache still
+    # answers from its copy (at most max-age=1 old), or every dashboard poll would reach the
+    # scheduler.
+    wait_for(lambda: get(url, headers={"Cache-Control": "max-age=0"}).headers.get(
+        "X-Cache", "").startswith("HIT"), 10, what="a max-age=0 request served from the cache")
     # Other API routes are never cached.
     info = apache.url + "/zuul/api/info"
     assert all("X-Cache" not in get(info).headers for _ in range(3))

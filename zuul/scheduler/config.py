@@ -52,6 +52,10 @@ EXECUTOR_SCHEMA = vol.Schema(
         vol.Optional("work_root"): NonEmptyStr,
         vol.Optional("max_concurrent", default=4): vol.All(int, vol.Range(min=1)),
         vol.Optional("log_url", default=""): _log_url_template,
+        # Run builds on zuul-executor processes through ZooKeeper (needs zookeeper).
+        vol.Optional("external", default=False): bool,
+        # Tries of a build whose executor dies before it is reported as ERROR.
+        vol.Optional("max_tries", default=3): vol.All(int, vol.Range(min=1)),
     }
 )
 
@@ -80,6 +84,8 @@ def load(path: str | Path) -> dict[str, Any]:
         if not server or not server["start"]:
             raise ConfigError(f"{path}: gearman: required unless gearman_server.start is true")
         conf["gearman"] = {"servers": [f"{server['listen']}:{server['port']}"]}
+    if conf["executor"]["external"] and not conf.get("zookeeper"):
+        raise ConfigError(f"{path}: executor.external: needs a zookeeper section")
     if not conf.get("connections"):
         conf["connections"] = {"github": CONNECTION_SCHEMA({})}
     if conf.get("tenant_config"):

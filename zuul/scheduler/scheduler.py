@@ -57,6 +57,7 @@ class Scheduler:
         self.persisted_version = 0
         self._persisted = asyncio.Condition()
         self._persist_retry: asyncio.TimerHandle | None = None
+        self._stopping = False
 
     # Layout -------------------------------------------------------------------------------
 
@@ -106,8 +107,12 @@ class Scheduler:
                 if item.change.number is not None:
                     self.known_changes[(item.change.project, item.change.number)] = item.change
                 for build in [b for b in item.builds.values() if b.result is None]:
-                    await self._abandon(tenant, item, build,
-                                        "the scheduler stopped while the build ran; re-run")
+                    if getattr(self.launcher, "resumes_builds", False):
+                        # Still running on an executor: follow its request again.
+                        self.start_build(manager, item, build)
+                    else:
+                        await self._abandon(tenant, item, build,
+                                            "the scheduler stopped while the build ran; re-run")
             for data in restored.finals:
                 item = zkstate.item_from_dict(data, jobs)
                 self.finals[item.uuid] = zkstate.PendingReport(tenant, pipeline, item,
@@ -241,6 +246,8 @@ class Scheduler:
     def _build_done(self, task: asyncio.Task[None], manager: PipelineManager,
                     item: QueueItem, build: Build) -> None:
         self._tasks.discard(task)
+        if self._stopping and build.result is None:
+            return  # stopping, not ended: the state in ZooKeeper still has it running
         if build.result is None:
             build.result = CANCELED if task.cancelled() else "ERROR"
         if build.canceled:
@@ -266,6 +273,14 @@ class Scheduler:
 
     def hold_for(self, tenant: str, item: QueueItem, build: Build) -> dict[str, Any] | None:
         """The autohold request matching a failed build, if any (counted as used)."""
+        hold = self.find_hold(tenant, item, build)
+        if hold is not None:
+            self.history.count_hold(hold["id"], build.uuid)
+            build.held = True
+        return hold
+
+    def find_hold(self, tenant: str, item: QueueItem, build: Build) -> dict[str, Any] | None:
+        """The autohold request that would hold ``build``'s nodes if it failed (not counted)."""
         for hold in self.history.autoholds(tenant):
             if hold["current_count"] >= hold["max_count"]:
                 continue
@@ -273,8 +288,6 @@ class Scheduler:
                 continue
             if not re.search(hold["ref_filter"], item.change.ref):
                 continue
-            self.history.count_hold(hold["id"], build.uuid)
-            build.held = True
             return {"id": hold["id"], "reason": hold["reason"],
                     "expiration": hold["node_expiration"] or None, "build": build.uuid}
         return None
@@ -342,6 +355,10 @@ class Scheduler:
             if action != "start" and self.finals.pop(item.uuid, None) is not None:
                 self.wake()  # the next flush deletes the reported item
 
+    async def record_build(self, tenant: str, item: QueueItem, build: Build) -> None:
+        """Store ``build`` (an ended build, or one try of it) in the build history."""
+        await self._record(tenant, item, build)
+
     async def _record(self, tenant: str, item: QueueItem, build: Build) -> None:
         change = item.change
         record = {
@@ -362,6 +379,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Cancel every build and report task; close reporter sessions."""
+        self._stopping = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -19,6 +19,7 @@ from zuul.lib.web import SnapshotCache, add_health_routes, json_response, make_a
 from zuul.scheduler import tenant_config
 from zuul.scheduler.events import DeliveryStore, EventReceiver
 from zuul.scheduler.launcher import BuildLauncher
+from zuul.scheduler.remote import RemoteBuildLauncher
 from zuul.scheduler.scheduler import Scheduler
 from zuul.scheduler.zkstate import PipelineStateStore
 
@@ -81,6 +82,12 @@ class SchedulerService:
                             executor_conf["max_concurrent"])
         self.scheduler.launcher = BuildLauncher(executor, self.nodes, self.scheduler.hold_for)
         self.scheduler.load_layout()
+        await self._connect_state()
+        if executor_conf["external"]:
+            assert self.state_client is not None  # config.load requires zookeeper
+            self.scheduler.launcher = RemoteBuildLauncher(
+                self.state_client, self.scheduler.find_hold, self.history.count_hold,
+                self.scheduler.record_build, self._log_url, executor_conf["max_tries"])
         await self._restore_state()
         await self.scheduler.refresh_estimates()
         loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
@@ -105,14 +112,18 @@ class SchedulerService:
             if self.gear_server is not None:
                 self.gear_server.shutdown()
 
-    async def _restore_state(self) -> None:
-        """With ZooKeeper configured, pipeline state lives there: load it, keep writing it."""
+    async def _connect_state(self) -> None:
         if not self.conf.get("zookeeper"):
             return
         from nodepool.launcher.zk import make_client
 
         self.state_client = make_client(self.conf["zookeeper"])
         await asyncio.to_thread(self.state_client.start, STATE_CONNECT_TIMEOUT)
+
+    async def _restore_state(self) -> None:
+        """With ZooKeeper configured, pipeline state lives there: load it, keep writing it."""
+        if self.state_client is None:
+            return
         store = PipelineStateStore(self.state_client)
         count = await self.scheduler.restore_state(store)
         log.info("Pipeline state: %d item(s) restored from ZooKeeper", count)
