@@ -49,7 +49,8 @@ def status(extra_items: int = 0) -> dict[str, Any]:
                                job("docs", "u-queued")]),
         item(13, "org/beta", [job("tox-py311", "u-failed", result="FAILURE", elapsed=50_000),
                               job("slow-nv", "u-nv", elapsed=10_000, estimated=None,
-                                  voting=False)]),
+                                  voting=False),
+                              job("overdue", "u-overdue", elapsed=125_000, estimated=60_000)]),
     ]
     check_items[1]["failing_reasons"] = ["at least one job failed"]
     for n in range(extra_items):
@@ -113,6 +114,8 @@ class RecordedAPI:
         self.console_lines = 200
         self.drop_after: int | None = None
         self.changed_item: int | None = None
+        self.finished: set[str] = set()  # change numbers no longer in the status
+        self.evil_url = ""  # a URL from a (hostile) webhook payload, put in items and builds
         self._tick = 0
         self.stream_requests: list[dict[str, Any]] = []
         self._loop = asyncio.new_event_loop()
@@ -163,6 +166,12 @@ class RecordedAPI:
 
     async def _status(self, request: web.Request) -> web.Response:
         document = status(self.status_items)
+        if self.evil_url:
+            document["pipelines"][0]["change_queues"][0]["heads"][0][0]["url"] = self.evil_url
+        for pipeline in document["pipelines"]:  # finished items leave the board
+            pipeline["change_queues"] = [
+                q for q in pipeline["change_queues"]
+                if not any(i["id"].split(",")[0] in self.finished for h in q["heads"] for i in h)]
         if self.changed_item is not None:  # one item's job moves on at every answer
             self._tick += 1
             for queue in document["pipelines"][0]["change_queues"]:
@@ -176,6 +185,8 @@ class RecordedAPI:
         skip = int(request.query.get("skip", 0))
         builds = [{**BUILD, "uuid": f"b-{n}", "job_name": f"job-{n}",
                    "result": "FAILURE" if n % 5 == 0 else "SUCCESS"} for n in range(120)]
+        if self.evil_url:
+            builds = [{**b, "ref_url": self.evil_url, "log_url": self.evil_url} for b in builds]
         builds = [b for b in builds if all(
             str(b.get(k)) == v for k, v in request.query.items() if k not in ("limit", "skip"))]
         return web.json_response(builds[skip:skip + limit])
@@ -185,7 +196,9 @@ class RecordedAPI:
         if uuid.startswith("u-running"):
             return web.json_response({"error": "not_found", "description": "no build"},
                                      status=404)
-        return web.json_response({**BUILD, "uuid": uuid})
+        extra = {"ref_url": self.evil_url, "log_url": self.evil_url,
+                 "artifacts": [{"name": "evil", "url": self.evil_url}]} if self.evil_url else {}
+        return web.json_response({**BUILD, "uuid": uuid, **extra})
 
     def console_line(self, n: int, uuid: str) -> str:
         """Line ``n`` of a recorded console; every 50th (from 7) is a red ANSI error."""

@@ -5,6 +5,7 @@ a long log to scroll, a filter across pipelines). ``test_e2e_*`` covers the real
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,7 +132,7 @@ def test_builds_filters_paging_and_build_page(page, api: RecordedAPI, shots: Pat
     page.goto(api.url + "#/t/example/builds")
     page.wait_for_selector("#builds tbody tr[data-uuid='b-0']")
     # 50 from the history, plus the running builds of the status on the first page.
-    assert page.locator("#builds tbody tr").count() == 50 + 4
+    assert page.locator("#builds tbody tr").count() == 50 + 5
     running = page.locator("#builds tbody tr[data-uuid='u-running']")
     assert "RUNNING" in running.inner_text()
     assert running.locator("a").first.get_attribute("href") == "#/t/example/stream/u-running"
@@ -253,12 +254,95 @@ def test_status_refresh_reuses_unchanged_items_and_keeps_focus(page, api: Record
     page.wait_for_timeout(100)
     assert page.evaluate("window.__added") == 1  # only the changed item was rebuilt
     assert page.evaluate("document.activeElement.closest('.item').dataset.id").startswith("500,")
-    times = []
-    for _ in range(5):
-        before = api.hits[path]
-        wait_for(lambda before=before: api.hits[path] > before, 10, what="a refresh")
-        page.wait_for_timeout(50)
-        times.append(float(page.get_attribute("#pipelines", "data-render-ms")))
-    print("status refresh ms with 1,004 items:", times)
-    # The median: single refreshes of this shared 2-core machine stall when it is loaded.
-    assert sorted(times)[2] < 50
+    # Main-thread CPU time per refresh (parse, render, style, layout, paint), from Chromium's
+    # own counters in thread time: wall-clock times on this shared 2-core machine also count
+    # the time other processes hold the CPU.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
+
+    def task_seconds() -> float:
+        metrics = cdp.send("Performance.getMetrics")["metrics"]
+        return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
+
+    before, start = api.hits[path], task_seconds()
+    wait_for(lambda: api.hits[path] >= before + 5, 30, what="five refreshes")
+    page.wait_for_timeout(300)
+    per_refresh = (task_seconds() - start) / 5 * 1000
+    print(f"status refresh, 1,004 items: {per_refresh:.1f} ms main-thread CPU; last render "
+          f"{page.get_attribute('#pipelines', 'data-render-ms')} ms wall")
+    assert per_refresh < 50
+
+
+def test_only_http_urls_become_links(page, api: RecordedAPI) -> None:
+    """A javascript: URL from a webhook payload (change URL, ref_url, log_url, artifact)
+    stays text on the status, builds and build pages."""
+    api.evil_url = "javascript:alert(document.domain)"
+    no_js_links = "document.querySelectorAll('a[href^=\"javascript\" i]').length"
+    page.goto(api.url + "#/t/example/status")
+    page.wait_for_selector(".item[data-id^='12,']")
+    assert page.locator(".item[data-id^='12,'] .change").evaluate("e => e.tagName") == "SPAN"
+    assert page.evaluate(no_js_links) == 0
+    page.goto(api.url + "#/t/example/builds")
+    page.wait_for_selector("#builds tbody tr[data-uuid='b-0']")
+    assert page.evaluate(no_js_links) == 0
+    page.goto(api.url + "#/t/example/build/b-1")
+    page.wait_for_selector("#build-details")
+    page.wait_for_selector("#artifacts")
+    assert page.evaluate(no_js_links) == 0
+    assert "evil" in page.inner_text("#artifacts")
+
+
+def test_watched_change_notifies_when_it_finishes(browser, api: RecordedAPI) -> None:
+    """Opt-in: Watch asks for permission; when the item leaves the board the user gets a
+    notification (Notification API) and the status line, and it joins "Recently finished"."""
+    context = browser.new_context()
+    context.grant_permissions(["notifications"])
+    context.add_init_script("""
+        window.__notes = [];
+        window.Notification = class {
+            static permission = 'granted';
+            static requestPermission() { return Promise.resolve('granted'); }
+            constructor(title, options) { window.__notes.push([title, options.body]); }
+        };""")
+    page = context.new_page()
+    try:
+        page.goto(api.url + "#/t/example/status?refresh=1")
+        watch = page.locator(".item[data-id^='13,'] button.watch")
+        watch.click()
+        wait_for(lambda: watch.get_attribute("aria-pressed") == "true", 5, what="watching")
+        api.finished.add("13")
+        page.wait_for_selector("#notice:has-text('org/beta #13 finished in check: FAILURE')")
+        assert page.evaluate("window.__notes") == [
+            ["Zuul", "org/beta #13 finished in check: FAILURE"]]
+        assert "FAILURE #13 org/beta in check" in page.inner_text("#recent")
+    finally:
+        context.close()
+
+
+def test_times_zone_choice_relative_and_overdue(browser, api: RecordedAPI) -> None:
+    """Times are in one labelled zone (UTC by default, local on request, remembered) with a
+    relative time; a job past its estimate is "overdue", never "0s left"."""
+    context = browser.new_context(timezone_id="Europe/Berlin")
+    page = context.new_page()
+    try:
+        page.goto(api.url + "#/t/example/status")
+        overdue = page.locator("li[data-job='overdue']")
+        overdue.wait_for()
+        assert overdue.locator(".time").inner_text() == "overdue 1m 05s"
+        assert "overdue" in overdue.locator(".progress").get_attribute("class")
+        assert "0s left" not in page.inner_text("#pipelines")
+        page.goto(api.url + "#/t/example/build/b-1")
+        started = page.locator("#build-details time").first
+        started.wait_for()
+        assert re.fullmatch(r"2026-01-02 10:00:00 UTC \(\d+d \d+h ago\)", started.inner_text())
+        assert page.inner_text("#tz") == "Times: UTC"
+        page.click("#tz")
+        page.wait_for_selector("#tz:has-text('Times: local')")
+        wait_for(lambda: re.match(r"2026-01-02 11:00:00 (GMT\+1|CET) ",
+                                  page.locator("#build-details time").first.inner_text()), 5,
+                 what="local time labelled with its zone")
+        page.reload()
+        page.wait_for_selector("#build-details time")
+        assert page.inner_text("#tz") == "Times: local"  # remembered
+    finally:
+        context.close()

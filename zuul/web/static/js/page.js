@@ -3,6 +3,7 @@
 // a route the API lacks is "not available" (calm, not red), an unknown object is "not found",
 // an unreachable API is the banner.
 import {apiUrl, getJSON} from './api.js';
+import {token} from './auth.js';
 import {notAvailable, setBanner} from './chrome.js';
 import {h} from './util.js';
 
@@ -17,7 +18,7 @@ import {h} from './util.js';
 export function load(el, path, what, render, fallback) {
   const controller = new AbortController();
   el.replaceChildren(h('p', {class: 'muted'}, 'Loading…'));
-  getJSON(apiUrl(path), {signal: controller.signal}).then((data) => {
+  getJSON(apiUrl(path), {signal: controller.signal, token: token()}).then((data) => {
     el.replaceChildren(render(data) || '');
   }).catch((err) => {
     if (controller.signal.aborted) return;
@@ -35,6 +36,10 @@ export function load(el, path, what, render, fallback) {
  */
 export function failure(err, what) {
   if (err.missing) return notAvailable(what);
+  if (err.status === 401 || err.status === 403) {
+    return h('p', {class: 'notice', dataset: {auth: String(err.status)}},
+      `${what} needs an admin of this tenant: sign in (${err.message})`);
+  }
   if (err.unreachable) setBanner(err);
   return h('p', {class: 'notice', dataset: {error: String(err.status || 0)}},
     err.status === 404 ? `Not found: ${err.message}` : `${what} could not be loaded: ${err.message}`);

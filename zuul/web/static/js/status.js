@@ -108,8 +108,10 @@ export function jobProgress(job, now) {
     return [h('span', {class: 'result queued', title: why ? `waiting for ${why}` : null}, 'queued'),
             h('span', {class: 'time waiting'}, why ? `waiting: ${why}` : '')];
   }
-  const total = typeof job.remaining_time === 'number' ? elapsed + job.remaining_time
-    : typeof job.estimated_time === 'number' && job.estimated_time > 0 ? job.estimated_time : null;
+  // Zuul clamps remaining_time at 0 past the estimate: then the estimate tells by how much.
+  const estimate = typeof job.estimated_time === 'number' && job.estimated_time > 0 ? job.estimated_time : null;
+  const total = typeof job.remaining_time === 'number' && job.remaining_time > 0
+    ? elapsed + job.remaining_time : estimate ?? (typeof job.remaining_time === 'number' ? elapsed : null);
   const pct = total ? Math.min(100, Math.round((100 * elapsed) / total)) : null;
   const remaining = total ? total - elapsed : null;
   const overdue = remaining !== null && remaining <= 0;
