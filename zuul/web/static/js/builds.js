@@ -53,7 +53,11 @@ function filterForm(tenant, page, filters, query) {
     go(params);
   });
   form.addEventListener('reset', (event) => { event.preventDefault(); go(new URLSearchParams()); });
-  return form;
+  // On a phone the dozen fields fold away unless a filter is set.
+  const active = filters.some(([name]) => query.get(name));
+  return h('details', {class: 'filter-box', open: active || matchMedia('(min-width: 641px)').matches},
+    h('summary', {}, active ? `Filters (${filters.filter(([n]) => query.get(n)).length} set)` : 'Filters'),
+    form);
 }
 
 /**

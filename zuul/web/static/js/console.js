@@ -243,8 +243,8 @@ export function mount(root, {tenant, arg: uuid, query}) {
       setState(`No stored log for this build${response ? ` (HTTP ${response.status})` : ''}.`, 'missing');
       return;
     }
-    write(await response.text());
-    write('\n');
+    const text = await response.text();
+    write(text.endsWith('\n') || !text ? text : text + '\n');
     flush();
     tail.remove();
     setState('Build finished: stored log', 'stored');

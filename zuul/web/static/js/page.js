@@ -46,19 +46,42 @@ export function failure(err, what) {
 }
 
 /**
- * Make the children of `parent` the keyed nodes in `wanted`, reusing nodes whose signature is
- * unchanged and moving nodes only when out of place (so focus and scroll survive).
+ * Deep equality of JSON data (no allocation, stops at the first difference).
+ * @param {any} a
+ * @param {any} b
+ * @returns {boolean}
+ */
+export function same(a, b) {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
+    return true;
+  }
+  let n = 0;
+  for (const key in a) {
+    if (!same(a[key], b[key])) return false;
+    n++;
+  }
+  for (const _ in b) n--;  // eslint-disable-line no-unused-vars
+  return n === 0;
+}
+
+/**
+ * Make the children of `parent` the keyed nodes in `wanted`, reusing nodes whose data is
+ * unchanged (deep-equal) and moving nodes only when out of place (so focus and scroll survive).
  * @param {HTMLElement} parent
- * @param {[string, string, () => HTMLElement][]} wanted  key, signature, create
+ * @param {[string, any, () => HTMLElement][]} wanted  key, data it is drawn from, create
  */
 export function reconcile(parent, wanted) {
-  /** @type {Map<string, {el: HTMLElement, sig: string}>} */
+  /** @type {Map<string, {el: HTMLElement, sig: any}>} */
   const old = /** @type {any} */ (parent)._keyed || new Map();
   const next = new Map();
   let cursor = parent.firstChild;
   for (const [key, sig, create] of wanted) {
     let entry = old.get(key);
-    if (!entry || entry.sig !== sig) {
+    if (!entry || !same(entry.sig, sig)) {
       const el = create();
       if (entry) {
         const focusKey = entry.el.contains(document.activeElement)

@@ -244,7 +244,7 @@ export function mount(root, {tenant, query}) {
     if (collapse) for (const id of seen.keys()) collapsed.add(id);
     render();
   };
-  root.append(
+  root.append(h('h1', {class: 'sr-only'}, `Status of ${tenant}`),
     h('div', {class: 'toolbar'},
       h('label', {for: 'status-filter'}, 'Filter', input),
       h('label', {for: 'show-empty', class: 'check'}, empty, 'Show empty pipelines'),
@@ -368,7 +368,7 @@ export function mount(root, {tenant, query}) {
           const queueEl = queuesEl._keyed.get(q.key).el;
           const list = queueEl._head || (queueEl._head = queueEl.querySelector('.head'));
           reconcile(list, q.items.map(({item, ahead, headStart}) => [String(item.id),
-            JSON.stringify([item, ahead, headStart, admin, collapsed.has(item.id), watched.has(item.id)]),
+            [item, ahead, headStart, admin, collapsed.has(item.id), watched.has(item.id)],
             () => {
               const el = /** @type {any} */ (renderItem(ctx, item, ahead, now));
               if (headStart) el.classList.add('head-start');
