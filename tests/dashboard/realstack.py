@@ -22,6 +22,7 @@ class DashboardStack:
     scheduler: HTTPService
     gearman: GearmanServer
     prefix: str
+    streamer: HTTPService | None = None
 
     @property
     def url(self) -> str:
@@ -69,10 +70,11 @@ def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool =
                         "pools": [{"name": "main", "max-servers": 4, "labels": ["local"]}]}])
     scheduler = stack.scheduler(geard, **conf)
     zuul["scheduler"] = f"127.0.0.1:{scheduler.port}"
+    log_streamer = None
     if streamer:
         log_streamer = stack.service("zuul-log-streamer", "zuul-log-streamer",
                                      {"log_root": str(log_root)})
         zuul["streamer"] = f"127.0.0.1:{log_streamer.port}"
     apache = stack.apache(zuul=zuul, nodepool={"launcher": f"127.0.0.1:{launcher.port}"}
                           if launcher else None)
-    return DashboardStack(apache, scheduler, geard, prefix)
+    return DashboardStack(apache, scheduler, geard, prefix, log_streamer)

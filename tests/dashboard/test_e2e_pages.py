@@ -7,6 +7,7 @@ page is wider than the screen. A second test drives the admin actions and focus 
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,26 @@ def test_admin_actions_focus_and_live_regions(real: DashboardStack, page: Any,
     page.click("#confirm button[value=yes]")
     page.wait_for_selector("#notice:has-text('Done: Delete autohold')")
     page.wait_for_selector("#autoholds tbody tr[data-id]", state="detached")
+
+
+@pytest.mark.slow
+def test_console_resumes_after_the_streamer_is_killed(real: DashboardStack, page: Any) -> None:
+    """kill -9 of the log streamer mid-build: the console reconnects to the restarted
+    streamer with the byte offset it had, and every line of the build arrives exactly once."""
+    assert real.send_event("pull_request", pull_request("org/slow", 51, "c" * 40)) == "accepted"
+    running = wait_for(lambda: _running_uuid(real, 51), 60, what="org/slow's build to start")
+    page.goto(real.url + f"#/t/example/stream/{running}")
+    page.wait_for_function("document.querySelectorAll('#console .ln[data-n]').length > 8")
+    assert real.streamer is not None
+    real.streamer.kill()
+    page.wait_for_selector("#console[data-state='reconnecting']")
+    real.streamer.start()
+    page.wait_for_selector("#console[data-state='streaming']", timeout=30_000)
+    assert "resumed" in page.inner_text("#console-state")
+    last = int(re.findall(r"slow-line-(\d+)", page.inner_text("#console"))[-1])
+    page.wait_for_function(
+        f"document.querySelector('#console').textContent.includes('slow-line-{last + 4}')",
+        timeout=30_000)
+    numbers = [int(n) for n in re.findall(r"\| slow-line-(\d+)$", page.inner_text("#console"),
+                                          re.M)]
+    assert numbers == list(range(numbers[-1] + 1)), "a line was lost or repeated"
