@@ -1,4 +1,5 @@
-"""Console streaming: line latency through Apache vs direct, and streamer memory per viewer.
+"""Console streaming: line latency through Apache vs direct, streamer memory per viewer, and
+the front door under many idle streams.
 
 Starts a real ``zuul-log-streamer`` and Apache in front of it (loopback, temp dir), writes a
 running build's console log the way the executor does, and measures in one run:
@@ -6,7 +7,10 @@ running build's console log the way the executor does, and measures in one run:
 1. line-written-to-received latency (p50/p99) for a viewer through Apache and one connected
    directly, both watching the same build at the same time;
 2. the streamer's resident memory with 1, 100 and 1,000 concurrent viewers of one build
-   (every viewer shown to receive a live line before the measurement).
+   (every viewer shown to receive a live line before the measurement);
+3. through Apache: ``/zuul/api/info`` latency (p50/p99, new connection per request) with 0,
+   100, 500 and 1,000 idle console streams open, and Apache's memory (RSS and PSS summed over
+   its processes) per 100 open tunnels.
 
 Usage: python bench/console_stream.py [LINES]   (default 400 lines, at most 5,000)
 """
@@ -26,12 +30,20 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.frontdoor.streams import (  # noqa: E402
+    apache_memory,
+    latencies,
+    open_viewers,
+)
 from tests.harness.ports import free_port  # noqa: E402
 from tests.harness.process import ProcessGroup  # noqa: E402
+from tests.harness.servers import raise_nofile  # noqa: E402
 from tests.harness.stack import Stack  # noqa: E402
 from zuul.executor.console import ConsoleLog, write_build_json  # noqa: E402
 
 VIEWER_COUNTS = (1, 100, 1000)
+STREAM_COUNTS = (0, 100, 500, 1000)
+API_REQUESTS = 300
 LINE_INTERVAL = 0.005
 
 
@@ -70,7 +82,7 @@ async def collect_latencies(ws: aiohttp.ClientWebSocketResponse, out: list[float
 async def latency(log_root: Path, direct_url: str, apache_url: str, lines: int
                   ) -> dict[str, list[float]]:
     build = uuid.uuid4().hex
-    console = ConsoleLog(log_root / build)
+    console = ConsoleLog(log_root / build, {"uuid": build, "tenant": "bench"})
     results: dict[str, list[float]] = {"direct": [], "apache": []}
     async with aiohttp.ClientSession() as session:
         viewers = {name: await open_viewer(session, url, build)
@@ -100,7 +112,7 @@ async def memory(log_root: Path, direct_url: str, streamer_pid: int) -> list[tup
     rows = []
     for count in VIEWER_COUNTS:
         build = uuid.uuid4().hex
-        console = ConsoleLog(log_root / build)
+        console = ConsoleLog(log_root / build, {"uuid": build, "tenant": "bench"})
         console.write("history line " + "h" * 100)
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -118,8 +130,28 @@ async def memory(log_root: Path, direct_url: str, streamer_pid: int) -> list[tup
     return rows
 
 
+async def front_door(apache_url: str, apache_pid: int, log_root: Path
+                     ) -> list[tuple[int, float, float, int, int]]:
+    """API latency and Apache memory with STREAM_COUNTS idle viewers open through Apache."""
+    build = uuid.uuid4().hex
+    ConsoleLog(log_root / build, {"uuid": build, "tenant": "bench"}).write("history " + "h" * 100)
+    url = apache_url.replace("http", "ws", 1) + "/zuul/api/tenant/bench/console-stream"
+    rows = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        viewers: list[aiohttp.ClientWebSocketResponse] = []
+        for count in STREAM_COUNTS:
+            viewers += await open_viewers(session, url, build, count - len(viewers))
+            rss, pss = apache_memory(apache_pid)
+            times = await latencies(apache_url + "/zuul/api/info", API_REQUESTS)
+            assert not any(ws.closed for ws in viewers)
+            rows.append((count, statistics.median(times), percentile(times, 99), rss, pss))
+        await asyncio.gather(*(ws.close() for ws in viewers))
+    return rows
+
+
 def main() -> None:
     lines = min(int(sys.argv[1]) if len(sys.argv) > 1 else 400, 5000)
+    raise_nofile(4 * max(STREAM_COUNTS) + 4096)
     base = Path(tempfile.mkdtemp(prefix="bench-console-"))
     base.chmod(0o755)
     log_root = base / "logs"
@@ -127,8 +159,10 @@ def main() -> None:
     procs = ProcessGroup()
     try:
         stack = Stack(base, procs)
+        # One client (this process) opens every viewer: lift the per-client cap.
         streamer = stack.service("zuul-log-streamer", "zuul-log-streamer",
-                                 {"log_root": str(log_root)})
+                                 {"log_root": str(log_root),
+                                  "max_streams_per_client": 2 * max(VIEWER_COUNTS)})
         apache = stack.apache(zuul={"scheduler": f"127.0.0.1:{free_port()}",
                                     "streamer": f"127.0.0.1:{streamer.port}",
                                     "log_root": str(log_root)})
@@ -137,6 +171,11 @@ def main() -> None:
         apache_url = apache.url.replace("http", "ws", 1) + "/zuul" + path
         lat = asyncio.run(latency(log_root, direct_url, apache_url, lines))
         mem = asyncio.run(memory(log_root, direct_url, streamer.pid))
+        geard = stack.gearman()
+        scheduler = stack.scheduler(geard)
+        door = stack.apache(zuul={"scheduler": f"127.0.0.1:{scheduler.port}",
+                                  "streamer": f"127.0.0.1:{streamer.port}"})
+        front = asyncio.run(front_door(door.url, door.pid, log_root))
     finally:
         procs.stop_all()
         shutil.rmtree(base, ignore_errors=True)
@@ -158,6 +197,16 @@ def main() -> None:
         per = "" if count == base_count else f"{(rss - base_rss) / (count - base_count):.1f}"
         print(f"{count:>8} {rss / 1024:>9.1f} {per:>21}")
     print("(target: < 50 KiB per extra viewer)")
+    print()
+    print("Through Apache: /zuul/api/info with N idle console streams open (new connection per "
+          f"request, {API_REQUESTS} requests, 4 at a time); Apache memory over all its processes")
+    print(f"{'streams':>8} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'PSS MiB':>8}")
+    for count, p50, p99, rss, pss in front:
+        print(f"{count:>8} {p50:>8.1f} {p99:>8.1f} {rss / 1024:>8.1f} {pss / 1024:>8.1f}")
+    first, last = front[0], front[-1]
+    per = 100 / (last[0] - first[0])
+    print(f"per 100 tunnels: RSS {(last[3] - first[3]) * per / 1024:.1f} MiB, "
+          f"PSS {(last[4] - first[4]) * per / 1024:.1f} MiB  (target: API p99 < 50 ms)")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.pki import TestCA
 from tests.harness.process import ProcessGroup
 from tests.harness.servers import ZooKeeperServer
 from tests.harness.stack import Stack
@@ -50,9 +51,15 @@ def workdir(session_tmp: Path, request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="session")
-def zookeeper(session_tmp: Path) -> Iterator[ZooKeeperServer]:
-    """One real ZooKeeper for the session; tests isolate themselves with ``zk_chroot``."""
-    server = ZooKeeperServer(_readable_dir(session_tmp / "zookeeper"))
+def pki(session_tmp: Path) -> TestCA:
+    """The session's test CA: issues the TLS certificates of servers and clients."""
+    return TestCA(_readable_dir(session_tmp / "pki"))
+
+
+@pytest.fixture(scope="session")
+def zookeeper(session_tmp: Path, pki: TestCA) -> Iterator[ZooKeeperServer]:
+    """One real TLS-only ZooKeeper for the session; tests isolate themselves with ``zk_chroot``."""
+    server = ZooKeeperServer(_readable_dir(session_tmp / "zookeeper"), ca=pki)
     server.start()
     try:
         yield server
@@ -64,20 +71,10 @@ def zookeeper(session_tmp: Path) -> Iterator[ZooKeeperServer]:
 def zk_chroot(zookeeper: ZooKeeperServer) -> Iterator[str]:
     """A fresh ZooKeeper chroot path for one test, created before and removed after."""
     chroot = f"/test-{uuid.uuid4().hex[:10]}"
-    client = zookeeper.client()
-    try:
-        client.ensure_path(chroot)
-    finally:
-        client.stop()
-        client.close()
+    zookeeper.create_chroot(chroot)
     yield chroot
     if zookeeper.running():
-        client = zookeeper.client()
-        try:
-            client.delete(chroot, recursive=True)
-        finally:
-            client.stop()
-            client.close()
+        zookeeper.remove_chroot(chroot)
 
 
 @pytest.fixture
@@ -91,9 +88,9 @@ def procs() -> Iterator[ProcessGroup]:
 
 
 @pytest.fixture
-def stack(workdir: Path, procs: ProcessGroup) -> Stack:
-    """Start real services for a test that needs no ZooKeeper."""
-    return Stack(workdir, procs)
+def stack(workdir: Path, procs: ProcessGroup, pki: TestCA) -> Stack:
+    """Start real services for a test that needs no ZooKeeper (gearman TLS from ``pki``)."""
+    return Stack(workdir, procs, ca=pki)
 
 
 @pytest.fixture

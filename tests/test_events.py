@@ -10,7 +10,7 @@ import gear
 
 from tests.harness.process import wait_until
 from tests.harness.stack import Stack
-from zuul.lib.gearman import Client
+from zuul.lib.gearman import Client, add_servers
 from zuul.scheduler.events import DeliveryStore, EventReceiver, TriggerEvent
 
 
@@ -37,11 +37,11 @@ async def test_events_processed_once_in_order(stack: Stack, tmp_path: Path) -> N
     async def handler(event: TriggerEvent) -> None:
         seen.append(event)
 
-    receiver = EventReceiver([geard.address], ["github"], store, handler,
+    receiver = EventReceiver(geard.conf(), ["github"], store, handler,
                              asyncio.get_running_loop())
     receiver.start()
     client = Client("test")
-    client.addServer("127.0.0.1", geard.port)
+    add_servers(client, geard.conf())  # TLS with the harness's client certificate
     await asyncio.to_thread(client.waitForServer, 10)
     try:
         ids = [f"d-{i}" for i in range(20)]

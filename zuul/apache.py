@@ -6,6 +6,7 @@ the tests and admins all render it through :func:`render_vhost`, so there is one
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -26,6 +27,17 @@ from zuul.lib.config import (
 
 TEMPLATE_DIR_NAME = Path("deploy") / "apache"
 DEFAULT_CACHE_ROOT = "/var/cache/apache2/mod_cache_disk"
+# The dashboard's Content-Security-Policy: its own scripts, styles and API only (the
+# websocket to the same host is 'self' too); no inline script, no framing.
+DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                 "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+                 "form-action 'self'; frame-ancestors 'none'")
+# Build logs are data: listed and shown, never run.
+LOGS_CSP = "default-src 'none'; img-src 'self'; style-src 'self'; frame-ancestors 'none'"
+# JSON and text answers of the APIs.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# Open files Apache needs besides two per worker thread (client + backend socket).
+NOFILE_BASE = 1024
 # The user Apache's children run as when started by root (Debian's www-data).
 APACHE_USER = "www-data"
 
@@ -71,6 +83,8 @@ SCHEMA = vol.Schema(
             vol.Optional("client", default=60): vol.All(int, vol.Range(min=1)),
             vol.Optional("websocket_idle", default=600): vol.All(int, vol.Range(min=1)),
             vol.Optional("member_retry", default=2): vol.All(int, vol.Range(min=0)),
+            # mod_proxy_hcheck: seconds between /health/ready checks of each webhook worker.
+            vol.Optional("health_interval", default=1): vol.All(int, vol.Range(min=1)),
         },
         vol.Optional("status_cache", default={}): {
             # Apache caches status.json (mod_cache_disk) for the scheduler's max-age; off:
@@ -82,8 +96,23 @@ SCHEMA = vol.Schema(
             vol.Optional("max_bytes", default=8 * 1024 * 1024): vol.All(int, vol.Range(min=1024)),
         },
         vol.Optional("workers", default={}): {
-            vol.Optional("threads_per_child", default=64): vol.All(int, vol.Range(min=1)),
-            vol.Optional("max_request_workers", default=256): vol.All(int, vol.Range(min=1)),
+            # Apache worker threads per child process (ThreadsPerChild = ThreadLimit).
+            vol.Optional("threads_per_child", default=64): vol.All(int, vol.Range(1, 1024)),
+            # Threads for everything but console streams (API, webhooks, static files), kept
+            # idle whatever the number of open streams (MinSpareThreads).
+            vol.Optional("request_workers", default=256): vol.All(int, vol.Range(min=16)),
+            # Concurrent console-stream websockets this Apache carries: each open tunnel holds
+            # one thread (~160 KiB of RSS, doc/frontdoor.rst).
+            vol.Optional("console_streams", default=1000): vol.All(int, vol.Range(min=0)),
+        },
+        vol.Optional("security", default={}): {
+            # Who may read /metrics and /health/* through Apache (``Require ip`` arguments:
+            # addresses or CIDR ranges); empty = nobody.
+            vol.Optional("monitoring_allow", default=["127.0.0.1", "::1"]): [NonEmptyStr],
+            vol.Optional("referrer_policy", default="same-origin"): NonEmptyStr,
+            vol.Optional("dashboard_csp", default=DASHBOARD_CSP): NonEmptyStr,
+            vol.Optional("logs_csp", default=LOGS_CSP): NonEmptyStr,
+            vol.Optional("api_csp", default=API_CSP): NonEmptyStr,
         },
     }
 )
@@ -108,12 +137,36 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True, autoescape=False)
     env.filters["hostport"] = _hostport_filter
+    env.filters["regex"] = _regex
     return env
 
 
 def _hostport_filter(value: str) -> str:
     host, port = split_host_port(value, 80)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def mpm_sizing(deployment: dict[str, Any]) -> dict[str, int]:
+    """mpm_event settings for the deployment's ``workers`` (doc/frontdoor.rst)."""
+    workers = deployment["workers"]
+    per_child = workers["threads_per_child"]
+    threads = workers["request_workers"] + workers["console_streams"]
+    processes = -(-threads // per_child)
+    return {
+        "threads_per_child": per_child,
+        "max_request_workers": processes * per_child,
+        # Twice the processes: room for the old generation of a graceful restart, whose
+        # processes stay until their tunnels close.
+        "server_limit": 2 * processes,
+        "start_servers": -(-workers["request_workers"] // per_child),
+        "min_spare_threads": workers["request_workers"],
+        "nofile": 2 * processes * per_child + NOFILE_BASE,
+    }
+
+
+def _regex(value: str) -> str:
+    """``value`` as a literal inside a PCRE pattern."""
+    return re.escape(value)
 
 
 def _check_tls(conf: dict[str, Any], source: str) -> dict[str, Any]:
@@ -135,7 +188,8 @@ def load_deployment(path: str | Path) -> dict[str, Any]:
 
 def render_vhost(deployment: dict[str, Any]) -> str:
     """Render the Apache 2.4 vhost for ``deployment`` (a validated deployment dict)."""
-    return _environment().get_template("vhost.conf.j2").render(d=deployment)
+    return _environment().get_template("vhost.conf.j2").render(
+        d=deployment, mpm=mpm_sizing(deployment))
 
 
 def render_standalone(deployment: dict[str, Any], directory: Path, port: int | None = None,

@@ -20,8 +20,8 @@ from kazoo.exceptions import KazooException, LockTimeout
 from kazoo.protocol.states import KazooState
 from kazoo.recipe.lock import Lock
 
-from nodepool.launcher.zk import make_client
 from nodepool.zk import REQUESTS, NodepoolStore, RecordGone, RequestRecord, label_summary
+from zuul.lib.zk import make_client
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from kazoo.client import KazooClient
 
 import nodepool
 from nodepool.api import add_api_routes
-from nodepool.launcher import zk
 from nodepool.launcher.worker import LauncherWorker
 from nodepool.zk import NodepoolStore
 from zuul.lib.auth import Authenticator
 from zuul.lib.web import add_health_routes, json_response, make_app, public_base_url
+from zuul.lib.zk import make_client
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class LauncherService:
 
     def __init__(self, conf: dict[str, Any], source: str = "nodepool.yaml") -> None:
         self.conf = conf
-        self.zk: KazooClient = zk.make_client(conf["zookeeper"])
+        self.zk: KazooClient = make_client(conf["zookeeper"])
         self.name: str = conf.get("launcher-name") or f"{socket.gethostname()}-{os.getpid()}"
         self.worker = LauncherWorker(conf, self.zk, self.name)
         self.store = NodepoolStore(self.zk)

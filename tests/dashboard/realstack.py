@@ -31,7 +31,7 @@ class DashboardStack:
 
     def send_event(self, event: str, body: dict[str, Any]) -> str:
         """Submit one GitHub event over gearman, as a webhook worker does; return its status."""
-        events = Events(self.gearman.address)
+        events = Events(self.gearman)
         try:
             return events.send(event, body)
         finally:

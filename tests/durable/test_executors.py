@@ -31,6 +31,8 @@ def _final_once(github: GitHubAPI, numbers: list[int], state: str = "success") -
     for number in numbers:
         wait_for(lambda n=number: ("zuul/check", state) in github.statuses(_sha(n)), 90,
                  what=f"final status of PR {number}")
+        wait_for(lambda n=number: github.comments("org/slow", n), 10,
+                 what=f"final comment on PR {number}")
     for number in numbers:
         finals = [s for s in github.statuses(_sha(number)) if s[1] != "pending"]
         assert finals == [("zuul/check", state)], github.dump()
@@ -46,7 +48,7 @@ def test_scheduler_kill_9_builds_keep_running_on_the_executor(
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir),
                                   executor={"external": True, "log_url":
                                             "http://logs.example/{uuid}/"})
-    events = Events(geard.address)
+    events = Events(geard)
     numbers = [31, 32, 33]
     try:
         for number in numbers:
@@ -80,7 +82,7 @@ def test_executor_kill_9_mid_build_reruns_on_another(zk_stack: Stack,
     first = executor(stack, "e1", log_root)
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir),
                                   executor={"external": True})
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         assert events.send("pull_request", pr_body("org/slow", 41, _sha(41))) == "accepted"
         [lost] = wait_for(lambda: executor_running(first), 30, what="the build on e1")

@@ -31,6 +31,7 @@ LOCAL_NODE = {"name": "node", "host": "localhost", "connection": "local"}
 
 def build_request(playbook: str, timeout: float = 60.0, **zuul_vars: object) -> BuildRequest:
     """A request for one of the test playbooks on a local node, with a fresh UUID."""
-    variables = {"project": "org/project", "change": "1,1", "pipeline": "check", **zuul_vars}
+    variables = {"tenant": "example", "project": "org/project", "change": "1,1",
+                 "pipeline": "check", **zuul_vars}
     return BuildRequest(uuid=uuid.uuid4().hex, job="test-job", playbook=PLAYBOOKS / playbook,
                         nodes=[dict(LOCAL_NODE)], zuul_vars=variables, timeout=timeout)

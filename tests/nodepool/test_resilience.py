@@ -113,8 +113,10 @@ async def test_requester_session_expiry_releases_its_nodes(
     node_id = lost.nodes[0].id
     assert zk_stack.zookeeper is not None
     # A second client with the same session id and password closes (expires) the session.
+    tls = zk_stack.zookeeper.conf()["tls"]
     twin = KazooClient(hosts=zk_stack.zookeeper.hosts + zk_stack.zk_chroot,
-                       client_id=requester.client.client_id)
+                       client_id=requester.client.client_id, use_ssl=True,
+                       certfile=tls["cert"], keyfile=tls["key"], ca=tls["ca"])
     await asyncio.to_thread(twin.start, 10)
     await asyncio.to_thread(twin.stop)
     twin.close()

@@ -59,11 +59,8 @@ def comment_body(project: str, number: int, text: str) -> dict[str, Any]:
 class Events:
     """Submits raw GitHub events as ``zuul:event:github`` jobs, like a webhook worker."""
 
-    def __init__(self, address: str) -> None:
-        host, _, port = address.rpartition(":")
-        self.client = gear.Client("tests")
-        self.client.addServer(host, int(port))
-        self.client.waitForServer(10)
+    def __init__(self, geard: GearmanServer) -> None:
+        self.client = geard.client("tests")  # with the harness's client certificate
 
     def send(self, event: str, body: dict[str, Any], delivery: str | None = None) -> str:
         """Submit one event and wait for the scheduler's answer; return its status."""
@@ -85,6 +82,7 @@ def github_api() -> Iterator[GitHubAPI]:
     api = GitHubAPI().start()
     yield api
     api.stop()
+    assert not api.violations, f"calls GitHub would not take: {api.violations}"
 
 
 def tenant_file(workdir: Path, source: Path = FIXTURES / "tenant.yaml") -> Path:

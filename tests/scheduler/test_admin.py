@@ -125,7 +125,7 @@ def test_reload_keeps_queued_items(stack: Stack, github_api: GitHubAPI) -> None:
     geard = stack.gearman()
     tenants = tenant_file(stack.workdir)
     scheduler = start_scheduler(stack, geard, github_api, tenants)
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         events.send("pull_request", pr_body("org/slow", 4, "4" * 40))
         assert [i["id"] for i in items(status(scheduler.url), "check")] == [f"4,{'4' * 40}"]

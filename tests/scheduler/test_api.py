@@ -58,7 +58,7 @@ def test_every_endpoint_through_apache(zk_stack: Stack, github_api: GitHubAPI) -
                    body={"job": "broken-on-node", "change": "9", "reason": "debug it"},
                    headers=admin)
     assert hold.status == 200, hold.text
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         events.send("pull_request", pr_body("org/nodes", 9, "9" * 40))
     finally:

@@ -28,7 +28,7 @@ def _builds(url: str, **query: str) -> list[dict]:
 def test_check_pipeline_runs_jobs_and_reports(stack: Stack, github_api: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start_scheduler(stack, geard, github_api, tenant_file(stack.workdir))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         sha = "a" * 40
         body = pr_body("org/project", 7, sha)
@@ -73,7 +73,7 @@ def test_check_pipeline_runs_jobs_and_reports(stack: Stack, github_api: GitHubAP
 def test_status_json_shape_while_running(stack: Stack, github_api: GitHubAPI) -> None:
     geard = stack.gearman()
     scheduler = start_scheduler(stack, geard, github_api, tenant_file(stack.workdir))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         events.send("pull_request", pr_body("org/slow", 3, "d" * 40))
         running = wait_for(
@@ -108,7 +108,7 @@ def test_gate_reset_on_failure(stack: Stack, github_api: GitHubAPI) -> None:
     """A failing item ahead makes the items behind it restart their builds without it."""
     geard = stack.gearman()
     scheduler = start_scheduler(stack, geard, github_api, tenant_file(stack.workdir))
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         events.send("pull_request_review", review_body("org/project", 1, "1" * 40))
         events.send("pull_request_review", review_body("org/broken", 2, "2" * 40))

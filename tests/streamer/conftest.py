@@ -18,16 +18,21 @@ import pytest
 
 from tests.harness.servers import HTTPService
 from tests.harness.stack import Stack
-from zuul.executor.console import timestamp, write_build_json
+from zuul.executor.console import RUNNING_JSON, timestamp, write_build_json, write_json
+
+TENANT = "example"
 
 
 class BuildDir:
     """A build's log dir written like the executor writes it."""
 
-    def __init__(self, log_root: Path, uuid: str | None = None) -> None:
+    def __init__(self, log_root: Path, uuid: str | None = None, tenant: str = TENANT) -> None:
         self.uuid = uuid or uuidlib.uuid4().hex
+        self.tenant = tenant
         self.path = log_root / self.uuid
         self.path.mkdir(mode=0o755)
+        write_json(self.path, RUNNING_JSON, {"uuid": self.uuid, "tenant": tenant,
+                                             "job": "test", "start_time": time.time()})
         self.console = self.path / "console.log"
         self.console.touch(mode=0o644)
 
@@ -40,8 +45,8 @@ class BuildDir:
 
     def end(self, result: str = "SUCCESS") -> None:
         now = time.time()
-        write_build_json(self.path, {"uuid": self.uuid, "result": result,
-                                     "start_time": now, "end_time": now})
+        write_build_json(self.path, {"uuid": self.uuid, "tenant": self.tenant,
+                                     "result": result, "start_time": now, "end_time": now})
 
 
 @pytest.fixture
@@ -62,7 +67,7 @@ def streamer(stack: Stack, log_root: Path) -> HTTPService:
     return start_streamer(stack, log_root, heartbeat=5)
 
 
-def ws_url(base: str, tenant: str = "example") -> str:
+def ws_url(base: str, tenant: str = TENANT) -> str:
     """The console-stream websocket URL under an HTTP base URL."""
     return base.replace("http://", "ws://", 1) + f"/api/tenant/{tenant}/console-stream"
 

@@ -52,7 +52,7 @@ async def test_event_build_stream_and_dequeue(stack: Stack, workdir: Path) -> No
                                 "log_root": str(log_root)})
     ws_url = apache.url.replace("http", "ws", 1) + "/zuul/api/tenant/example/console-stream"
     api = apache.url + "/zuul/api/tenant/example"
-    events = Events(geard.address)
+    events = Events(geard)
     try:
         # An event enqueues an item; its job's console arrives live through Apache.
         assert events.send("pull_request", pr_body("org/live", 1, "a" * 40)) == "accepted"

@@ -24,11 +24,14 @@ def fixture_body(event: str) -> bytes:
     return (FIXTURES / f"{event}.json").read_bytes()
 
 
-def worker_config(stack: Stack, servers: list[str], name: str,
+def worker_config(stack: Stack, servers: list[str] | dict[str, Any], name: str,
                   **overrides: Any) -> dict[str, Any]:
-    """A ``webhook.yaml`` for worker ``name``: connections ``github`` and ``legacy`` (SHA-1)."""
+    """A ``webhook.yaml`` for worker ``name``: connections ``github`` and ``legacy`` (SHA-1).
+
+    ``servers``: gearman addresses, or a whole ``gearman:`` section (with TLS files).
+    """
     conf: dict[str, Any] = {
-        "gearman": {"servers": servers},
+        "gearman": servers if isinstance(servers, dict) else {"servers": servers},
         "spool_dir": str(stack.workdir / f"{name}-spool"),
         "submit": {"retry_initial": 0.05, "retry_max": 0.5},
         "connections": {
@@ -44,7 +47,7 @@ def worker_config(stack: Stack, servers: list[str], name: str,
 def start_worker(stack: Stack, gearman: GearmanServer | list[str], name: str = "webhook-1",
                  **overrides: Any) -> HTTPService:
     """Start one ``zuul-webhook`` worker against ``gearman``."""
-    servers = gearman if isinstance(gearman, list) else [gearman.address]
+    servers = {"servers": gearman} if isinstance(gearman, list) else gearman.conf()
     return stack.service(name, "zuul-webhook", worker_config(stack, servers, name, **overrides))
 
 

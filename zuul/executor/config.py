@@ -7,6 +7,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from zuul.executor.sandbox import SANDBOX_SCHEMA, with_sensitive_paths
 from zuul.lib.config import ZOOKEEPER_SCHEMA, NonEmptyStr, listen_schema, load_config
 
 DEFAULT_PATH = "/etc/zuul/executor.yaml"
@@ -21,6 +22,7 @@ SCHEMA = vol.Schema(
             vol.Optional("log_root"): NonEmptyStr,
             vol.Optional("work_root"): NonEmptyStr,
             vol.Optional("max_concurrent", default=4): vol.All(int, vol.Range(min=1)),
+            vol.Optional("sandbox"): SANDBOX_SCHEMA,
         }),
     }
 )
@@ -34,4 +36,5 @@ def load(path: str | Path) -> dict[str, Any]:
     executor.setdefault("name", f"{socket.gethostname()}:{conf['api']['port']}")
     executor.setdefault("log_root", str(state / "logs"))
     executor.setdefault("work_root", str(state / "work"))
+    executor["sandbox"] = with_sensitive_paths(conf, path)
     return conf

@@ -2,6 +2,9 @@
 
 This is the whole contract with the log streamer: a directory without ``build.json`` is a
 running build; ``build.json`` is written atomically (temp file + rename) when it ends.
+``running.json`` (``{"uuid", "tenant", "job", "start_time"}``), written before
+``console.log`` exists, names the tenant of a running build: the streamer streams a build only
+under the tenant its records name.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import IO, Any
 
 CONSOLE_LOG = "console.log"
 BUILD_JSON = "build.json"
+RUNNING_JSON = "running.json"
 
 
 def timestamp(now: float | None = None) -> str:
@@ -24,11 +28,16 @@ def timestamp(now: float | None = None) -> str:
 
 
 class ConsoleLog:
-    """Appends timestamped lines to ``<log_dir>/console.log``, flushing each one."""
+    """Appends timestamped lines to ``<log_dir>/console.log``, flushing each one.
 
-    def __init__(self, log_dir: Path) -> None:
+    ``running`` (with at least ``tenant``) is written as ``running.json`` first.
+    """
+
+    def __init__(self, log_dir: Path, running: dict[str, Any] | None = None) -> None:
         log_dir.mkdir(parents=True, exist_ok=False)
         log_dir.chmod(0o755)
+        if running is not None:
+            write_json(log_dir, RUNNING_JSON, running)
         self.log_dir = log_dir
         self.path = log_dir / CONSOLE_LOG
         self._file: IO[str] | None = open(self.path, "a", encoding="utf-8",  # noqa: SIM115
@@ -53,6 +62,11 @@ class ConsoleLog:
 
 def write_build_json(log_dir: Path, record: dict[str, Any]) -> Path:
     """Write ``build.json`` atomically so a reader sees either nothing or the whole record."""
+    return write_json(log_dir, BUILD_JSON, record)
+
+
+def write_json(log_dir: Path, name: str, record: dict[str, Any]) -> Path:
+    """Write ``<log_dir>/<name>`` atomically (temp file, fsync, rename), mode 0644."""
     fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".json", dir=log_dir)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -61,7 +75,7 @@ def write_build_json(log_dir: Path, record: dict[str, Any]) -> Path:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o644)
-        target = log_dir / BUILD_JSON
+        target = log_dir / name
         os.replace(tmp, target)
         return target
     except BaseException:

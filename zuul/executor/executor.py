@@ -14,6 +14,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -29,6 +30,8 @@ from zuul.executor.model import (
     BuildRequest,
     BuildResult,
 )
+from zuul.executor.sandbox import JobSandbox
+from zuul.merger import Merger
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +53,16 @@ class Executor:
     """Runs builds as ``ansible-playbook`` subprocesses, at most ``max_concurrent`` at once."""
 
     def __init__(self, log_root: Path, work_root: Path, max_concurrent: int = 4,
-                 ansible_playbook: str | None = None, keep_work_dirs: bool = False) -> None:
+                 ansible_playbook: str | None = None, keep_work_dirs: bool = False,
+                 sandbox: JobSandbox | None = None) -> None:
         self.log_root = Path(log_root)
+        self.sandbox = sandbox  # local jobs run in bubblewrap as its user when set
         self.work_root = Path(work_root)
         self.ansible_playbook = ansible_playbook or workspace.default_ansible_playbook()
         self.keep_work_dirs = keep_work_dirs
         self._slots = asyncio.Semaphore(max_concurrent)
+        # The executor's own repo cache, fetched (not re-cloned) for every build.
+        self.merger = Merger(self.work_root / ".git-cache", self_contained=True)
         self._builds: dict[str, _Build] = {}
 
     def running(self) -> list[str]:
@@ -109,7 +116,9 @@ class Executor:
         log_dir = self.log_root / request.uuid
         work_dir = self.work_root / request.uuid
         start = time.time()
-        console = ConsoleLog(log_dir)
+        tenant = request.zuul_vars.get("tenant")
+        console = ConsoleLog(log_dir, {"uuid": request.uuid, "tenant": tenant,
+                                       "job": request.job, "start_time": start})
         result, error = ERROR, None
         try:
             if build.aborted.is_set():
@@ -129,7 +138,7 @@ class Executor:
                           + (f": {error}" if error else ""))
             console.close()
             write_build_json(log_dir, {
-                "uuid": request.uuid, "job": request.job, "result": result,
+                "uuid": request.uuid, "tenant": tenant, "job": request.job, "result": result,
                 "start_time": start, "end_time": end, "error": error,
                 "log_path": str(log_dir), "logfile": "console.log",
             })
@@ -146,20 +155,33 @@ class Executor:
             return ERROR, f"playbook not found: {request.playbook}"
         if not request.nodes:
             return ERROR, "no nodes"
-        inventory_path, vars_path = workspace.write_inputs(request, work_dir, log_dir)
         all_local = all(n.get("connection") == "local" for n in request.nodes)
         remaining = request.timeout - (time.time() - start)
+        extra: dict[str, Any] = {}
         try:
-            await asyncio.wait_for(workspace.checkout_source(request, work_dir, console.write),
-                                   max(remaining, 0.001))
+            if request.merge is not None:
+                extra = await asyncio.wait_for(workspace.prepare_future_state(
+                    request, work_dir, self.merger, console.write), max(remaining, 0.001))
+            else:
+                await asyncio.wait_for(workspace.checkout_source(
+                    request, work_dir, console.write), max(remaining, 0.001))
         except TimeoutError:
             return TIMED_OUT, f"timed out after {request.timeout:g}s checking out the source"
+        except workspace.FutureStateError as exc:
+            return ERROR, f"future state not prepared: {exc}"
+        inventory_path, vars_path = workspace.write_inputs(request, work_dir, log_dir, extra)
         if build.aborted.is_set():
             return ABORTED, "aborted"
         argv = [self.ansible_playbook, "-i", str(inventory_path), "-e", f"@{vars_path}",
                 str(request.playbook)]
+        env = workspace.ansible_env(work_dir, all_local)
+        if self.sandbox is not None and any(n.get("connection") == "local"
+                                            for n in request.nodes):
+            await asyncio.to_thread(self.sandbox.prepare, work_dir)
+            wrapped = self.sandbox.wrap(argv, env, work_dir, [Path(request.playbook).parent])
+            argv, env = wrapped.argv, wrapped.env
         process = await asyncio.create_subprocess_exec(
-            *argv, cwd=work_dir, env=workspace.ansible_env(work_dir, all_local),
+            *argv, cwd=work_dir, env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True, limit=LINE_LIMIT,
             preexec_fn=die_with_parent)

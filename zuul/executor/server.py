@@ -40,6 +40,7 @@ from zuul.executor.api import (
 from zuul.executor.cleanup import end_lost_build
 from zuul.executor.executor import Executor
 from zuul.executor.model import ABORTED, SUCCESS, BuildRequest
+from zuul.executor.sandbox import JobSandbox
 from zuul.lib.web import add_health_routes, make_app
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class ExecutorServer:
         self.name = econf["name"]
         self.max_concurrent = econf["max_concurrent"]
         self.executor = Executor(Path(econf["log_root"]), Path(econf["work_root"]),
-                                 econf["max_concurrent"])
+                                 econf["max_concurrent"],
+                                 sandbox=JobSandbox.from_conf(econf.get("sandbox")))
         self.client: KazooClient | None = None
         self.nodes: Any = None
         self.running: dict[str, asyncio.Task[None]] = {}
@@ -79,7 +81,7 @@ class ExecutorServer:
     # Lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from nodepool.launcher.zk import make_client
+        from zuul.lib.zk import make_client
         from zuul.nodes import NodeRequester
 
         self._loop = asyncio.get_running_loop()
@@ -252,7 +254,8 @@ class ExecutorServer:
                     uuid=record.uuid, job=params["job"], playbook=Path(params["playbook"]),
                     nodes=node_dicts(nodeset) if nodeset is not None else [dict(LOCAL_NODE)],
                     zuul_vars=params.get("zuul_vars") or {}, timeout=params["timeout"],
-                    project_git_url=params.get("project_git_url"), ref=params.get("ref"))
+                    project_git_url=params.get("project_git_url"), ref=params.get("ref"),
+                    merge=params.get("merge"))
                 outcome = await self.executor.run(request)
                 result.update(result=outcome.result, error=outcome.error,
                               start_time=outcome.start_time)

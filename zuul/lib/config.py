@@ -121,6 +121,18 @@ def listen_schema(default_port: int) -> vol.Schema:
     )
 
 
+def readable_file(value: Any) -> str:
+    """Validate the path of an existing, readable file (certificates, keys)."""
+    if not isinstance(value, str) or not value:
+        raise vol.Invalid("expected a file path")
+    try:
+        with open(value, "rb"):
+            pass
+    except OSError as exc:
+        raise vol.Invalid(f"cannot read {value}: {exc.strerror}") from None
+    return value
+
+
 def string_list(value: Any) -> list[str]:
     """Accept a string or a list of strings, returning a list (for server lists)."""
     if isinstance(value, str):
@@ -130,16 +142,37 @@ def string_list(value: Any) -> list[str]:
     raise vol.Invalid("expected a string or a list of strings")
 
 
+ZOOKEEPER_TLS_SCHEMA = vol.Schema(
+    {
+        vol.Required("cert"): readable_file,  # PEM client certificate (its subject = identity)
+        vol.Required("key"): readable_file,  # PEM private key of ``cert``
+        vol.Required("ca"): readable_file,  # PEM CA bundle the server's certificate chains to
+        # Extra x509 identities (certificate subjects such as ``CN=nodepool``) allowed on the
+        # znodes this client creates, besides its own (zuul.lib.zk).
+        vol.Optional("acl", default=list): [NonEmptyStr],
+    }
+)
+
 ZOOKEEPER_SCHEMA = vol.Schema(
     {
         vol.Required("hosts"): vol.All(string_list, [host_port], vol.Length(min=1)),
         vol.Optional("chroot", default=""): str,
         vol.Optional("session_timeout", default=10.0): vol.Coerce(float),
+        vol.Optional("tls"): ZOOKEEPER_TLS_SCHEMA,
     }
 )
 
+# gear's TLS parameters (PEM paths): all three or none. With them the connection is TLS and
+# presents ``ssl_cert`` as the client certificate (zuul.lib.gearman).
+GEARMAN_TLS_SCHEMA = {
+    vol.Inclusive("ssl_key", "tls", msg="ssl_key, ssl_cert and ssl_ca go together"): NonEmptyStr,
+    vol.Inclusive("ssl_cert", "tls", msg="ssl_key, ssl_cert and ssl_ca go together"): NonEmptyStr,
+    vol.Inclusive("ssl_ca", "tls", msg="ssl_key, ssl_cert and ssl_ca go together"): NonEmptyStr,
+}
+
 GEARMAN_SCHEMA = vol.Schema(
-    {vol.Required("servers"): vol.All(string_list, [host_port], vol.Length(min=1))}
+    {vol.Required("servers"): vol.All(string_list, [host_port], vol.Length(min=1)),
+     **GEARMAN_TLS_SCHEMA}
 )
 
 AUTH_SCHEMA = vol.Schema(

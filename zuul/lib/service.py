@@ -7,7 +7,8 @@ them as child processes they can wait for.
 
 A service that must leave gracefully puts a :class:`Drainable` in its application under
 :data:`DRAIN_KEY`: on SIGTERM its ``drain()`` runs while the listener is still open, then the
-listener closes and requests already started get ``drain_timeout`` seconds to finish.
+listener closes and its ``finish()`` waits for the requests already started (aiohttp's own
+shutdown would stop reading their bodies), then the connections close.
 """
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ class Drainable(Protocol):
 
     async def drain(self) -> None:
         """Prepare to leave (e.g. readiness 503) while still serving; return when done."""
+
+    async def finish(self) -> None:
+        """With the listener closed: return once every started request has been answered
+        (or ``drain_timeout`` has passed)."""
 
 
 DRAIN_KEY: web.AppKey[Drainable] = web.AppKey("drain")
@@ -93,6 +98,10 @@ async def serve(app: web.Application, host: str, port: int,
         log.info("Stopping")
         if drainer is not None:
             await drainer.drain()
+            for listening in list(runner.sites):
+                await listening.stop()
+            log.info("Listener closed; finishing the requests already started")
+            await drainer.finish()
     finally:
         await runner.cleanup()
 

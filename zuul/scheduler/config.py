@@ -6,9 +6,11 @@ from typing import Any
 
 import voluptuous as vol
 
+from zuul.executor.sandbox import SANDBOX_SCHEMA, with_sensitive_paths
 from zuul.lib.config import (
     AUTH_SCHEMA,
     GEARMAN_SCHEMA,
+    GEARMAN_TLS_SCHEMA,
     ZOOKEEPER_SCHEMA,
     ConfigError,
     NonEmptyStr,
@@ -33,6 +35,7 @@ GEARMAN_SERVER_SCHEMA = vol.Schema(
         vol.Optional("start", default=True): bool,
         vol.Optional("listen", default="127.0.0.1"): NonEmptyStr,
         vol.Optional("port", default=4730): Port,
+        **GEARMAN_TLS_SCHEMA,
     }
 )
 
@@ -41,6 +44,8 @@ CONNECTION_SCHEMA = vol.Schema(
         vol.Optional("driver", default="github"): vol.In(["github"], msg="expected github"),
         vol.Optional("api_url", default="https://api.github.com"): NonEmptyStr,
         vol.Optional("token", default=""): str,
+        vol.Optional("app_id"): vol.All(int, vol.Range(min=1)),
+        vol.Optional("app_key"): NonEmptyStr,
         vol.Optional("status_url", default=""): str,
         vol.Optional("context_prefix", default="zuul"): NonEmptyStr,
     }
@@ -48,6 +53,7 @@ CONNECTION_SCHEMA = vol.Schema(
 
 EXECUTOR_SCHEMA = vol.Schema(
     {
+        vol.Optional("sandbox"): SANDBOX_SCHEMA,
         vol.Optional("log_root"): NonEmptyStr,
         vol.Optional("work_root"): NonEmptyStr,
         vol.Optional("max_concurrent", default=4): vol.All(int, vol.Range(min=1)),
@@ -83,15 +89,24 @@ def load(path: str | Path) -> dict[str, Any]:
     if "gearman" not in conf:
         if not server or not server["start"]:
             raise ConfigError(f"{path}: gearman: required unless gearman_server.start is true")
-        conf["gearman"] = {"servers": [f"{server['listen']}:{server['port']}"]}
+        # The scheduler's own client of its in-process server uses the server's TLS files.
+        conf["gearman"] = {"servers": [f"{server['listen']}:{server['port']}"],
+                           **{k: v for k, v in server.items() if k.startswith("ssl_")}}
     if conf["executor"]["external"] and not conf.get("zookeeper"):
         raise ConfigError(f"{path}: executor.external: needs a zookeeper section")
     if not conf.get("connections"):
         conf["connections"] = {"github": CONNECTION_SCHEMA({})}
+    for name, connection in conf["connections"].items():
+        if ("app_id" in connection) != ("app_key" in connection):
+            raise ConfigError(f"{path}: connections.{name}: app_id and app_key go together")
+        if "app_key" in connection and not Path(connection["app_key"]).is_file():
+            raise ConfigError(f"{path}: connections.{name}.app_key: "
+                              f"{connection['app_key']} not found")
     if conf.get("tenant_config"):
         conf["tenant_config"] = str(Path(path).resolve().parent / conf["tenant_config"])
     state = Path(conf["state_dir"])
     conf["database"].setdefault("url", f"sqlite:///{state / 'zuul.db'}")
     conf["executor"].setdefault("log_root", str(state / "logs"))
     conf["executor"].setdefault("work_root", str(state / "work"))
+    conf["executor"]["sandbox"] = with_sensitive_paths(conf, path)
     return conf

@@ -149,7 +149,7 @@ EventHandler = Callable[[TriggerEvent], Awaitable[None]]
 class EventReceiver:
     """A gear worker thread feeding ``zuul:event:<connection>`` jobs to the scheduler."""
 
-    def __init__(self, servers: list[str], connections: list[str], store: DeliveryStore,
+    def __init__(self, gearman_conf: dict[str, Any], connections: list[str], store: DeliveryStore,
                  handler: EventHandler, loop: asyncio.AbstractEventLoop,
                  handler_timeout: float = 30.0) -> None:
         self.connections = list(connections)
@@ -158,7 +158,7 @@ class EventReceiver:
         self.loop = loop
         self.handler_timeout = handler_timeout
         self.worker = gearman.Worker("zuul-scheduler-events")
-        gearman.add_servers(self.worker, servers)
+        gearman.add_servers(self.worker, gearman_conf)
         self._thread = threading.Thread(target=self._run, name="event-receiver", daemon=True)
         self._running = False
 

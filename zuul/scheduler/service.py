@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,11 @@ from zuul.lib.auth import Authenticator
 from zuul.lib.web import SnapshotCache, add_health_routes, json_response, make_app, public_base_url
 from zuul.scheduler import tenant_config
 from zuul.scheduler.events import DeliveryStore, EventReceiver
+from zuul.scheduler.gating import Gating
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.remote import RemoteBuildLauncher
 from zuul.scheduler.scheduler import Scheduler
+from zuul.scheduler.standby import ActiveLock, StateMirror, forward_writes
 from zuul.scheduler.zkstate import PipelineStateStore
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,13 @@ def _close_client(client: KazooClient) -> None:
     client.close()
 
 
+def _exit_on_failure(task: asyncio.Task[None]) -> None:
+    """A scheduler that failed to become active stops (for its supervisor to restart it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Could not become the active scheduler", exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 class SchedulerService:
     """Owns the scheduler's long-lived connections and builds its web application."""
 
@@ -45,10 +57,17 @@ class SchedulerService:
         self.snapshots = SnapshotCache(max_age=1.0)
         self.nodes: Any = None
         self.state_client: KazooClient | None = None
+        self.active_lock: ActiveLock | None = None
+        self.receiver: EventReceiver | None = None
+        self.store: DeliveryStore | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._mirror_task: asyncio.Task[None] | None = None
+        self._activation: asyncio.Task[None] | None = None
         Path(conf["state_dir"]).mkdir(parents=True, exist_ok=True)
         self.history = BuildHistory(conf["database"]["url"])
         self.scheduler = Scheduler(conf.get("tenant_config"), conf["connections"],
-                                   self.history, log_url=self._log_url)
+                                   self.history, log_url=self._log_url,
+                                   gating=Gating(Path(conf["state_dir"])))
         # Validate the tenant config before serving: a bad one exits 2 with one line.
         tenant_config.load(conf.get("tenant_config"), list(conf["connections"]))
 
@@ -70,16 +89,18 @@ class SchedulerService:
 
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         from zuul.executor import Executor
+        from zuul.executor.sandbox import JobSandbox
 
         server_conf = self.conf.get("gearman_server")
         if server_conf and server_conf["start"]:
-            self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"])
-        servers = self.conf["gearman"]["servers"]
-        self.gear_client = gearman.make_client(servers, "zuul-scheduler")
+            self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"],
+                                                    server_conf)
+        self.gear_client = gearman.make_client(self.conf["gearman"], "zuul-scheduler")
         await self._start_nodes()
         executor_conf = self.conf["executor"]
         executor = Executor(Path(executor_conf["log_root"]), Path(executor_conf["work_root"]),
-                            executor_conf["max_concurrent"])
+                            executor_conf["max_concurrent"],
+                            sandbox=JobSandbox.from_conf(executor_conf.get("sandbox")))
         self.scheduler.launcher = BuildLauncher(executor, self.nodes, self.scheduler.hold_for)
         self.scheduler.load_layout()
         await self._connect_state()
@@ -88,34 +109,83 @@ class SchedulerService:
             self.scheduler.launcher = RemoteBuildLauncher(
                 self.state_client, self.scheduler.find_hold, self.history.count_hold,
                 self.scheduler.record_build, self._log_url, executor_conf["max_tries"])
-        await self._restore_state()
-        await self.scheduler.refresh_estimates()
-        loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
-        store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
-        receiver = EventReceiver(servers, list(self.conf["connections"]), store,
-                                 self.scheduler.handle_event, asyncio.get_running_loop())
-        receiver.start()
+        self.store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
+        if self.state_client is None:
+            await self._activate()
+        else:
+            # Serve reads at once (mirrored from ZooKeeper) while waiting for the lock.
+            self.active_lock = ActiveLock(self.state_client, self._internal_url())
+            mirror = StateMirror(self.state_client, self.scheduler)
+            self._mirror_task = asyncio.get_running_loop().create_task(mirror.run())
+            self._activation = asyncio.get_running_loop().create_task(self._wait_for_lock())
+            self._activation.add_done_callback(_exit_on_failure)
         try:
             yield
         finally:
-            await asyncio.to_thread(receiver.stop)
-            store.close()
-            loop_task.cancel()
-            await asyncio.gather(loop_task, return_exceptions=True)
+            await self._deactivate()
             await self.scheduler.stop()
             if self.nodes is not None:
                 await self.nodes.stop()
+            if self.active_lock is not None:
+                await self.active_lock.release()
             if self.state_client is not None:
                 await asyncio.to_thread(_close_client, self.state_client)
+            if self.store is not None:
+                self.store.close()
             self.history.close()
             self.gear_client.shutdown()
             if self.gear_server is not None:
                 self.gear_server.shutdown()
 
+    def _internal_url(self) -> str:
+        """Where the other schedulers reach this one's API (the lock identifier)."""
+        api = self.conf["api"]
+        host = api["listen"] if api["listen"] not in ("0.0.0.0", "::") \
+            else socket.getfqdn()
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{api['port']}"
+
+    async def _wait_for_lock(self) -> None:
+        assert self.active_lock is not None
+        log.info("Standby: serving reads; waiting for the scheduler lock")
+        await self.active_lock.acquire()
+        log.info("Took the scheduler lock: this scheduler is active")
+        if self._mirror_task is not None:
+            self._mirror_task.cancel()
+            await asyncio.gather(self._mirror_task, return_exceptions=True)
+        await self._activate()
+
+    @property
+    def active(self) -> bool:
+        """True when this scheduler processes the pipelines (holds the lock)."""
+        return self._loop_task is not None
+
+    async def _activate(self) -> None:
+        """Become the scheduler that processes pipelines and takes events."""
+        assert self.store is not None
+        await self._restore_state()
+        await self.scheduler.refresh_estimates()
+        self._loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
+        self.receiver = EventReceiver(self.conf["gearman"],
+                                      list(self.conf["connections"]), self.store,
+                                      self.scheduler.handle_event, asyncio.get_running_loop())
+        self.receiver.start()
+
+    async def _deactivate(self) -> None:
+        for task in (self._activation, self._mirror_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.receiver is not None:
+            await asyncio.to_thread(self.receiver.stop)
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+
     async def _connect_state(self) -> None:
         if not self.conf.get("zookeeper"):
             return
-        from nodepool.launcher.zk import make_client
+        from zuul.lib.zk import make_client
 
         self.state_client = make_client(self.conf["zookeeper"])
         await asyncio.to_thread(self.state_client.start, STATE_CONNECT_TIMEOUT)
@@ -127,6 +197,14 @@ class SchedulerService:
         store = PipelineStateStore(self.state_client)
         count = await self.scheduler.restore_state(store)
         log.info("Pipeline state: %d item(s) restored from ZooKeeper", count)
+
+    async def handle_scheduler(self, _request: web.Request) -> web.Response:
+        """``GET /api/scheduler``: whether this scheduler is active, and which one is."""
+        return json_response({"url": self._internal_url(), "active": self.active,
+                              "active_url": await self._active_url()})
+
+    async def _active_url(self) -> str | None:
+        return await self.active_lock.holder() if self.active_lock is not None else None
 
     async def reload(self) -> None:
         """Reload the tenant config (SIGHUP); queued items stay."""
@@ -173,9 +251,12 @@ class SchedulerService:
         """The aiohttp application serving the scheduler's API."""
         from zuul.api import add_routes
 
-        app = make_app()
+        app = make_app(middlewares=[forward_writes(lambda: self.active or
+                                                   self.active_lock is None,
+                                                   self._active_url)])
         app.cleanup_ctx.append(self._lifecycle)
         app.router.add_get("/api/info", self.handle_info)
+        app.router.add_get("/api/scheduler", self.handle_scheduler)
         add_routes(app, self)
         add_health_routes(app, self.ready)
         return app

@@ -21,10 +21,15 @@ SCHEMA = vol.Schema(
         # Bytes queued for one viewer before it is dropped as too slow.
         vol.Optional("client_buffer", default=256 * 1024):
             vol.All(int, vol.Range(min=1024), msg="expected a byte count of at least 1024"),
-        # How often a running build's log file is checked for new lines.
-        vol.Optional("poll_interval", default=0.02): Seconds,
+        # Seconds between checks of a running build's log when no change notice (inotify)
+        # arrives: the safety net, and the only way on file systems whose remote writes
+        # inotify does not see (a log root shared over NFS: set it low, e.g. 0.02).
+        vol.Optional("poll_interval", default=0.5): Seconds,
         # How long a client may take to send its request message.
         vol.Optional("request_timeout", default=10.0): Seconds,
+        # Concurrent streams per client address (X-Forwarded-For from Apache); more are
+        # closed at once with code 4429 (zuul.lib.client_limit).
+        vol.Optional("max_streams_per_client", default=20): vol.All(int, vol.Range(min=1)),
     }
 )
 

@@ -1,4 +1,9 @@
-"""The one message a console-stream client sends: ``{"uuid": ..., "logfile": ...}``."""
+"""The one message a console-stream client sends.
+
+``{"uuid": "<build>", "logfile": "console.log"}``, optionally with ``"offset": N``: the byte
+offset in the log file to start from (a client that reconnects sends the number of bytes it
+has received, so it resumes where it stopped).
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 
 BUILD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_LOGFILE = 255
+MAX_OFFSET = 2**53  # the largest integer a JavaScript client can count exactly
 
 
 class BadRequest(ValueError):
@@ -19,6 +25,7 @@ class StreamRequest:
 
     uuid: str
     logfile: str
+    offset: int = 0
 
 
 def plain_file_name(name: str) -> bool:
@@ -31,6 +38,8 @@ def parse_request(text: str) -> StreamRequest:
     """Parse and check the client's request; raise :class:`BadRequest` with the reason."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise BadRequest("request is nested too deeply") from None
     except ValueError:
         raise BadRequest("request is not JSON") from None
     if not isinstance(data, dict):
@@ -44,4 +53,8 @@ def parse_request(text: str) -> StreamRequest:
         raise BadRequest("uuid is not a build id")
     if not plain_file_name(data["logfile"]):
         raise BadRequest("logfile must be a plain file name")
-    return StreamRequest(data["uuid"], data["logfile"])
+    offset = data.get("offset", 0)
+    if isinstance(offset, bool) or not isinstance(offset, int) or \
+            not 0 <= offset <= MAX_OFFSET:
+        raise BadRequest("offset must be a byte count (an integer >= 0)")
+    return StreamRequest(data["uuid"], data["logfile"], offset)

@@ -50,9 +50,12 @@ class WebhookService:
         self.conf = conf
         self.connections: dict[str, dict[str, Any]] = conf["connections"]
         self.spool = Spool(conf["spool_dir"], conf["spool_max_bytes"], conf["spool_max_events"])
-        self.submitter = Submitter(self.spool, conf["gearman"]["servers"], conf["submit"])
+        self.submitter = Submitter(self.spool, conf["gearman"], conf["submit"])
         self.probe: gear.Client | None = None
         self.draining = False
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.drain_timeout: float = conf["drain_timeout"]
         self._readers = asyncio.Semaphore(conf["max_body_readers"])
         # Disk room for the spool: checked in a thread (readiness, after each write); the
@@ -70,7 +73,7 @@ class WebhookService:
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         backlog = await asyncio.to_thread(self.spool.open, list(self.connections))
         self.submitter.start(backlog)
-        self.probe = gearman.make_client(self.conf["gearman"]["servers"], "zuul-webhook-probe")
+        self.probe = gearman.make_client(self.conf["gearman"], "zuul-webhook-probe")
         try:
             yield
         finally:
@@ -107,11 +110,17 @@ class WebhookService:
         """``POST /webhook/{connection}``: verify, spool, answer."""
         started = time.perf_counter()
         name = request.match_info["connection"]
+        self._active += 1
+        self._idle.clear()
         try:
             response = await self._accept(request, name)
         except web.HTTPException as exc:
             REQUESTS.labels(name if name in self.connections else "", exc.status).inc()
             raise
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
         REQUESTS.labels(name, response.status).inc()
         if response.status == 200:
             ACCEPT_SECONDS.observe(time.perf_counter() - started)
@@ -221,6 +230,16 @@ class WebhookService:
                  self.conf["drain_delay"])
         self.draining = True
         await asyncio.sleep(self.conf["drain_delay"])
+
+    async def finish(self) -> None:
+        """Wait (up to ``drain_timeout``) until no delivery is being read or spooled."""
+        if self._active:
+            log.info("Finishing %d request(s) already started", self._active)
+        try:
+            await asyncio.wait_for(self._idle.wait(), self.drain_timeout)
+        except TimeoutError:
+            log.warning("%d request(s) still unfinished after drain_timeout %gs",
+                        self._active, self.drain_timeout)
 
     async def _close_when_draining(self, _request: web.Request,
                                    response: web.StreamResponse) -> None:

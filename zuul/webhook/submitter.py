@@ -104,9 +104,9 @@ def _resolve(future: asyncio.Future[None]) -> None:
 class Submitter:
     """Background delivery of spooled events to the scheduler over gearman."""
 
-    def __init__(self, spool: Spool, servers: list[str], conf: dict[str, Any]) -> None:
+    def __init__(self, spool: Spool, gearman_conf: dict[str, Any], conf: dict[str, Any]) -> None:
         self.spool = spool
-        self.servers = servers
+        self.gearman_conf = gearman_conf
         self.conf = conf
         self.queue: asyncio.Queue[SpooledEvent] = asyncio.Queue()
         self.client: EventClient | None = None
@@ -119,7 +119,7 @@ class Submitter:
     def start(self, backlog: list[tuple[SpoolFile, list[bytes]]]) -> None:
         """Connect to gearman and start delivering, beginning with ``backlog`` (replay)."""
         self.client = EventClient(client_id="zuul-webhook")
-        gearman.add_servers(self.client, self.servers)
+        gearman.add_servers(self.client, self.gearman_conf)
         for spool_file, events in backlog:
             self.add(spool_file, events)
         if backlog:

@@ -1,0 +1,91 @@
+"""Two schedulers: the standby mirrors the active one's queues, forwards admin actions to
+it, and takes over within 10 s of its kill -9 with builds running on an executor.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.durable.conftest import builds, executor, executor_running, item_ids
+from tests.harness.http import get, request
+from tests.harness.process import wait_for
+from tests.harness.servers import GearmanServer, HTTPService
+from tests.harness.stack import Stack
+from tests.scheduler.conftest import AUTH, Events, bearer, pr_body, tenant_file
+from tests.scheduler.github_api import GitHubAPI
+
+
+def _sha(number: int) -> str:
+    return f"{number:02d}" * 20
+
+
+def _scheduler(stack: Stack, name: str, geard: GearmanServer, github: GitHubAPI,
+               tenants: Any) -> HTTPService:
+    conf = {"auth": AUTH, "tenant_config": str(tenants),
+            "connections": {"github": {"api_url": github.url, "token": "gh-token"}},
+            "gearman": geard.conf(), "zookeeper": stack.zookeeper_conf(),
+            "state_dir": str(stack.workdir / f"state-{name}"),
+            "database": {"url": f"sqlite:///{stack.workdir / 'zuul.db'}"},
+            "executor": {"external": True}}
+    return stack.service(f"zuul-scheduler-{name}", "zuul-scheduler", conf)
+
+
+def _role(service: HTTPService) -> dict[str, Any]:
+    try:
+        return get(service.url + "/api/scheduler").json()
+    except (OSError, ValueError):
+        return {}
+
+
+def test_standby_takes_over_within_10s(zk_stack: Stack, github_api: GitHubAPI) -> None:
+    stack = zk_stack
+    geard = stack.gearman()
+    tenants = tenant_file(stack.workdir)
+    exe = executor(stack, "e1", stack.workdir / "logs")
+    first = _scheduler(stack, "a", geard, github_api, tenants)
+    wait_for(lambda: _role(first).get("active"), 10, what="first scheduler active")
+    second = _scheduler(stack, "b", geard, github_api, tenants)
+    assert _role(second) == {"url": second.url, "active": False, "active_url": first.url}
+    events = Events(geard)
+    numbers = [51, 52]
+    try:
+        for number in numbers:
+            assert events.send("pull_request", pr_body("org/slow", number, _sha(number))) \
+                == "accepted"
+        expected = [f"{n},{_sha(n)}" for n in numbers]
+        # The standby serves the same queues, read from ZooKeeper.
+        wait_for(lambda: item_ids(second.url, "check") == expected, 5, what="mirrored items")
+        # An admin action sent to the standby reaches the active scheduler.
+        enqueue = second.url + "/api/tenant/example/project/org/slow/enqueue"
+        answer = request("POST", enqueue, body={"pipeline": "check",
+                                                "change": f"53,{_sha(53)}"},
+                         headers=bearer(["example"]))
+        assert answer.status == 200, answer.text
+        numbers.append(53)
+        expected.append(f"53,{_sha(53)}")
+        wait_for(lambda: item_ids(first.url, "check") == expected, 5,
+                 what="forwarded enqueue on the active scheduler")
+        wait_for(lambda: len(executor_running(exe)) == 3, 30, what="three builds running")
+        running = set(executor_running(exe))
+
+        first.kill()
+        killed = time.monotonic()
+        wait_for(lambda: _role(second).get("active"), 10, what="the standby taking over")
+        took_over = time.monotonic() - killed
+        assert took_over < 10, took_over
+        assert item_ids(second.url, "check") == expected
+        for number in numbers:
+            wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
+                _sha(n)), 60, what=f"final status of PR {number}")
+        for number in numbers:
+            finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]
+            assert finals == [("zuul/check", "success")], github_api.dump()
+        rows = [r for n in numbers for r in builds(second.url, change=str(n))]
+        assert sorted(r["uuid"] for r in rows) == sorted(running)
+        assert {r["result"] for r in rows} == {"SUCCESS"}
+        # New events go to the new active scheduler.
+        assert events.send("pull_request", pr_body("org/slow", 54, _sha(54))) == "accepted"
+        wait_for(lambda: ("zuul/check", "success") in github_api.statuses(_sha(54)), 60,
+                 what="PR 54 reported by the new active scheduler")
+    finally:
+        events.close()
