@@ -53,7 +53,8 @@ def test_status_console_builds_nodes_and_banner(zk_stack: Stack, github: GitHubA
     page.screenshot(path=str(shots / "status.png"), full_page=True)
 
     # Clicking the job opens its live console, which shows lines before the build ends.
-    job.locator("a.name").click()
+    # (Followed by its href: at ?refresh=1 the running item's card is redrawn every second.)
+    page.goto(real.url + str(job.locator("a.name").get_attribute("href")))
     page.wait_for_url("**#/t/example/stream/*")
     build_uuid = page.url.rsplit("/", 1)[1]
     page.wait_for_function("""() => {

@@ -221,7 +221,8 @@ def test_console_resumes_after_the_streamer_is_killed(real: DashboardStack, page
     assert real.send_event("pull_request", pull_request("org/slow", 51, "c" * 40)) == "accepted"
     running = wait_for(lambda: _running_uuid(real, 51), 60, what="org/slow's build to start")
     page.goto(real.url + f"#/t/example/stream/{running}")
-    page.wait_for_function("document.querySelectorAll('#console .ln[data-n]').length > 8")
+    page.wait_for_function("document.querySelectorAll('#console .ln[data-n]').length > 8",
+                           timeout=90_000)
     assert real.streamer is not None
     real.streamer.kill()
     page.wait_for_selector("#console[data-state='reconnecting']")
