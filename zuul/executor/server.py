@@ -93,6 +93,10 @@ class ExecutorServer:
         self.nodes = NodeRequester(self.conf["zookeeper"], f"zuul-executor:{self.name}")
         await self.nodes.start()
         self.client.ChildrenWatch(REQUESTS, self._on_children)
+        # Appear in the component registry (GET /api/components).
+        from zuul.lib.components import ComponentRegistration
+        self.component = ComponentRegistration(self.client, "executor")
+        await asyncio.to_thread(self.component.register)
 
     def _end_leftovers(self) -> None:
         work_root = self.executor.work_root
@@ -113,6 +117,9 @@ class ExecutorServer:
         if self.nodes is not None:
             await self.nodes.stop()
         if self.client is not None:
+            component = getattr(self, "component", None)
+            if component is not None:
+                await asyncio.to_thread(component.unregister)
             await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
@@ -255,7 +262,8 @@ class ExecutorServer:
                     nodes=node_dicts(nodeset) if nodeset is not None else [dict(LOCAL_NODE)],
                     zuul_vars=params.get("zuul_vars") or {}, timeout=params["timeout"],
                     project_git_url=params.get("project_git_url"), ref=params.get("ref"),
-                    merge=params.get("merge"))
+                    merge=params.get("merge"),
+                    variables=params.get("variables") or {})
                 outcome = await self.executor.run(request)
                 result.update(result=outcome.result, error=outcome.error,
                               start_time=outcome.start_time)

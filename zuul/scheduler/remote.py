@@ -66,20 +66,23 @@ class RemoteBuildLauncher:
         self.max_tries = max_tries
 
     def _params(self, tenant: str, item: QueueItem, build: Build, git_url: str,
-                precedence: str) -> dict[str, Any]:
+                precedence: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         job = build.job
         return {"job": job.name, "playbook": str(job.playbook) if job.playbook else None,
                 "nodeset": list(job.nodeset), "zuul_vars": zuul_vars(tenant, item, build),
                 "timeout": job.timeout, "project_git_url": git_url or None,
                 "ref": item.change.ref, "priority": PRECEDENCE.get(precedence, 200),
                 "autohold": self.find_hold(tenant, item, build),
-                "merge": speculative.build_params(item, job)}
+                "merge": speculative.build_params(item, job),
+                # Job vars and decrypted secrets (ZooKeeper is TLS with ACLs).
+                "variables": variables or {}}
 
     async def run(self, tenant: str, item: QueueItem, build: Build, git_url: str,
-                  precedence: str = "normal") -> None:
+                  precedence: str = "normal",
+                  variables: dict[str, Any] | None = None) -> None:
         """Run ``build`` on an executor to its end (attaching to its request if it exists)."""
         for attempt in range(1, self.max_tries + 1):
-            params = self._params(tenant, item, build, git_url, precedence)
+            params = self._params(tenant, item, build, git_url, precedence, variables)
             try:
                 result = await self._follow(build, params)
             except ExecutorLost as exc:
