@@ -34,6 +34,7 @@ from zuul.executor.api import (
     BuildRequestRecord,
     BuildState,
     cancel_path,
+    failover_retry,
     lock_path,
     request_path,
 )
@@ -216,7 +217,7 @@ class ExecutorServer:
             except NoNodeError:
                 pass
         try:
-            await asyncio.to_thread(write)
+            await asyncio.to_thread(failover_retry(), write)
         except KazooException as exc:
             log.warning("Build %s: could not update its request: %s", record.uuid, exc)
 
