@@ -62,6 +62,7 @@ class LauncherWorker:
         self._register.set()
         self._caches: list[TreeCache] = []
         self._nodes_cached = threading.Event()
+        self._requests_cached = threading.Event()
         self._thread = threading.Thread(target=self._run, name="launcher-worker", daemon=True)
         self._executor = ThreadPoolExecutor(PARALLEL, thread_name_prefix="launcher-task")
 
@@ -92,11 +93,17 @@ class LauncherWorker:
         if state == KazooState.LOST:
             self._register.set()  # our ephemeral registration is gone with the session
             self._nodes_cached.clear()
+            self._requests_cached.clear()
         self._wake.set()
 
     def _on_nodes_event(self, event: TreeEvent) -> None:
         if event.event_type == TreeEvent.INITIALIZED:
             self._nodes_cached.set()
+        self._on_tree_event(event)
+
+    def _on_requests_event(self, event: TreeEvent) -> None:
+        if event.event_type == TreeEvent.INITIALIZED:
+            self._requests_cached.set()
         self._on_tree_event(event)
 
     def _on_tree_event(self, event: TreeEvent) -> None:
@@ -157,10 +164,12 @@ class LauncherWorker:
 
     def _start_caches(self) -> None:
         self._nodes_cached.clear()
+        self._requests_cached.clear()
         for cache in self._caches:
             cache.close()
         self._caches = []
-        for path, listener in ((NODES, self._on_nodes_event), (REQUESTS, self._on_tree_event)):
+        for path, listener in ((NODES, self._on_nodes_event),
+                               (REQUESTS, self._on_requests_event)):
             cache = TreeCache(self.client, path)
             cache.listen(listener)
             cache.start()
@@ -180,6 +189,22 @@ class LauncherWorker:
             entry = cache.get_data(f"{NODES}/{child}")
             if entry is not None and entry.data:
                 result.append(NodeRecord.from_json(child, entry.data, entry.stat.version))
+        return result
+
+    def _open_requests(self) -> list[RequestRecord | None]:
+        """Every request, from the TreeCache once it is initialized (else read directly).
+
+        Only for planning, like :meth:`_nodes`: each request is read again under its lock
+        before anything is written, so this saves one ZooKeeper read per request and round.
+        """
+        if not self._requests_cached.is_set() or not self.client.connected:
+            return list(self._executor.map(self.store.get_request, self.store.request_ids()))
+        cache = self._caches[1]
+        result: list[RequestRecord | None] = []
+        for child in cache.get_children(REQUESTS) or ():
+            entry = cache.get_data(f"{REQUESTS}/{child}")
+            if entry is not None and entry.data:
+                result.append(RequestRecord.from_json(child, entry.data, entry.stat.version))
         return result
 
     def _locked(self, node_id: str) -> bool:
@@ -289,8 +314,7 @@ class LauncherWorker:
         time (ZooKeeper round trips dominate), each under its request lock."""
         registered = {str(pool.get("id")) for pool in self.store.pools()}
         ours = self.pool_ids
-        requests = sorted((r for r in self._executor.map(self.store.get_request,
-                                                         self.store.request_ids())
+        requests = sorted((r for r in self._open_requests()
                            if r is not None and r.state in OPEN_REQUEST_STATES
                            and not ours <= set(r.declined_by)),
                           key=RequestRecord.sort_key)
