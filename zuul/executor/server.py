@@ -34,6 +34,7 @@ from zuul.executor.api import (
     BuildRequestRecord,
     BuildState,
     cancel_path,
+    failover_retry,
     lock_path,
     request_path,
 )
@@ -216,7 +217,7 @@ class ExecutorServer:
             except NoNodeError:
                 pass
         try:
-            await asyncio.to_thread(write)
+            await asyncio.to_thread(failover_retry(), write)
         except KazooException as exc:
             log.warning("Build %s: could not update its request: %s", record.uuid, exc)
 
@@ -249,8 +250,9 @@ class ExecutorServer:
             if params.get("nodeset"):
                 await self._update(record, waiting="node request for "
                                    + ", ".join(params["nodeset"]))
-                nodeset = await self.nodes.request(params["nodeset"], record.uuid,
-                                                   priority=params.get("priority", 200))
+                nodeset = await self.nodes.request(
+                    params["nodeset"], record.uuid, priority=params.get("priority", 200),
+                    relative_priority=params.get("relative_priority", 0))
             now = time.time()
             result["start_time"] = now
             await self._update(record, waiting=None, start_time=now)

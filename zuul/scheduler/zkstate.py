@@ -32,7 +32,8 @@ import prometheus_client
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
-from zuul.scheduler.model import Build, Change, ChangeQueue, Job, QueueItem
+from zuul.merger.model import MergeOutcome, MergeSpec
+from zuul.scheduler.model import Build, Change, ChangeQueue, Job, MergeState, QueueItem
 
 if TYPE_CHECKING:
     from zuul.scheduler.manager import PipelineManager
@@ -84,7 +85,26 @@ def item_to_dict(item: QueueItem, final: str | None = None) -> dict[str, Any]:
         # Gating (doc/gating.rst): what it depends on, why it failed, whether it merged.
         "needs": [dataclasses.asdict(change) for change in item.needs],
         "error": item.error, "merged": item.merged,
+        "future_state": _future_state_to_dict(item),
     }
+
+
+def _future_state_to_dict(item: QueueItem) -> dict[str, Any] | None:
+    """The item's prepared future state (spec and outcome), so a restarted scheduler keeps
+    saying - and building - what its running builds check out."""
+    if item.merge_state is not MergeState.READY or item.merge_spec is None \
+            or item.merge_outcome is None:
+        return None
+    return {"spec": item.merge_spec.to_dict(), "outcome": item.merge_outcome.to_dict()}
+
+
+def _future_state_from_dict(item: QueueItem, data: dict[str, Any] | None) -> None:
+    if not data:
+        return
+    item.merge_spec = MergeSpec.from_dict(data["spec"])
+    item.merge_outcome = MergeOutcome(commits=dict(data["outcome"]["commits"]),
+                                      repo_state=dict(data["outcome"]["repo_state"]))
+    item.merge_state = MergeState.READY
 
 
 def item_from_dict(data: dict[str, Any], jobs: dict[str, Job]) -> QueueItem:
@@ -101,6 +121,7 @@ def item_from_dict(data: dict[str, Any], jobs: dict[str, Job]) -> QueueItem:
                      reported_start=data.get("reported_start", False), uuid=data["uuid"],
                      needs=[Change(**c) for c in data.get("needs", [])],
                      error=data.get("error"), merged=data.get("merged"))
+    _future_state_from_dict(item, data.get("future_state"))
     for name, stored in data.get("builds", {}).items():
         if name not in jobs:
             continue
