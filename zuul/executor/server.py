@@ -250,8 +250,9 @@ class ExecutorServer:
             if params.get("nodeset"):
                 await self._update(record, waiting="node request for "
                                    + ", ".join(params["nodeset"]))
-                nodeset = await self.nodes.request(params["nodeset"], record.uuid,
-                                                   priority=params.get("priority", 200))
+                nodeset = await self.nodes.request(
+                    params["nodeset"], record.uuid, priority=params.get("priority", 200),
+                    relative_priority=params.get("relative_priority", 0))
             now = time.time()
             result["start_time"] = now
             await self._update(record, waiting=None, start_time=now)

@@ -78,8 +78,9 @@ class BuildLauncher:
                     return
                 # Not started while it waits: status.json shows it queued, with the reason.
                 build.waiting = f"node request for {', '.join(build.job.nodeset)}"
-                nodeset = await self.nodes.request(build.job.nodeset, build.uuid,
-                                                   priority=PRECEDENCE.get(precedence, 200))
+                nodeset = await self.nodes.request(
+                    build.job.nodeset, build.uuid, priority=PRECEDENCE.get(precedence, 200),
+                    relative_priority=build.relative_priority, tenant_name=tenant)
                 build.waiting = None
             build.start_time = time.time()
             if build.canceled:

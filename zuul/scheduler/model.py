@@ -184,6 +184,7 @@ class Build:
     held: bool = False
     buildset_uuid: str = ""
     waiting: str | None = None  # what a build not started yet waits for (status.json)
+    relative_priority: int = 0  # its item's place in its queue, for Nodepool (0 = head)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property

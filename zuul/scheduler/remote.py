@@ -73,6 +73,7 @@ class RemoteBuildLauncher:
                 "nodeset": list(job.nodeset), "zuul_vars": zuul_vars(tenant, item, build),
                 "timeout": job.timeout, "project_git_url": git_url or None,
                 "ref": item.change.ref, "priority": PRECEDENCE.get(precedence, 200),
+                "relative_priority": build.relative_priority,
                 "autohold": self.find_hold(tenant, item, build),
                 "merge": speculative.build_params(item, job),
                 # Job vars and decrypted secrets (ZooKeeper is TLS with ACLs).

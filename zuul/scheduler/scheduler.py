@@ -380,6 +380,9 @@ class Scheduler:
             build.result, build.error = "ERROR", "cannot decrypt the job's secrets"
             self.semaphores.release(manager.tenant, build.uuid)
             return
+        # Nodepool serves requests of items nearer the head of their queue first.
+        build.relative_priority = next(
+            (q.items.index(item) for q in manager.queues if item in q.items), 0)
         coro = self.launcher.run(manager.tenant, item, build,
                                  project.git_url if project else "", manager.config.precedence,
                                  variables)
