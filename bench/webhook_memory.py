@@ -45,7 +45,7 @@ async def main() -> None:
     try:
         stack = Stack(base, procs)
         geard = await asyncio.to_thread(stack.gearman, True)
-        conf = worker_config(stack, [geard.address], "webhook-1", connections={
+        conf = worker_config(stack, geard.conf(), "webhook-1", connections={
             "github": {"secret": SECRET, "max_body_bytes": MAX_BODY}})
         env = {"PYTHONPATH": args.pythonpath} if args.pythonpath else None
         worker = await asyncio.to_thread(stack.service, "webhook-1", "zuul-webhook", conf,

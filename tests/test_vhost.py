@@ -25,6 +25,15 @@ DEPLOYMENTS = {
                              "dashboard_root": "/opt/zuul/web"}},
     "nested_prefix": {"zuul": {"prefix": "/ci/zuul/", "scheduler": "127.0.0.1:9000",
                                "streamer": "127.0.0.1:9002"}},
+    "no_cache_closed_monitoring": {
+        "zuul": {"scheduler": "127.0.0.1:9000", "webhook": "127.0.0.1:9001"},
+        "nodepool": {"prefix": "/np", "launcher": "127.0.0.1:8005"},
+        "status_cache": {"enabled": False},
+        "security": {"monitoring_allow": []},
+        "workers": {"threads_per_child": 25, "request_workers": 100, "console_streams": 0}},
+    "big": {"zuul": {"scheduler": "127.0.0.1:9000", "streamer": "127.0.0.1:9002"},
+            "security": {"monitoring_allow": ["10.0.0.0/8", "192.0.2.7"]},
+            "workers": {"threads_per_child": 100, "console_streams": 5000}},
 }
 
 
@@ -78,3 +87,21 @@ def test_tls_without_certificate_is_rejected() -> None:
     with pytest.raises(apache.ConfigError, match="tls: certificate and key"):
         apache.validate_deployment({"tls": {"enabled": True},
                                     "zuul": {"scheduler": "127.0.0.1:1"}})
+
+
+def test_mpm_sizing_from_the_deployment() -> None:
+    """Threads for every console stream plus the request workers, in whole processes."""
+    sizing = apache.mpm_sizing(apache.validate_deployment(DEPLOYMENTS["minimal"]))
+    assert sizing["max_request_workers"] == 1280 and sizing["threads_per_child"] == 64
+    assert sizing["server_limit"] == 40 and sizing["min_spare_threads"] == 256
+    assert sizing["nofile"] >= 2 * 1280
+    text = apache.render_vhost(apache.validate_deployment(DEPLOYMENTS["big"]))
+    assert "MaxRequestWorkers 5300" in text and "ServerLimit 106" in text
+    assert "Require ip 10.0.0.0/8 192.0.2.7" in text
+
+
+def test_monitoring_closed_and_cache_off() -> None:
+    text = apache.render_vhost(apache.validate_deployment(
+        DEPLOYMENTS["no_cache_closed_monitoring"]))
+    assert "Require all denied" in text and "CacheEnable" not in text
+    assert '^(/zuul|/np)/(metrics|health)(/|$)' in text

@@ -31,6 +31,8 @@ def _final_once(github: GitHubAPI, numbers: list[int], state: str = "success") -
     for number in numbers:
         wait_for(lambda n=number: ("zuul/check", state) in github.statuses(_sha(n)), 90,
                  what=f"final status of PR {number}")
+        wait_for(lambda n=number: github.comments("org/slow", n), 10,
+                 what=f"final comment on PR {number}")
     for number in numbers:
         finals = [s for s in github.statuses(_sha(number)) if s[1] != "pending"]
         assert finals == [("zuul/check", state)], github.dump()

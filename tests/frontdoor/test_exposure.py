@@ -34,6 +34,14 @@ def test_metrics_and_health_only_from_the_allow_list(zk_stack: Stack,
         for variant in (path, path.replace("/metrics", "//metrics").replace("/health", "/./health"),
                         path + "/", path.replace("m", "%6d", 1) if "metrics" in path else path):
             assert get(refused.url + variant).status in (403, 404), variant
+    # Nor through the API's route, where encoded slashes reach the backend undecoded.
+    for sneaky in ("/zuul/api/%2e%2e/metrics", "/zuul/api/..%2fmetrics",
+                   "/zuul/api/..%2F..%2Fmetrics", "/zuul/api/%2e%2e%2fhealth%2fready",
+                   "/nodepool/..%2fmetrics", "/nodepool/api/..%2f..%2fmetrics"):
+        answer = get(refused.url + sneaky)
+        assert answer.status in (400, 403, 404), (sneaky, answer.status)
+        assert "process_cpu" not in answer.text and '"live"' not in answer.text, sneaky
+        assert '"ready"' not in answer.text.replace(" ", ""), sneaky
     # The APIs themselves stay public.
     assert get(refused.url + "/zuul/api/info").status == 200
     assert get(refused.url + "/nodepool/label-list").status == 200

@@ -82,6 +82,7 @@ def github_api() -> Iterator[GitHubAPI]:
     api = GitHubAPI().start()
     yield api
     api.stop()
+    assert not api.violations, f"calls GitHub would not take: {api.violations}"
 
 
 def tenant_file(workdir: Path, source: Path = FIXTURES / "tenant.yaml") -> Path:

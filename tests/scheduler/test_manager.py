@@ -2,7 +2,16 @@
 from __future__ import annotations
 
 from zuul.scheduler.manager import PipelineManager
-from zuul.scheduler.model import FAILURE, SUCCESS, Build, Change, Job, PipelineConfig, QueueItem
+from zuul.scheduler.model import (
+    FAILURE,
+    SUCCESS,
+    Build,
+    Change,
+    Job,
+    MergeState,
+    PipelineConfig,
+    QueueItem,
+)
 
 JOB = Job("unit", None, [], 60, True)
 
@@ -23,6 +32,12 @@ class Hooks:
 
     def report(self, manager: PipelineManager, item: QueueItem, action: str) -> None:
         self.reports.append((item.change.id, action))
+
+    def prepare(self, manager: PipelineManager, item: QueueItem) -> None:
+        item.merge_state = MergeState.READY  # nothing to merge in these tests
+
+    def merge_change(self, manager: PipelineManager, item: QueueItem) -> None:
+        item.merged, item.merging = True, False
 
 
 def _manager(dependent: bool = True, window: int = 20) -> tuple[PipelineManager, Hooks]:

@@ -50,7 +50,8 @@ def _finish_request(sock: socket.socket, body: bytes) -> tuple[int, dict[str, st
 def test_sigterm_finishes_requests_whose_body_is_still_arriving(stack: Stack) -> None:
     geard = stack.gearman()
     worker = start_worker(stack, geard, drain_delay=1.0, drain_timeout=30)
-    assert get(worker.url + "/health/ready").status == 200
+    wait_for(lambda: status_of(worker.url + "/health/ready") == 200, 30,
+             what="the worker to be ready (gearman connected)")
     early, late = str(uuid.uuid4()), str(uuid.uuid4())
     # Both requests have started (headers and half the body sent) when the signal comes.
     early_sock = _start_request(worker.port, early, BODY)
@@ -89,5 +90,6 @@ def test_no_room_to_spool_means_not_ready(stack: Stack) -> None:
     worker.config_path.write_text(worker.config_path.read_text().replace(
         "spool_min_free_bytes: 4611686018427387904\n", ""))
     worker.start()
-    assert get(worker.url + "/health/ready").status == 200
+    wait_for(lambda: status_of(worker.url + "/health/ready") == 200, 30,
+             what="the worker to be ready again")
     assert send(worker.url + "/webhook/github", BODY).status == 200

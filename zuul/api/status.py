@@ -68,6 +68,8 @@ def item_dict(item: QueueItem, ahead: QueueItem | None, behind: list[QueueItem],
         "remaining_time": (max(remaining) if remaining and None not in remaining
                            else (0 if not remaining else None)),
         "zuul_ref": f"Z{item.buildset_uuid}", "owner": None, "jobs": jobs,
+        # What the builds check out: the future state's commit per project (doc/gating.rst).
+        "future_state": dict(item.merge_outcome.commits) if item.merge_outcome else {},
     }
 
 

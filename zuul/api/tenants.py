@@ -27,7 +27,7 @@ def _project_detail(tenant: Tenant, project: Project) -> dict[str, Any]:
                  for name, jobs in project.pipelines.items()]
     return {**_project_dict(project), "configs": [{
         "is_template": False, "templates": [], "default_branch": "main",
-        "queue_name": project.queue, "merge_mode": "merge", "pipelines": pipelines}]}
+        "queue_name": project.queue, "merge_mode": project.merge_mode, "pipelines": pipelines}]}
 
 
 class TenantRoutes:

@@ -39,9 +39,9 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + "/")
 
 
-def processes_in(work_dir: Path) -> list[psutil.Process]:
-    """Processes whose working directory or command line is inside ``work_dir``."""
-    root = str(work_dir)
+def processes_in(*work_dirs: Path) -> list[psutil.Process]:
+    """Processes whose working directory or command line is inside one of ``work_dirs``."""
+    roots = [str(d) for d in work_dirs]
     found = []
     for proc in psutil.process_iter(["pid", "cwd", "cmdline"]):
         try:
@@ -49,17 +49,19 @@ def processes_in(work_dir: Path) -> list[psutil.Process]:
             cmdline = proc.info.get("cmdline") or []
         except psutil.Error:
             continue
-        if _inside(cwd, root) or any(root in arg for arg in cmdline):
+        if any(_inside(cwd, root) or any(root in arg for arg in cmdline) for root in roots):
             found.append(proc)
     return found
 
 
-def kill_processes_in(work_dir: Path, timeout: float = KILL_WAIT) -> int:
-    """SIGKILL every process working in ``work_dir`` and wait until they are gone.
+def kill_processes_in(*work_dirs: Path, timeout: float = KILL_WAIT) -> int:
+    """SIGKILL every process working in ``work_dirs`` (one scan) and wait until they are gone.
 
     Returns how many were killed; raises TimeoutError if any survives ``timeout``.
     """
-    procs = processes_in(work_dir)
+    if not work_dirs:
+        return 0
+    procs = processes_in(*work_dirs)
     for proc in procs:
         try:
             proc.kill()
@@ -68,15 +70,19 @@ def kill_processes_in(work_dir: Path, timeout: float = KILL_WAIT) -> int:
     _gone, alive = psutil.wait_procs(procs, timeout=timeout)
     alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     if alive:
-        raise TimeoutError(f"processes {[p.pid for p in alive]} in {work_dir} survived SIGKILL")
+        raise TimeoutError(f"processes {[p.pid for p in alive]} survived SIGKILL")
     return len(procs)
 
 
 def end_lost_build(log_root: Path, work_root: Path, uuid: str, job: str, result: str,
-                   reason: str, start_time: float | None) -> dict[str, Any] | None:
-    """End build ``uuid`` for good (blocking); return the ``build.json`` written, if any."""
+                   reason: str, start_time: float | None, kill: bool = True
+                   ) -> dict[str, Any] | None:
+    """End build ``uuid`` for good (blocking); return the ``build.json`` written, if any.
+
+    ``kill=False`` when the caller already killed its processes (:func:`kill_processes_in`).
+    """
     work_dir = Path(work_root) / uuid
-    killed = kill_processes_in(work_dir)
+    killed = kill_processes_in(work_dir) if kill else 0
     if killed:
         log.warning("Build %s: killed %d leftover process(es)", uuid, killed)
     shutil.rmtree(work_dir, ignore_errors=True)

@@ -14,6 +14,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -30,6 +31,7 @@ from zuul.executor.model import (
     BuildResult,
 )
 from zuul.executor.sandbox import JobSandbox
+from zuul.merger import Merger
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ class Executor:
         self.ansible_playbook = ansible_playbook or workspace.default_ansible_playbook()
         self.keep_work_dirs = keep_work_dirs
         self._slots = asyncio.Semaphore(max_concurrent)
+        # The executor's own repo cache, fetched (not re-cloned) for every build.
+        self.merger = Merger(self.work_root / ".git-cache", self_contained=True)
         self._builds: dict[str, _Build] = {}
 
     def running(self) -> list[str]:
@@ -151,14 +155,21 @@ class Executor:
             return ERROR, f"playbook not found: {request.playbook}"
         if not request.nodes:
             return ERROR, "no nodes"
-        inventory_path, vars_path = workspace.write_inputs(request, work_dir, log_dir)
         all_local = all(n.get("connection") == "local" for n in request.nodes)
         remaining = request.timeout - (time.time() - start)
+        extra: dict[str, Any] = {}
         try:
-            await asyncio.wait_for(workspace.checkout_source(request, work_dir, console.write),
-                                   max(remaining, 0.001))
+            if request.merge is not None:
+                extra = await asyncio.wait_for(workspace.prepare_future_state(
+                    request, work_dir, self.merger, console.write), max(remaining, 0.001))
+            else:
+                await asyncio.wait_for(workspace.checkout_source(
+                    request, work_dir, console.write), max(remaining, 0.001))
         except TimeoutError:
             return TIMED_OUT, f"timed out after {request.timeout:g}s checking out the source"
+        except workspace.FutureStateError as exc:
+            return ERROR, f"future state not prepared: {exc}"
+        inventory_path, vars_path = workspace.write_inputs(request, work_dir, log_dir, extra)
         if build.aborted.is_set():
             return ABORTED, "aborted"
         argv = [self.ansible_playbook, "-i", str(inventory_path), "-e", f"@{vars_path}",

@@ -19,7 +19,8 @@ class BuildRequest:
     ``nodes`` are dicts ``{"name", "host", "connection": "local"|"ssh", "port", "username"}``;
     ``zuul_vars`` becomes the extra var ``zuul`` (``project``, ``change``, ``pipeline``, ...;
     ``job`` and ``build`` are filled in from this request). ``project_git_url``/``ref`` are
-    checked out into the work dir's ``src/`` when reachable.
+    checked out into the work dir's ``src/`` when reachable. ``merge`` (when set, instead)
+    describes the speculative future state to prepare in ``src/`` (see doc/internals.rst).
     """
 
     uuid: str
@@ -30,6 +31,7 @@ class BuildRequest:
     timeout: float
     project_git_url: str | None = None
     ref: str | None = None
+    merge: dict | None = None
 
 
 @dataclass

@@ -254,7 +254,8 @@ class ExecutorServer:
                     uuid=record.uuid, job=params["job"], playbook=Path(params["playbook"]),
                     nodes=node_dicts(nodeset) if nodeset is not None else [dict(LOCAL_NODE)],
                     zuul_vars=params.get("zuul_vars") or {}, timeout=params["timeout"],
-                    project_git_url=params.get("project_git_url"), ref=params.get("ref"))
+                    project_git_url=params.get("project_git_url"), ref=params.get("ref"),
+                    merge=params.get("merge"))
                 outcome = await self.executor.run(request)
                 result.update(result=outcome.result, error=outcome.error,
                               start_time=outcome.start_time)

@@ -1,4 +1,9 @@
-"""A build's work dir: inventory, extra vars, Ansible's environment and the change's source."""
+"""A build's work dir: inventory, extra vars, Ansible's environment and the change's source.
+
+With a ``merge`` parameter the source is the speculative future state, prepared by the
+executor's own :class:`zuul.merger.Merger` under ``src/<canonical name>/`` and checked
+against the commits the scheduler's merger got; ``zuul.projects`` describes it.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +17,9 @@ from typing import Any
 import yaml
 
 from zuul.executor.model import BuildRequest
+from zuul.merger import Merger, MergeSpec
+from zuul.merger.merger import MergeFailure
+from zuul.merger.model import CANONICAL_HOSTNAME, project_vars
 
 CALLBACK_DIR = Path(__file__).resolve().parent.parent / "ansible" / "callback"
 GIT_TIMEOUT = 60.0
@@ -45,9 +53,11 @@ def inventory(request: BuildRequest) -> dict[str, Any]:
     return {"all": {"hosts": hosts}}
 
 
-def zuul_vars(request: BuildRequest, work_dir: Path, log_dir: Path) -> dict[str, Any]:
+def zuul_vars(request: BuildRequest, work_dir: Path, log_dir: Path,
+              extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``zuul`` extra var: the scheduler's variables plus job, build and paths."""
     variables = dict(request.zuul_vars)
+    variables.update(extra or {})
     variables.update({
         "job": request.job,
         "build": request.uuid,
@@ -81,13 +91,14 @@ def ansible_env(work_dir: Path, all_local: bool) -> dict[str, str]:
     return env
 
 
-def write_inputs(request: BuildRequest, work_dir: Path, log_dir: Path) -> tuple[Path, Path]:
+def write_inputs(request: BuildRequest, work_dir: Path, log_dir: Path,
+                 extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
     """Write ``inventory.yaml`` and ``vars.json`` into the work dir; return their paths."""
     (work_dir / ".ansible" / "tmp").mkdir(parents=True, exist_ok=True)
     inventory_path = work_dir / "inventory.yaml"
     inventory_path.write_text(yaml.safe_dump(inventory(request), sort_keys=True))
     vars_path = work_dir / "vars.json"
-    vars_path.write_text(json.dumps(zuul_vars(request, work_dir, log_dir), indent=2))
+    vars_path.write_text(json.dumps(zuul_vars(request, work_dir, log_dir, extra), indent=2))
     return inventory_path, vars_path
 
 
@@ -136,3 +147,38 @@ async def checkout_source(request: BuildRequest, work_dir: Path,
     code, head = await _git(["-C", str(src), "rev-parse", "HEAD"], work_dir)
     log(f"[zuul] checked out {request.project_git_url} {request.ref or ''} at {head}")
     return src
+
+
+class FutureStateError(RuntimeError):
+    """The speculative future state could not be prepared as the scheduler described it."""
+
+
+async def prepare_future_state(request: BuildRequest, work_dir: Path, merger: Merger,
+                               log: Callable[[str], None]) -> dict[str, Any]:
+    """Prepare ``request.merge`` under ``src/``; return ``{"projects": zuul.projects}``.
+
+    Raises :class:`FutureStateError` when a project cannot be merged or its commit is not
+    the one the scheduler's merger computed (then the build must not run).
+    """
+    assert request.merge is not None
+    spec = MergeSpec.from_dict(request.merge)
+    expected: dict[str, str] = request.merge.get("expected", {})
+    src = work_dir / "src" / CANONICAL_HOSTNAME
+    try:
+        outcome = await merger.prepare(spec, src)
+    except MergeFailure as exc:
+        raise FutureStateError(str(exc)) from None
+    projects: dict[str, Any] = {}
+    for project in spec.projects:
+        commit = outcome.commits[project.name]
+        want = expected.get(project.name)
+        if want and want != commit:
+            raise FutureStateError(f"{project.name}: prepared {commit}, the scheduler's "
+                                   f"merger got {want}")
+        names = project_vars(project.name)
+        projects[names["canonical_name"]] = {
+            **names, "required": project.name in request.merge.get("required", []),
+            "checkout": project.branch, "checkout_description": "zuul branch",
+            "commit": commit}
+        log(f"[zuul] prepared {project.name} {project.branch} at {commit}")
+    return {"projects": projects}

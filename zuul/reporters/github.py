@@ -1,29 +1,48 @@
-"""Reporting to GitHub through its REST API: commit statuses and pull request comments.
+"""Reporting to GitHub: commit statuses, pull request comments, check runs, and merging.
 
-``POST {api_url}/repos/{owner}/{repo}/statuses/{sha}`` with ``state`` pending/success/failure
-and ``POST {api_url}/repos/{owner}/{repo}/issues/{number}/comments``, token auth. The base URL
-is configurable (GitHub Enterprise: ``https://ghe.example.org/api/v3``).
+A pipeline's reporter options (per outcome ``start``/``success``/``failure``) are Zuul's
+GitHub reporter's: ``status``, ``comment``, ``check`` (Checks API: a check run per item and
+pipeline, ``in_progress`` at start and ``completed`` with a conclusion at the end) and, on
+``success`` of a dependent pipeline, ``merge`` (the pull request is merged through the API
+with the head SHA that was tested; see :meth:`GitHubReporter.merge`). Calls go through
+:class:`zuul.reporters.github_client.GitHubClient`.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-import aiohttp
-
+from zuul.merger.model import GITHUB_MERGE_METHOD, MergeMode
+from zuul.reporters.github_client import GitHubClient, MergeAnswer
 from zuul.scheduler.model import SUCCESS, QueueItem
 
 log = logging.getLogger(__name__)
 
 STATES = {"start": "pending", "success": "success", "failure": "failure"}
+DESCRIPTIONS = {"pending": "Build started", "success": "Build succeeded",
+                "failure": "Build failed"}
+
+
+def title(pipeline: str, item: QueueItem, action: str) -> str:
+    """The one-line outcome: of the builds, or of the item itself (merge conflict...)."""
+    if action == "start":
+        return f"Build started ({pipeline} pipeline)"
+    if item.error is not None:
+        return f"{item.error[:1].upper()}{item.error[1:]}".split("\n")[0]
+    return f"Build {'succeeded' if action == 'success' else 'failed'} ({pipeline} pipeline)."
 
 
 def summary(tenant: str, pipeline: str, item: QueueItem, action: str) -> str:
     """The text of a report comment: the outcome and one line per job."""
     if action == "start":
         return f"Zuul started testing {item.change.id} in {tenant}/{pipeline}."
-    title = "Build succeeded" if action == "success" else "Build failed"
-    lines = [f"{title} ({pipeline} pipeline).", ""]
+    if item.error is not None and not item.builds:
+        return f"{title(pipeline, item, action)}\n\nNo jobs were run ({pipeline} pipeline)."
+    word = "Build succeeded" if action == "success" else "Build failed"
+    lines = [f"{word} ({pipeline} pipeline)."]
+    if item.error is not None:
+        lines.append(title(pipeline, item, action))
+    lines.append("")
     for job in item.jobs:
         build = item.builds.get(job.name)
         result = build.result if build is not None else "SKIPPED"
@@ -35,66 +54,76 @@ def summary(tenant: str, pipeline: str, item: QueueItem, action: str) -> str:
 
 
 class GitHubReporter:
-    """Posts statuses and comments for one GitHub connection."""
+    """Reports items of one GitHub connection and merges their pull requests."""
 
     def __init__(self, name: str, conf: dict[str, Any]) -> None:
         self.name = name
-        self.api_url = conf.get("api_url", "https://api.github.com").rstrip("/")
-        self.token = conf.get("token", "")
+        self.client = GitHubClient(conf)
         self.status_url = conf.get("status_url", "")
         self.context_prefix = conf.get("context_prefix", "zuul")
-        self._session: aiohttp.ClientSession | None = None
+        self._check_runs: dict[tuple[str, str, str], int] = {}
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/vnd.github+json", "User-Agent": "zuul-scheduler"}
-        if self.token:
-            headers["Authorization"] = f"token {self.token}"
-        return headers
-
-    async def _post(self, path: str, body: dict[str, Any]) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers(), timeout=aiohttp.ClientTimeout(total=30))
-        async with self._session.post(self.api_url + path, json=body) as response:
-            if response.status >= 300:
-                text = (await response.text())[:200]
-                log.warning("GitHub %s %s answered %s: %s", self.name, path,
-                            response.status, text)
+    def _details_url(self, tenant: str, pipeline: str, item: QueueItem) -> str | None:
+        change = item.change
+        if not self.status_url:
+            return None
+        return self.status_url.format(tenant=tenant, pipeline=pipeline,
+                                      buildset=item.buildset_uuid, change=change.number or "",
+                                      sha=change.newrev)
 
     async def report(self, tenant: str, pipeline: str, item: QueueItem, action: str,
                      options: dict[str, Any]) -> None:
         """Report ``action`` (start/success/failure) of ``item`` as configured."""
         change = item.change
+        details = self._details_url(tenant, pipeline, item)
+        context = f"{self.context_prefix}/{pipeline}"
+        # Zuul's order: the comment, then the commit status, then the check run.
+        if options.get("comment", True) and change.number is not None:
+            await self.client.comment(change.project, change.number,
+                                      summary(tenant, pipeline, item, action))
         if options.get("status", True) and change.newrev:
             state = STATES[action]
-            description = {"pending": "Build started", "success": "Build succeeded",
-                           "failure": "Build failed"}[state]
-            body = {"state": state, "context": f"{self.context_prefix}/{pipeline}",
-                    "description": description}
-            if self.status_url:
-                body["target_url"] = self.status_url.format(
-                    tenant=tenant, pipeline=pipeline, buildset=item.buildset_uuid,
-                    change=change.number or "", sha=change.newrev)
-            await self._post(f"/repos/{change.project}/statuses/{change.newrev}", body)
-        if options.get("comment", True) and change.number is not None:
-            await self._post(f"/repos/{change.project}/issues/{change.number}/comments",
-                             {"body": summary(tenant, pipeline, item, action)})
+            description = DESCRIPTIONS[state] if item.error is None else item.error[:140]
+            await self.client.create_status(change.project, change.newrev, state, context,
+                                            description, details)
+        if options.get("check", False) and change.newrev:
+            await self._check(tenant, pipeline, item, action, details)
+
+    async def _check(self, tenant: str, pipeline: str, item: QueueItem, action: str,
+                     details: str | None) -> None:
+        change = item.change
+        key = (change.project, change.newrev, pipeline)
+        name = f"{self.context_prefix}/{pipeline}"
+        text = summary(tenant, pipeline, item, action)
+        heading = title(pipeline, item, action)
+        if action == "start":
+            self._check_runs[key] = await self.client.create_check_run(
+                change.project, change.newrev, name, heading, text, details,
+                item.buildset_uuid)
+            return
+        conclusion = "success" if action == "success" else "failure"
+        await self.client.complete_check_run(
+            change.project, self._check_runs.pop(key, None), change.newrev, name, conclusion,
+            heading, text, details, item.buildset_uuid)
+
+    async def merge(self, item: QueueItem, merge_mode: str) -> MergeAnswer:
+        """Merge ``item``'s pull request at the head SHA that was tested."""
+        change = item.change
+        if change.number is None:
+            return MergeAnswer(True, 200, "not a pull request: nothing to merge")
+        method = GITHUB_MERGE_METHOD[MergeMode(merge_mode)]
+        answer = await self.client.merge(change.project, change.number, change.newrev,
+                                         method, f"{change.title} (#{change.number})")
+        log.info("Merge of %s#%s at %s (%s): %s %s", change.project, change.number,
+                 change.newrev, method, answer.status, answer.message)
+        return answer
 
     async def get_pull(self, project: str, number: int) -> dict[str, Any] | None:
         """Fetch a pull request (for comments, whose payload lacks the head sha)."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers(), timeout=aiohttp.ClientTimeout(total=30))
-        async with self._session.get(f"{self.api_url}/repos/{project}/pulls/{number}") as resp:
-            if resp.status != 200:
-                return None
-            data = await resp.json()
-            return data if isinstance(data, dict) else None
+        return await self.client.get_pull(project, number)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.client.close()
 
     @staticmethod
     def outcome(item: QueueItem) -> str:

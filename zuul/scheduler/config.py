@@ -44,6 +44,8 @@ CONNECTION_SCHEMA = vol.Schema(
         vol.Optional("driver", default="github"): vol.In(["github"], msg="expected github"),
         vol.Optional("api_url", default="https://api.github.com"): NonEmptyStr,
         vol.Optional("token", default=""): str,
+        vol.Optional("app_id"): vol.All(int, vol.Range(min=1)),
+        vol.Optional("app_key"): NonEmptyStr,
         vol.Optional("status_url", default=""): str,
         vol.Optional("context_prefix", default="zuul"): NonEmptyStr,
     }
@@ -94,6 +96,12 @@ def load(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: executor.external: needs a zookeeper section")
     if not conf.get("connections"):
         conf["connections"] = {"github": CONNECTION_SCHEMA({})}
+    for name, connection in conf["connections"].items():
+        if ("app_id" in connection) != ("app_key" in connection):
+            raise ConfigError(f"{path}: connections.{name}: app_id and app_key go together")
+        if "app_key" in connection and not Path(connection["app_key"]).is_file():
+            raise ConfigError(f"{path}: connections.{name}.app_key: "
+                              f"{connection['app_key']} not found")
     if conf.get("tenant_config"):
         conf["tenant_config"] = str(Path(path).resolve().parent / conf["tenant_config"])
     state = Path(conf["state_dir"])

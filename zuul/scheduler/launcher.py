@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from zuul.executor import BuildRequest, Executor
-from zuul.executor.cleanup import end_lost_build
+from zuul.executor.cleanup import end_lost_build, kill_processes_in
+from zuul.scheduler import speculative
 from zuul.scheduler.model import ABORTED, CANCELED, ERROR, NODE_FAILURE, SUCCESS, Build, QueueItem
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,11 @@ def node_dicts(nodeset: Any) -> list[dict[str, Any]]:
 
 
 def zuul_vars(tenant: str, item: QueueItem, build: Build) -> dict[str, Any]:
-    """The ``zuul`` variable a playbook sees."""
+    """The ``zuul`` variable a playbook sees (``projects`` is added by the executor)."""
     change = item.change
-    return {"tenant": tenant, "pipeline": item.pipeline, "project": {"name": change.project},
+    return {"tenant": tenant, "pipeline": item.pipeline,
+            "project": speculative.project_vars(change.project),
+            "items": speculative.items_vars(item),
             "change": str(change.number) if change.number is not None else None,
             "patchset": change.patchset, "ref": change.ref, "branch": change.branch,
             "oldrev": change.oldrev or None, "newrev": change.newrev,
@@ -88,7 +91,8 @@ class BuildLauncher:
                 uuid=build.uuid, job=build.job.name, playbook=build.job.playbook,
                 nodes=node_dicts(nodeset) if nodeset is not None else [dict(LOCAL_NODE)],
                 zuul_vars=zuul_vars(tenant, item, build), timeout=build.job.timeout,
-                project_git_url=git_url or None, ref=item.change.ref)
+                project_git_url=git_url or None, ref=item.change.ref,
+                merge=speculative.build_params(item, build.job))
             result = await self.executor.run(request)
             build.result = CANCELED if build.canceled and result.result == ABORTED \
                 else result.result
@@ -118,13 +122,21 @@ class BuildLauncher:
         except Exception:  # noqa: BLE001 - a node left locked is Nodepool's to clean up
             log.exception("Could not release nodeset %s", getattr(nodeset, "request_id", "?"))
 
+    async def kill_leftovers(self, builds: list[Build]) -> None:
+        """Kill every process still running for ``builds`` (one scan); return when gone."""
+        dirs = [self.executor.work_root / b.uuid for b in builds]
+        killed = await asyncio.to_thread(kill_processes_in, *dirs)
+        if killed:
+            log.warning("Killed %d leftover process(es) of %d lost build(s)", killed,
+                        len(builds))
+
     async def abandon(self, build: Build) -> None:
-        """End a build whose process was lost (scheduler restart): kill its leftovers and
-        write its ``build.json`` with ``build.result`` and ``build.error``."""
+        """End a build whose process was lost (scheduler restart) and whose leftovers were
+        killed: write its ``build.json`` with ``build.result`` and ``build.error``."""
         await asyncio.to_thread(end_lost_build, self.executor.log_root,
                                 self.executor.work_root, build.uuid, build.job.name,
                                 build.result or ABORTED, build.error or "lost",
-                                build.start_time)
+                                build.start_time, False)
 
     async def cancel(self, build: Build) -> None:
         """Abort ``build``: on the executor if it runs there, else stop waiting for nodes."""

@@ -1,10 +1,15 @@
 """Pipeline managers: the queue logic of independent and dependent pipelines.
 
-A dependent pipeline tests each item on top of the nearest non-failing item ahead of it (its
-*base*). When an item's base changes - the item ahead failed, was dequeued or was promoted
-past - its builds are canceled and started again: Zuul's gate reset. Items are reported from
-the head of a dependent queue only, in order. In an independent pipeline every item stands
-alone and is reported as soon as its jobs are done.
+Before its builds start, every item's speculative future state is prepared by the merger
+(``hooks.prepare``): a merge conflict fails the item without a build. A dependent pipeline
+tests each item on top of the nearest non-failing item ahead of it (its *base*). When an
+item's base changes - the item ahead failed, was dequeued or was promoted past - its builds
+are canceled and started again: Zuul's gate reset. Items are reported from the head of a
+dependent queue only, in order; when the pipeline's success reporter merges
+(``merge: true``), the head item is merged (``hooks.merge_change``) before it is reported,
+and a refused merge fails it, so the items behind reset. An item that ``needs`` (Depends-On)
+a change waits for it ahead in the same queue and fails if it fails. In an independent
+pipeline every item stands alone and is reported as soon as its jobs are done.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from zuul.scheduler.model import (
     Change,
     ChangeQueue,
     Job,
+    MergeState,
     PipelineConfig,
     QueueItem,
 )
@@ -34,6 +40,10 @@ class PipelineHooks(Protocol):
 
     def report(self, manager: PipelineManager, item: QueueItem, action: str) -> None: ...
 
+    def prepare(self, manager: PipelineManager, item: QueueItem) -> None: ...
+
+    def merge_change(self, manager: PipelineManager, item: QueueItem) -> None: ...
+
 
 class PipelineManager:
     """The live queues of one pipeline of one tenant."""
@@ -47,6 +57,12 @@ class PipelineManager:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def merges(self) -> bool:
+        """True when a success reporter of this (dependent) pipeline merges the change."""
+        return self.config.dependent and any(
+            opts.get("merge") for opts in self.config.reporters.get("success", {}).values())
 
     @property
     def items(self) -> list[QueueItem]:
@@ -120,9 +136,16 @@ class PipelineManager:
         self._drop_empty_queues()
 
     def _launch(self, item: QueueItem) -> None:
+        if item.error is not None:
+            return
         if not item.reported_start:
             item.reported_start = True
             self.hooks.report(self, item, "start")
+        if item.merge_state is MergeState.NEW:
+            item.merge_state = MergeState.PENDING
+            self.hooks.prepare(self, item)  # may finish at once (nothing to merge)
+        if item.merge_state is not MergeState.READY:
+            return
         for job in item.jobs:
             if job.name not in item.builds:
                 build = Build(job=job, buildset_uuid=item.buildset_uuid)
@@ -137,6 +160,8 @@ class PipelineManager:
             # The item merged (or was reported): items built on it keep their builds.
             if other.base is item:
                 other.base = item.base
+            if result == SUCCESS:
+                other.needs = [c for c in other.needs if not _same(c, item.change)]
         log.info("Reported %s %s in %s/%s: %s", item.change.project, item.change.id,
                  self.tenant, self.name, result)
 
@@ -148,6 +173,30 @@ class PipelineManager:
             if item.complete:
                 self._finish(queue, item)
 
+    def _fail(self, item: QueueItem, error: str) -> None:
+        """Fail ``item`` without (more) builds: cancel what runs."""
+        log.info("Item %s %s in %s/%s fails: %s", item.change.project, item.change.id,
+                 self.tenant, self.name, error)
+        item.error = error
+        for build in item.builds.values():
+            if build.result is None:
+                self.hooks.cancel_build(build)
+
+    def _check_needs(self, queue: ChangeQueue, index: int, item: QueueItem) -> None:
+        """Fail ``item`` if a change it depends on is not ahead of it, or failed."""
+        if item.error is not None:
+            return
+        ahead = queue.items[:index]
+        for need in item.needs:
+            found = [i for i in ahead if _same(i.change, need)]
+            if not found:
+                self._fail(item, f"depends on {need.url or need.id}, which is neither merged "
+                                 "nor ahead of it in the queue")
+                return
+            if found[-1].failing:
+                self._fail(item, f"depends on {need.url or need.id}, which failed")
+                return
+
     def _process_dependent(self, queue: ChangeQueue) -> None:
         nnfi: QueueItem | None = None
         for index, item in enumerate(queue.items):
@@ -156,6 +205,7 @@ class PipelineManager:
                          item.change.id, self.tenant, self.name)
                 for build in item.reset():
                     self.hooks.cancel_build(build)
+            self._check_needs(queue, index, item)
             item.base = nnfi
             item.base_set = True
             item.active = index < queue.window
@@ -164,4 +214,17 @@ class PipelineManager:
             if not item.failing:
                 nnfi = item
         while queue.items and queue.items[0].complete:
-            self._finish(queue, queue.items[0])
+            head = queue.items[0]
+            if self.merges and not head.failing and head.merged is None:
+                if not head.merging:
+                    head.merging = True
+                    self.hooks.merge_change(self, head)
+                break  # reported once the merge answered
+            self._finish(queue, head)
+
+
+def _same(a: Change, b: Change) -> bool:
+    """True when ``a`` and ``b`` are the same pull request (any revision) or ref."""
+    if a.number is not None or b.number is not None:
+        return a.project == b.project and a.number == b.number
+    return a.project == b.project and a.ref == b.ref

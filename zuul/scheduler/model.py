@@ -9,6 +9,7 @@ Live state (survives reloads): :class:`Change` (what an item tests), :class:`Que
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import re
 import time
@@ -23,6 +24,15 @@ ABORTED = "ABORTED"
 CANCELED = "CANCELED"
 NODE_FAILURE = "NODE_FAILURE"
 ERROR = "ERROR"
+
+
+class MergeState(enum.Enum):
+    """Where an item's speculative future state stands (see ``doc/gating.rst``)."""
+
+    NEW = "new"
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
 
 
 @dataclass
@@ -47,6 +57,7 @@ class Job:
     timeout: float
     voting: bool
     description: str = ""
+    required_projects: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The shape of an entry of ``/api/tenant/{t}/jobs``."""
@@ -68,6 +79,7 @@ class Project:
     git_url: str
     pipelines: dict[str, list[str]]
     queue: str | None = None
+    merge_mode: str = "merge"
 
 
 @dataclass
@@ -111,6 +123,7 @@ class Change:
     branch: str = ""
     url: str = ""
     title: str = ""
+    body: str = ""
 
     @functools.cached_property
     def id(self) -> str:
@@ -171,20 +184,37 @@ class QueueItem:
     reported_start: bool = False
     previous_builds: list[Build] = field(default_factory=list)
     uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The speculative future state (zuul.merger): its spec and outcome, once merged.
+    merge_state: MergeState = MergeState.NEW
+    merge_spec: Any = None
+    merge_outcome: Any = None
+    # Why the item fails without (or besides) a failed job: a merge conflict, a refused
+    # merge, a dependency problem. Reported as the item's message.
+    error: str | None = None
+    # Changes this one needs (Depends-On), nearest last; merging waits for them.
+    needs: list[Change] = field(default_factory=list)
+    # In a dependent pipeline with a merging reporter: None until the merge was tried.
+    merged: bool | None = None
+    merging: bool = False
 
     @property
     def failing(self) -> bool:
-        """True when a voting job of the item failed."""
-        return any(b.result not in (None, SUCCESS) and b.job.voting and not b.canceled
-                   for b in self.builds.values())
+        """True when a voting job of the item failed, or the item itself did."""
+        return self.error is not None or any(
+            b.result not in (None, SUCCESS) and b.job.voting and not b.canceled
+            for b in self.builds.values())
 
     def failing_reasons(self) -> list[str]:
         """Why the item fails, as in Zuul's status.json."""
+        if self.error is not None:
+            return [self.error]
         return ["at least one job failed"] if self.failing else []
 
     @property
     def complete(self) -> bool:
-        """True when every job has a result."""
+        """True when every job has a result, or the item failed before its builds."""
+        if self.error is not None:
+            return all(b.result is not None or b.task is None for b in self.builds.values())
         return len(self.builds) == len(self.jobs) and all(
             b.result is not None for b in self.builds.values())
 
@@ -201,6 +231,10 @@ class QueueItem:
         self.previous_builds.extend(old)
         self.builds = {}
         self.buildset_uuid = uuid.uuid4().hex
+        self.merge_state = MergeState.NEW
+        self.merge_spec = self.merge_outcome = None
+        if self.merged is None:
+            self.error = None
         return [b for b in old if b.result is None]
 
 

@@ -33,6 +33,7 @@ from zuul.executor.api import (
     lock_path,
     request_path,
 )
+from zuul.scheduler import speculative
 from zuul.scheduler.launcher import PRECEDENCE, zuul_vars
 from zuul.scheduler.model import ABORTED, CANCELED, ERROR, Build, QueueItem
 
@@ -71,7 +72,8 @@ class RemoteBuildLauncher:
                 "nodeset": list(job.nodeset), "zuul_vars": zuul_vars(tenant, item, build),
                 "timeout": job.timeout, "project_git_url": git_url or None,
                 "ref": item.change.ref, "priority": PRECEDENCE.get(precedence, 200),
-                "autohold": self.find_hold(tenant, item, build)}
+                "autohold": self.find_hold(tenant, item, build),
+                "merge": speculative.build_params(item, job)}
 
     async def run(self, tenant: str, item: QueueItem, build: Build, git_url: str,
                   precedence: str = "normal") -> None:
@@ -223,6 +225,10 @@ class RemoteBuildLauncher:
             pass
         except KazooException as exc:
             log.warning("Could not cancel build %s: %s", build.uuid, exc)
+
+    async def kill_leftovers(self, builds: list[Build]) -> None:
+        """Nothing to do here: an executor ends what it leaves behind."""
+        del builds
 
     async def abandon(self, build: Build) -> None:
         """Nothing to do here: a remote build is followed, not abandoned."""

@@ -17,10 +17,20 @@ from zuul.db.history import BuildHistory
 from zuul.lib.config import ConfigError
 from zuul.reporters.github import GitHubReporter
 from zuul.scheduler import tenant_config, zkstate
+from zuul.scheduler.dependencies import DependencyError, resolve
 from zuul.scheduler.events import TriggerEvent
+from zuul.scheduler.gating import Gating
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.manager import PipelineManager
-from zuul.scheduler.model import ABORTED, CANCELED, Build, Change, QueueItem, Tenant
+from zuul.scheduler.model import (
+    ABORTED,
+    CANCELED,
+    Build,
+    Change,
+    MergeState,
+    QueueItem,
+    Tenant,
+)
 from zuul.scheduler.triggers import change_from_pull_request, event_change, rule_matches
 
 log = logging.getLogger(__name__)
@@ -31,8 +41,10 @@ class Scheduler:
 
     def __init__(self, tenant_config_path: str | None, connections: dict[str, dict[str, Any]],
                  history: BuildHistory, launcher: BuildLauncher | None = None,
-                 log_url: Callable[[str], str | None] = lambda _uuid: None) -> None:
+                 log_url: Callable[[str], str | None] = lambda _uuid: None,
+                 gating: Gating | None = None) -> None:
         self.tenant_config_path = tenant_config_path
+        self.gating = gating
         self.connection_names = list(connections)
         self.reporters = {name: GitHubReporter(name, conf)
                           for name, conf in connections.items()}
@@ -95,6 +107,7 @@ class Scheduler:
         stored = await asyncio.to_thread(store.load)
         self.state = store
         count = 0
+        lost: list[tuple[str, QueueItem, Build]] = []
         for (tenant, pipeline), restored in stored.items():
             manager = self.managers.get(tenant, {}).get(pipeline)
             if manager is None:
@@ -111,8 +124,7 @@ class Scheduler:
                         # Still running on an executor: follow its request again.
                         self.start_build(manager, item, build)
                     else:
-                        await self._abandon(tenant, item, build,
-                                            "the scheduler stopped while the build ran; re-run")
+                        lost.append((tenant, item, build))
             for data in restored.finals:
                 item = zkstate.item_from_dict(data, jobs)
                 self.finals[item.uuid] = zkstate.PendingReport(tenant, pipeline, item,
@@ -120,21 +132,42 @@ class Scheduler:
                 self._report_queue.put_nowait((tenant, manager, item, data["final"]))
             count += len(items)
             log.info("Restored %d item(s) of %s/%s", len(items), tenant, pipeline)
+        if lost:
+            await self._abandon_all(lost)
         self.wake()
         return count
 
-    async def _abandon(self, tenant: str, item: QueueItem, build: Build, reason: str) -> None:
-        """End a build that can no longer end by itself; its job starts again."""
-        build.result, build.error, build.end_time = ABORTED, reason, time.time()
-        log.warning("Build %s of %s: %s", build.uuid, item.change.id, reason)
+    async def _abandon_all(self, lost: list[tuple[str, QueueItem, Build]]) -> None:
+        """End builds that can no longer end; their jobs run again.
+
+        They leave their items before anything else happens (so no state written from now
+        on shows them running or failed), their leftover processes are killed before their
+        jobs can start again, and their ``build.json`` and history rows follow in the
+        background.
+        """
+        reason = "the scheduler stopped while the build ran; re-run"
+        for _tenant, item, build in lost:
+            if item.builds.get(build.job.name) is build:
+                del item.builds[build.job.name]
+            item.previous_builds.append(build)
+            build.result, build.error, build.end_time = ABORTED, reason, time.time()
+            log.warning("Build %s of %s: %s", build.uuid, item.change.id, reason)
+        if self.launcher is not None:
+            try:
+                await self.launcher.kill_leftovers([b for _t, _i, b in lost])
+            except Exception:  # noqa: BLE001 - run the jobs again all the same
+                log.exception("Could not kill the leftovers of lost builds")
+        for tenant, item, build in lost:
+            self._spawn(self._abandon(tenant, item, build))
+
+    async def _abandon(self, tenant: str, item: QueueItem, build: Build) -> None:
+        """Write the end of a lost build: ``build.json`` and its history row."""
         if self.launcher is not None:
             try:
                 await self.launcher.abandon(build)
-            except Exception:  # noqa: BLE001 - still record it and run the job again
-                log.exception("Could not clean up build %s", build.uuid)
+            except Exception:  # noqa: BLE001 - still record it
+                log.exception("Could not write the end of build %s", build.uuid)
         await self._record(tenant, item, build)
-        del item.builds[build.job.name]
-        item.previous_builds.append(build)
 
     async def reconfigure(self) -> None:
         """Reload the tenant config; on error keep the running layout and raise."""
@@ -170,7 +203,7 @@ class Scheduler:
                     continue
                 for pname, manager in self.managers[tenant.name].items():
                     if any(rule_matches(rule, event) for rule in manager.config.triggers):
-                        self.enqueue(tenant.name, pname, change, event.delivery)
+                        await self._enqueue_with_needs(tenant, pname, change, event.delivery)
         finally:
             self.trigger_events_pending -= 1
         await self.wait_persisted()
@@ -196,8 +229,32 @@ class Scheduler:
             return None
         return change_from_pull_request(event.connection, str(repo.get("full_name")), pull)
 
+    async def _enqueue_with_needs(self, tenant: Tenant, pipeline: str, change: Change,
+                                  event_id: str) -> None:
+        """Enqueue ``change`` with the changes it depends on; refuse it (reported) if it
+        cannot be (a Depends-On cycle, a missing dependency)."""
+        if not tenant.projects[change.project].pipelines.get(pipeline):
+            return
+        reporter = self.reporters.get(change.connection)
+        needs: list[Change] = []
+        if reporter is not None and change.number is not None:
+            try:
+                needs = await resolve(change, reporter.get_pull, set(tenant.projects))
+            except DependencyError as exc:
+                log.info("Event %s: %s#%s refused in %s: %s", event_id, change.project,
+                         change.number, pipeline, exc)
+                manager = self.managers[tenant.name][pipeline]
+                refused = QueueItem(change=change, pipeline=pipeline, jobs=[],
+                                    event_id=event_id, error=str(exc))
+                self.report(manager, refused, "failure")
+                return
+            except Exception as exc:  # noqa: BLE001 - GitHub unreachable: test it alone
+                log.warning("Event %s: dependencies of %s not resolved: %s", event_id,
+                            change.id, exc)
+        self.enqueue(tenant.name, pipeline, change, event_id, needs)
+
     def enqueue(self, tenant: str, pipeline: str, change: Change,
-                event_id: str = "") -> QueueItem | None:
+                event_id: str = "", needs: list[Change] | None = None) -> QueueItem | None:
         """Enqueue ``change`` with its project's jobs for ``pipeline``; None if not needed."""
         layout = self.tenants[tenant]
         project = layout.projects[change.project]
@@ -207,6 +264,7 @@ class Scheduler:
         jobs = [layout.jobs[name] for name in job_names]
         item = self.managers[tenant][pipeline].enqueue(change, jobs, project.queue, event_id)
         if item is not None:
+            item.needs = list(needs or [])
             self.wake()
         return item
 
@@ -260,6 +318,28 @@ class Scheduler:
         build.canceled = True
         if self.launcher is not None and build.task is not None and not build.task.done():
             self._spawn(self.launcher.cancel(build))
+
+    def prepare(self, manager: PipelineManager, item: QueueItem) -> None:
+        """Hook: prepare ``item``'s future state (merge check); wake when it is known."""
+        if self.gating is None:
+            item.merge_state = MergeState.READY
+            return
+        self._spawn(self._wake_after(self.gating.prepare(self.tenants[manager.tenant], item)))
+
+    def merge_change(self, manager: PipelineManager, item: QueueItem) -> None:
+        """Hook: merge the passing head ``item`` through its merging reporters."""
+        if self.gating is None:
+            item.merged, item.merging = True, False
+            return
+        self._spawn(self._wake_after(self.gating.merge(
+            self.tenants[manager.tenant], item, self.reporters,
+            manager.config.reporters.get("success", {}))))
+
+    async def _wake_after(self, coro: Any) -> None:
+        try:
+            await coro
+        finally:
+            self.wake()
 
     def report(self, manager: PipelineManager, item: QueueItem, action: str) -> None:
         """Hook: queue a report of ``item`` (reports go out in order, off the loop's path).

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from zuul.lib.auth import Authenticator
 from zuul.lib.web import SnapshotCache, add_health_routes, json_response, make_app, public_base_url
 from zuul.scheduler import tenant_config
 from zuul.scheduler.events import DeliveryStore, EventReceiver
+from zuul.scheduler.gating import Gating
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.remote import RemoteBuildLauncher
 from zuul.scheduler.scheduler import Scheduler
@@ -34,6 +37,13 @@ CAPABILITIES = {"job_history": True, "auth": {"read_protected": False}}
 def _close_client(client: KazooClient) -> None:
     client.stop()
     client.close()
+
+
+def _exit_on_failure(task: asyncio.Task[None]) -> None:
+    """A scheduler that failed to become active stops (for its supervisor to restart it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Could not become the active scheduler", exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class SchedulerService:
@@ -56,7 +66,8 @@ class SchedulerService:
         Path(conf["state_dir"]).mkdir(parents=True, exist_ok=True)
         self.history = BuildHistory(conf["database"]["url"])
         self.scheduler = Scheduler(conf.get("tenant_config"), conf["connections"],
-                                   self.history, log_url=self._log_url)
+                                   self.history, log_url=self._log_url,
+                                   gating=Gating(Path(conf["state_dir"])))
         # Validate the tenant config before serving: a bad one exits 2 with one line.
         tenant_config.load(conf.get("tenant_config"), list(conf["connections"]))
 
@@ -107,6 +118,7 @@ class SchedulerService:
             mirror = StateMirror(self.state_client, self.scheduler)
             self._mirror_task = asyncio.get_running_loop().create_task(mirror.run())
             self._activation = asyncio.get_running_loop().create_task(self._wait_for_lock())
+            self._activation.add_done_callback(_exit_on_failure)
         try:
             yield
         finally:

@@ -12,6 +12,7 @@ from typing import Any
 import voluptuous as vol
 
 from zuul.lib.config import ConfigError, NonEmptyStr, load_config
+from zuul.merger.model import MergeMode
 from zuul.scheduler.model import Job, PipelineConfig, Project, Tenant, TriggerRule
 
 EVENT_TYPES = ["pull_request", "issue_comment", "pull_request_review", "push"]
@@ -48,6 +49,8 @@ TRIGGER = vol.Schema({
 REPORTER_OPTIONS = vol.Schema({
     vol.Optional("status", default=True): bool,
     vol.Optional("comment", default=True): bool,
+    vol.Optional("check", default=False): bool,
+    vol.Optional("merge", default=False): bool,
 })
 
 PIPELINE = vol.Schema({
@@ -69,13 +72,18 @@ JOB = vol.Schema({
     vol.Optional("timeout", default=1800): vol.All(vol.Coerce(float), vol.Range(min=1)),
     vol.Optional("voting", default=True): bool,
     vol.Optional("description", default=""): str,
+    vol.Optional("required-projects", default=[]): _str_list,
 })
+
+MERGE_MODES = [m.value for m in MergeMode]
 
 PROJECT = vol.Schema({
     vol.Required("name"): NonEmptyStr,
     vol.Optional("connection", default="github"): Name,
     vol.Optional("git_url", default=""): str,
     vol.Optional("queue"): Name,
+    vol.Optional("merge-mode", default="merge"): vol.In(
+        MERGE_MODES, msg=f"expected one of {', '.join(MERGE_MODES)}"),
     vol.Optional("pipelines", default={}): {str: [Name]},
 })
 
@@ -118,7 +126,7 @@ def _tenant(raw: dict[str, Any], index: int, source: str, default_repo: Path,
         if playbook is not None and not playbook.is_file():
             raise ConfigError(f"{where}.jobs[{i}].playbook: {playbook} not found")
         jobs[j["name"]] = Job(j["name"], playbook, j["nodeset"], j["timeout"], j["voting"],
-                              j["description"])
+                              j["description"], j["required-projects"])
     pipelines: dict[str, PipelineConfig] = {}
     for i, p in enumerate(raw["pipelines"]):
         rules = []
@@ -132,6 +140,15 @@ def _tenant(raw: dict[str, Any], index: int, source: str, default_repo: Path,
                     state=t["state"], refs=[re.compile(r) for r in t["ref"]]))
         reporters = {o: {name: opts or {"status": True, "comment": True}
                          for name, opts in p[o].items()} for o in OUTCOMES}
+        for outcome in ("start", "failure"):
+            for name, opts in reporters[outcome].items():
+                if opts.get("merge"):
+                    raise ConfigError(f"{where}.pipelines[{i}].{outcome}.{name}.merge: "
+                                      "only a success reporter merges")
+        if p["manager"] != "dependent" and any(
+                opts.get("merge") for opts in reporters["success"].values()):
+            raise ConfigError(f"{where}.pipelines[{i}].success: merge needs a dependent "
+                              "pipeline")
         pipelines[p["name"]] = PipelineConfig(p["name"], p["manager"], p["description"],
                                               rules, reporters, p["window"], p["precedence"])
     projects: dict[str, Project] = {}
@@ -147,7 +164,12 @@ def _tenant(raw: dict[str, Any], index: int, source: str, default_repo: Path,
                     raise ConfigError(f"{where}.projects[{i}].pipelines.{pipe}[{k}]: "
                                       f"unknown job '{job}'")
         projects[pr["name"]] = Project(pr["name"], pr["connection"], pr["git_url"],
-                                       pr["pipelines"], pr.get("queue"))
+                                       pr["pipelines"], pr.get("queue"), pr["merge-mode"])
+    for i, j in enumerate(raw["jobs"]):
+        for k, required in enumerate(j["required-projects"]):
+            if required not in projects:
+                raise ConfigError(f"{where}.jobs[{i}].required-projects[{k}]: unknown "
+                                  f"project '{required}'")
     return Tenant(raw["name"], projects, pipelines, jobs, repo)
 
 

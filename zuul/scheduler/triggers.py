@@ -26,7 +26,8 @@ def change_from_pull_request(connection: str, project: str, pr: dict[str, Any]) 
     return Change(project=project, connection=connection, ref=f"refs/pull/{number}/head",
                   newrev=str(_dig(pr, "head", "sha") or ""), number=number,
                   branch=str(_dig(pr, "base", "ref") or ""),
-                  url=str(pr.get("html_url") or ""), title=str(pr.get("title") or ""))
+                  url=str(pr.get("html_url") or ""), title=str(pr.get("title") or ""),
+                  body=str(pr.get("body") or ""))
 
 
 def event_change(event: TriggerEvent, known: dict[tuple[str, int], Change]) -> Change | None:

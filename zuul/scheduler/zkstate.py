@@ -76,6 +76,9 @@ def item_to_dict(item: QueueItem, final: str | None = None) -> dict[str, Any]:
         "reported_start": item.reported_start,
         "builds": {name: build_to_dict(build) for name, build in item.builds.items()},
         "final": final,
+        # Gating (doc/gating.rst): what it depends on, why it failed, whether it merged.
+        "needs": [dataclasses.asdict(change) for change in item.needs],
+        "error": item.error, "merged": item.merged,
     }
 
 
@@ -90,7 +93,9 @@ def item_from_dict(data: dict[str, Any], jobs: dict[str, Job]) -> QueueItem:
                      enqueue_time=data["enqueue_time"], live=data.get("live", True),
                      active=data.get("active", False), base_set=data.get("base_set", False),
                      buildset_uuid=data["buildset_uuid"],
-                     reported_start=data.get("reported_start", False), uuid=data["uuid"])
+                     reported_start=data.get("reported_start", False), uuid=data["uuid"],
+                     needs=[Change(**c) for c in data.get("needs", [])],
+                     error=data.get("error"), merged=data.get("merged"))
     for name, stored in data.get("builds", {}).items():
         if name not in jobs:
             continue
