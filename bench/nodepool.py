@@ -1,10 +1,12 @@
-"""Node request latency against a real launcher with the ``local`` driver.
+"""Node request latency: our launcher, and a real Nodepool 11 launcher on the same ZooKeeper.
 
-Starts a private ZooKeeper and ``nodepool-launcher`` (loopback, temp dir) and measures, with
+Starts a private TLS ZooKeeper and ``nodepool-launcher`` (loopback, temp dir) and measures, with
 ``zuul.nodes.NodeRequester``, the time from writing a request to holding its node (fulfilled,
 locked, in-use) for SEQUENTIAL requests one after another and CONCURRENT requests at once;
 each node is released after. A bare ZooKeeper create+get+delete round trip is measured in the
-same run as the floor the ratios refer to.
+same run as the floor the ratios refer to. Then (if ``.venv-ext/nodepool`` exists, made by
+./run-tests) the same burst against a real Nodepool 11 launcher (static driver, one host with
+CONCURRENT slots) and against ours with the same static pool, side by side.
 Usage: python bench/nodepool.py [SEQUENTIAL [CONCURRENT]]   (defaults 200 and 50)
 """
 from __future__ import annotations
@@ -20,9 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from nodepool.zk import NodepoolStore  # noqa: E402
 from tests.harness.process import ProcessGroup  # noqa: E402
 from tests.harness.servers import ZooKeeperServer  # noqa: E402
 from tests.harness.stack import Stack  # noqa: E402
+from tests.nodepool.external import (  # noqa: E402
+    EXT,
+    EXTERNAL_ACL,
+    RealNodepoolLauncher,
+    nodepool_config,
+)
 from zuul.nodes import NodeRequester  # noqa: E402
 
 
@@ -31,10 +40,10 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
-async def one(requester: NodeRequester, n: int) -> tuple[float, float]:
+async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[float, float]:
     """(request written -> fulfilled seen, whole request() until the node is in-use)."""
     began = time.perf_counter()
-    nodeset = await requester.request(["bench"], f"build-{n}")
+    nodeset = await requester.request([label], f"build-{n}")
     elapsed = time.perf_counter() - began
     await requester.release(nodeset)
     return nodeset.fulfilled_seconds, elapsed
@@ -63,6 +72,48 @@ async def measure(zk_conf: dict, sequential: int, concurrent: int) -> dict[str, 
         await requester.stop()
 
 
+async def burst(zk_conf: dict, concurrent: int, label: str) -> list[float]:
+    """``concurrent`` requests at once for ``label``: time until each is fulfilled."""
+    requester = NodeRequester(zk_conf, "bench")
+    await requester.start()
+    try:
+        await one(requester, -1, label)  # warm up
+        done = await asyncio.gather(*(one(requester, i, label) for i in range(concurrent)))
+        return [d[0] for d in done]
+    finally:
+        await requester.stop()
+
+
+def static_pool(zookeeper: ZooKeeperServer, concurrent: int) -> list[dict]:
+    """One local host with ``concurrent`` slots (the TCP check goes to ZooKeeper's port)."""
+    return [{"name": "127.0.0.1", "labels": ["burst"], "connection-type": "local",
+             "connection-port": zookeeper.port, "max-parallel-jobs": concurrent}]
+
+
+def side_by_side(base: Path, procs: ProcessGroup, zookeeper: ZooKeeperServer,
+                 concurrent: int) -> dict[str, list[float]]:
+    """The same static burst against our launcher and a real Nodepool 11 launcher."""
+    results = {}
+    for name in ("ours", "real"):
+        chroot = f"/{name}"
+        zookeeper.create_chroot(chroot)
+        conf = {**zookeeper.conf(chroot, acl=EXTERNAL_ACL), "session_timeout": 10.0}
+        stack = Stack(base, procs, zookeeper, chroot)
+        if name == "ours":
+            stack.launcher(f"bench-{name}", **{
+                "launcher-name": "bench-static", "zookeeper": conf,
+                "labels": [{"name": "burst"}],
+                "providers": [{"name": "static", "driver": "static", "pools": [
+                    {"name": "main", "nodes": static_pool(zookeeper, concurrent)}]}]})
+        else:
+            client = zookeeper.client(chroot)
+            config = nodepool_config(zookeeper, chroot, base, labels=["burst"],
+                                     nodes=static_pool(zookeeper, concurrent))
+            stack.add(RealNodepoolLauncher(config, NodepoolStore(client), "real-static", base))
+        results[name] = asyncio.run(burst(conf, concurrent, "burst"))
+    return results
+
+
 def main() -> None:
     logging.getLogger("kazoo").setLevel(logging.ERROR)
     sequential = min(int(sys.argv[1]) if len(sys.argv) > 1 else 200, 1000)
@@ -70,16 +121,20 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-nodepool-"))
     base.chmod(0o755)
     procs = ProcessGroup()
+    compared: dict[str, list[float]] = {}
     try:
         zookeeper = procs.add(ZooKeeperServer(base / "zk"))
         zookeeper.start()
-        stack = Stack(base, procs, zookeeper, "")
+        zookeeper.create_chroot("/local")
+        stack = Stack(base, procs, zookeeper, "/local")
         stack.launcher(**{
             "launcher-name": "bench",
             "labels": [{"name": "bench"}],
             "providers": [{"name": "localhost", "driver": "local", "pools": [
                 {"name": "main", "max-servers": concurrent, "labels": ["bench"]}]}]})
         results = asyncio.run(measure(stack.zookeeper_conf(), sequential, concurrent))
+        if (EXT / "nodepool" / "bin" / "nodepool-launcher").exists():
+            compared = side_by_side(base, procs, zookeeper, concurrent)
     finally:
         procs.stop_all()
         shutil.rmtree(base, ignore_errors=True)
@@ -90,7 +145,16 @@ def main() -> None:
         print(f"{name:<34} {len(values):>4} {p50 * 1000:>8.1f} "
               f"{percentile(values, 99) * 1000:>8.1f} {p50 / floor:>15.1f}")
     print("(fulfilled: request written -> fulfilled seen by the requester;"
-          " in-use: until its node is locked and in-use. Target p50 < 200 ms)")
+          " in-use: until its node is locked and in-use. Target p50 < 150 ms, p99 < 300 ms)")
+    if compared:
+        print()
+        print(f"{concurrent} concurrent, static pool    {'ours p50/p99 ms':>18} "
+              f"{'Nodepool 11 p50/p99 ms':>24} {'p50 ratio':>10}")
+        ours, real = compared["ours"], compared["real"]
+        print(f"{'fulfilled':<30} {percentile(ours, 50) * 1000:>8.1f}/"
+              f"{percentile(ours, 99) * 1000:<9.1f} {percentile(real, 50) * 1000:>12.1f}/"
+              f"{percentile(real, 99) * 1000:<11.1f} "
+              f"{percentile(real, 50) / percentile(ours, 50):>9.1f}x")
 
 
 if __name__ == "__main__":

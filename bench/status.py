@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.harness.http import get, request  # noqa: E402
 from tests.harness.process import ProcessGroup, wait_for  # noqa: E402
 from tests.harness.stack import Stack  # noqa: E402
-from zuul.api.status import status_document  # noqa: E402
 from zuul.db.history import BuildHistory  # noqa: E402
 from zuul.scheduler.model import Change  # noqa: E402
 from zuul.scheduler.scheduler import Scheduler  # noqa: E402
+from zuul.scheduler.status import status_document  # noqa: E402
 
 AB = shutil.which("ab")
 ROUNDS = 3

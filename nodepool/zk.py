@@ -1,133 +1,286 @@
-"""Nodepool's data model in ZooKeeper (like Nodepool v3), shared by the launcher and Zuul.
+"""Nodepool's data model in ZooKeeper: Nodepool 11's records, shared by our launcher and Zuul.
 
-Layout (all JSON):
+The one module holding the records and their states (:class:`NodeState`,
+:class:`RequestState`); ``nodepool.launcher`` and Zuul's requester (``zuul.nodes``) both use
+it, so our records are exactly what a real Nodepool 11 launcher and a real Zuul 14 read and
+write. Layout (all JSON, as Nodepool 11's ``nodepool/zk/zookeeper.py``):
 
 - ``/nodepool/nodes/<id>``: :class:`NodeRecord`; ``<id>`` is a ZooKeeper sequence number.
   Its lock (kazoo ``Lock`` recipe) is ``/nodepool/nodes/<id>/lock``.
 - ``/nodepool/requests/<priority>-<seq>``: :class:`RequestRecord`, an *ephemeral* sequence
-  node owned by the requestor's session. Sorting the names gives priority, then FIFO order.
-  Its lock is ``/nodepool/requests-lock/<id>``.
-- ``/nodepool/launchers/<name>``: one ephemeral node per running launcher, with the labels it
-  serves (so requests can be failed once every launcher declined them).
+  node owned by the requestor's session. Served in order of priority (the name's prefix),
+  ``relative_priority``, then FIFO (the sequence). Its lock is ``/nodepool/requests-lock/<id>``.
+- ``/nodepool/components/pool/<hostname><seq>``: one ephemeral registration per launcher pool
+  (Nodepool 11's component registry): ``id`` (what the pool writes in ``declined_by``),
+  ``provider_name``, ``supported_labels``, ``priority``...; and
+  ``/nodepool/components/launcher/<hostname><seq>`` per launcher (ours add ``name`` and the
+  ``labels`` with their ``min_ready``).
 
-Every call here is synchronous kazoo; asyncio code runs it with ``asyncio.to_thread``.
+Records keep the raw dict they were read from and only change the keys they set, so keys we
+do not use (``cloud``, ``host_keys``, ``driver_data``...) survive our read-modify-write.
+
+Every call here is synchronous kazoo; asyncio code runs it in a thread.
 """
 from __future__ import annotations
 
+import copy
 import json
+import socket
 import time
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+import uuid
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
+from kazoo.exceptions import BadVersionError, NoNodeError, NotEmptyError
 from kazoo.recipe.lock import Lock
 
 ROOT = "/nodepool"
 NODES = f"{ROOT}/nodes"
 REQUESTS = f"{ROOT}/requests"
 REQUEST_LOCKS = f"{ROOT}/requests-lock"
-LAUNCHERS = f"{ROOT}/launchers"
+COMPONENTS = f"{ROOT}/components"
+POOL_COMPONENTS = f"{COMPONENTS}/pool"
+LAUNCHER_COMPONENTS = f"{COMPONENTS}/launcher"
 ELECTIONS = f"{ROOT}/elections"
+MODEL_API = 0  # Nodepool 11's nodepool.model_api.MODEL_API
 
-NODE_STATES = ("building", "ready", "in-use", "used", "deleting", "hold", "failed")
-REQUEST_STATES = ("requested", "pending", "fulfilled", "failed")
+
+class NodeState(StrEnum):
+    """Nodepool 11's node states (``nodepool.zk.zookeeper``)."""
+
+    BUILDING = "building"
+    TESTING = "testing"
+    READY = "ready"
+    IN_USE = "in-use"
+    USED = "used"
+    HOLD = "hold"
+    DELETING = "deleting"
+    FAILED = "failed"
+    INIT = "init"
+    ABORTED = "aborted"
+    DELETED = "deleted"
+
+
+class RequestState(StrEnum):
+    """Nodepool 11's node request states."""
+
+    REQUESTED = "requested"
+    PENDING = "pending"
+    FULFILLED = "fulfilled"
+    FAILED = "failed"
+
+
+class ComponentState(StrEnum):
+    """States of a registered component (Nodepool 11's ``BaseComponent``)."""
+
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+NODE_STATES = tuple(NodeState)
+REQUEST_STATES = tuple(RequestState)
+OPEN_REQUEST_STATES = (RequestState.REQUESTED, RequestState.PENDING)
 
 
 class RecordGone(Exception):
     """The znode of a record disappeared, or changed under us (version mismatch)."""
 
 
-def _from_dict(cls: type, data: dict[str, Any]) -> Any:
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+class Field:
+    """A record attribute stored under ``key`` in the record's raw dict."""
+
+    def __init__(self, default: Any = None, key: str = "",
+                 convert: Callable[[Any], Any] | None = None) -> None:
+        self.default = default
+        self.key = key
+        self.convert = convert
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.key = self.key or name
+
+    def __get__(self, obj: Record | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        value = obj.data.get(self.key)
+        if value is None:
+            return copy.copy(self.default)
+        return self.convert(value) if self.convert else value
+
+    def __set__(self, obj: Record, value: Any) -> None:
+        obj.data[self.key] = value
 
 
-@dataclass
-class NodeRecord:
-    """One node: what the launcher built and what Zuul's executor connects to."""
+class Record:
+    """A JSON znode: its raw dict (every key kept), its id and the version it was read at."""
 
-    id: str = ""
-    label: str = ""
-    labels: list[str] = field(default_factory=list)  # every label (static multi-label hosts)
-    provider: str = ""
-    pool: str = ""
-    state: str = "building"
-    hostname: str = ""
-    interface_ip: str = ""
-    public_ipv4: str = ""
-    private_ipv4: str = ""
-    public_ipv6: str = ""
-    connection_type: str = "local"
-    connection_port: int = 22
-    username: str | None = None
-    launcher: str = ""
-    allocated_to: str | None = None
-    state_time: float = field(default_factory=time.time)
-    created_time: float = field(default_factory=time.time)
-    comment: str | None = None
-    hold_job: str | None = None
-    hold_expiration: float | None = None
-    static_slot: str | None = None  # "<host>#<n>" for static nodes
-    version: int = -1  # znode version this record was read at (not stored)
+    KEYS: ClassVar[dict[str, Any]] = {}  # every key Nodepool writes, with its default
+
+    def __init__(self, id: str = "", data: dict[str, Any] | None = None,  # noqa: A002
+                 version: int = -1, **fields: Any) -> None:
+        self.id = id
+        self.version = version
+        self.data: dict[str, Any] = dict(data) if data is not None else copy.deepcopy(self.KEYS)
+        for name, value in fields.items():
+            if not isinstance(getattr(type(self), name, None), (Field, property)):
+                raise TypeError(f"{type(self).__name__} has no field {name!r}")
+            setattr(self, name, value)
 
     def to_json(self) -> bytes:
-        data = asdict(self)
-        data.pop("version")
-        return json.dumps(data).encode()
+        return json.dumps(self.data).encode()
 
     @classmethod
-    def from_json(cls, node_id: str, raw: bytes, version: int) -> NodeRecord:
-        record = _from_dict(cls, json.loads(raw))
-        record.id, record.version = node_id, version
-        return record
+    def from_json(cls, record_id: str, raw: bytes, version: int) -> Any:
+        data = json.loads(raw) if raw else {}
+        if not isinstance(data, dict):
+            data = {}
+        return cls(record_id, data, version)
+
+
+def _state(enum: type[StrEnum]) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        try:
+            return enum(value)
+        except ValueError:
+            return value  # a state from a newer Nodepool: kept, never acted on
+    return convert
+
+
+def _labels(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+class NodeRecord(Record):
+    """One node as Nodepool 11 stores it; ``type`` is its list of labels."""
+
+    KEYS: ClassVar[dict[str, Any]] = {
+        "state": NodeState.BUILDING.value, "state_time": None, "cloud": None,
+        "provider": None, "pool": None, "type": [], "allocated_to": None, "az": None,
+        "region": None, "public_ipv4": None, "private_ipv4": None, "public_ipv6": None,
+        "host_id": None, "interface_ip": None, "connection_port": 22, "ssh_port": 22,
+        "image_id": None, "launcher": None, "created_time": None, "external_id": None,
+        "hostname": None, "comment": None, "user_data": None, "hold_job": None,
+        "host_keys": [], "username": None, "connection_type": None, "shell_type": None,
+        "hold_expiration": None, "resources": None, "slot": None, "attributes": None,
+        "python_path": None, "tenant_name": None, "driver_data": None, "requestor": None,
+        "node_properties": {},
+    }
+
+    state = Field(NodeState.BUILDING, convert=_state(NodeState))
+    state_time = Field(0.0)
+    created_time = Field(0.0)
+    provider = Field("")
+    pool = Field("")
+    type = Field([], convert=_labels)
+    allocated_to = Field(None)
+    hostname = Field("")
+    interface_ip = Field("")
+    public_ipv4 = Field("")
+    private_ipv4 = Field("")
+    public_ipv6 = Field("")
+    connection_type = Field("ssh")
+    username = Field(None)
+    launcher = Field("")
+    external_id = Field(None)
+    comment = Field(None)
+    hold_job = Field(None)
+    hold_expiration = Field(None)
+    slot = Field(None)
+    host_keys = Field([])
+    python_path = Field(None)
+
+    @property
+    def connection_port(self) -> int:
+        return int(self.data.get("connection_port") or self.data.get("ssh_port") or 22)
+
+    @connection_port.setter
+    def connection_port(self, value: int) -> None:
+        self.data["connection_port"] = self.data["ssh_port"] = value
+
+    @property
+    def label(self) -> str:
+        """The node's first label (the one it was launched for)."""
+        return self.type[0] if self.type else ""
+
+    @property
+    def static_slot(self) -> str | None:
+        """``<host>:<port>#<slot>`` of a static node (None without a slot number)."""
+        if self.slot is None:
+            return None
+        return f"{self.hostname}:{self.connection_port}#{self.slot}"
 
     def has_label(self, label: str) -> bool:
-        return label == self.label or label in self.labels
+        return label in self.type
 
     def public(self) -> dict[str, Any]:
-        """The record as the API shows it."""
-        data = asdict(self)
-        data.pop("version")
-        return data
+        """The record as our API shows it (``nodepool/openapi.yaml``)."""
+        return {
+            "id": self.id, "label": self.label, "labels": self.type,
+            "provider": self.provider or "", "pool": self.pool or "", "state": self.state,
+            "hostname": self.hostname or "", "interface_ip": self.interface_ip or "",
+            "public_ipv4": self.public_ipv4 or "", "private_ipv4": self.private_ipv4 or "",
+            "public_ipv6": self.public_ipv6 or "", "connection_type": self.connection_type,
+            "connection_port": self.connection_port, "username": self.username,
+            "launcher": self.launcher or "", "allocated_to": self.allocated_to,
+            "state_time": self.state_time, "created_time": self.created_time,
+            "comment": self.comment, "hold_job": self.hold_job,
+            "hold_expiration": self.hold_expiration, "static_slot": self.static_slot,
+        }
 
 
-@dataclass
-class RequestRecord:
-    """A node request: labels wanted by a requestor, and the nodes that fulfil it."""
+class RequestRecord(Record):
+    """A node request as Zuul 14 writes it and Nodepool 11 serves it."""
 
-    id: str = ""
-    requestor: str = ""
-    node_types: list[str] = field(default_factory=list)
-    state: str = "requested"
-    declined_by: list[str] = field(default_factory=list)
-    nodes: list[str] = field(default_factory=list)
-    build_uuid: str | None = None
-    reason: str | None = None
-    state_time: float = field(default_factory=time.time)
-    created_time: float = field(default_factory=time.time)
-    version: int = -1
+    KEYS: ClassVar[dict[str, Any]] = {
+        "state": RequestState.REQUESTED.value, "state_time": None, "declined_by": [],
+        "node_types": [], "nodes": [], "reuse": True, "requestor": None,
+        "requestor_data": None, "provider": None, "relative_priority": 0, "event_id": None,
+        "created_time": None, "tenant_name": None,
+    }
+
+    state = Field(RequestState.REQUESTED, convert=_state(RequestState))
+    state_time = Field(0.0)
+    created_time = Field(0.0)
+    declined_by = Field([])
+    node_types = Field([])
+    nodes = Field([])
+    reuse = Field(True)
+    requestor = Field("")
+    requestor_data = Field(None)
+    provider = Field(None)
+    relative_priority = Field(0, convert=int)
+    event_id = Field(None)
+    tenant_name = Field(None)
+    reason = Field(None)  # ours: why it failed (other readers ignore it)
 
     @property
     def priority(self) -> int:
+        """The precedence from the znode name (``<priority>-<sequence>``)."""
         return int(self.id.split("-", 1)[0]) if "-" in self.id else 0
 
-    def to_json(self) -> bytes:
-        data = asdict(self)
-        data.pop("version")
-        return json.dumps(data).encode()
+    def sort_key(self) -> tuple[int, int, str]:
+        """Nodepool's service order: priority, relative_priority, then FIFO."""
+        return self.priority, self.relative_priority, self.id.rsplit("-", 1)[-1]
 
-    @classmethod
-    def from_json(cls, request_id: str, raw: bytes, version: int) -> RequestRecord:
-        record = _from_dict(cls, json.loads(raw))
-        record.id, record.version = request_id, version
-        return record
+    @property
+    def build_uuid(self) -> str | None:
+        data = self.requestor_data
+        return data.get("build_uuid") if isinstance(data, dict) else None
 
     def public(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("version")
-        data["relative_priority"] = self.priority
-        return data
+        return {
+            "id": self.id, "requestor": self.requestor or "", "node_types": self.node_types,
+            "state": self.state, "declined_by": self.declined_by, "nodes": self.nodes,
+            "build_uuid": self.build_uuid, "reason": self.reason,
+            "relative_priority": self.relative_priority, "priority": self.priority,
+            "state_time": self.state_time, "created_time": self.created_time,
+            "event_id": self.event_id, "tenant_name": self.tenant_name,
+        }
 
 
 class NodepoolStore:
@@ -135,16 +288,18 @@ class NodepoolStore:
 
     def __init__(self, client: KazooClient) -> None:
         self.client = client
+        self._registrations: list[str] = []  # our component znodes (ephemeral, sequence)
 
     def ensure_paths(self) -> None:
-        for path in (NODES, REQUESTS, REQUEST_LOCKS, LAUNCHERS, ELECTIONS):
+        for path in (NODES, REQUESTS, REQUEST_LOCKS, POOL_COMPONENTS, LAUNCHER_COMPONENTS,
+                     ELECTIONS):
             self.client.ensure_path(path)
 
     # Nodes --------------------------------------------------------------------------------
 
     def create_node(self, node: NodeRecord) -> NodeRecord:
         """Store a new node; its id is assigned by ZooKeeper's sequence counter."""
-        node.state_time = time.time()
+        node.state_time = node.created_time = time.time()
         path = self.client.create(f"{NODES}/", node.to_json(), sequence=True, makepath=True)
         node.id = path.rsplit("/", 1)[1]
         node.version = 0
@@ -223,8 +378,10 @@ class NodepoolStore:
 
     def submit_request(self, request: RequestRecord, priority: int) -> RequestRecord:
         """Write an ephemeral sequence request ``<priority>-<seq>`` owned by this session."""
-        request.state = "requested"
-        request.state_time = time.time()
+        request.state = RequestState.REQUESTED
+        request.state_time = request.created_time = time.time()
+        if not request.event_id:
+            request.event_id = uuid.uuid4().hex
         path = self.client.create(f"{REQUESTS}/{priority:03d}-", request.to_json(),
                                   ephemeral=True, sequence=True, makepath=True)
         request.id = path.rsplit("/", 1)[1]
@@ -246,11 +403,15 @@ class NodepoolStore:
             return []
 
     def requests(self) -> list[RequestRecord]:
-        return [r for r in (self.get_request(i) for i in self.request_ids()) if r is not None]
+        """Every request, in Nodepool's order: priority, relative_priority, FIFO."""
+        found = [r for r in (self.get_request(i) for i in self.request_ids()) if r is not None]
+        return sorted(found, key=RequestRecord.sort_key)
 
-    def update_request(self, request: RequestRecord) -> RequestRecord:
+    def update_request(self, request: RequestRecord,
+                       state_changed: bool = True) -> RequestRecord:
         """Write ``request`` if nobody changed it since it was read; else RecordGone."""
-        request.state_time = time.time()
+        if state_changed:
+            request.state_time = time.time()
         try:
             stat = self.client.set(f"{REQUESTS}/{request.id}", request.to_json(),
                                    version=request.version)
@@ -274,53 +435,100 @@ class NodepoolStore:
     def request_lock(self, request_id: str, identifier: str = "") -> Lock:
         return self.client.Lock(f"{REQUEST_LOCKS}/{request_id}", identifier)
 
-    # Launchers ----------------------------------------------------------------------------
+    # Components (Nodepool 11's registry) ---------------------------------------------------
 
-    def register_launcher(self, name: str, info: dict[str, Any]) -> None:
-        """(Re-)create this launcher's ephemeral registration."""
-        path = f"{LAUNCHERS}/{name}"
-        data = json.dumps({"name": name, **info}).encode()
-        try:
-            self.client.create(path, data, ephemeral=True, makepath=True)
-        except NodeExistsError:
-            self.client.set(path, data)
+    def register(self, launcher: dict[str, Any], pools: list[dict[str, Any]]) -> list[str]:
+        """(Re-)create our ephemeral component znodes: one launcher and one per pool.
 
-    def launchers(self) -> list[dict[str, Any]]:
-        result = []
+        ``launcher`` and each of ``pools`` are added to Nodepool's component content
+        (``hostname, state, kind, version, model_api``); pools carry ``id, name,
+        provider_name, supported_labels, priority, paused``. Returns the znode paths.
+        """
+        for path in self._registrations:
+            try:
+                self.client.delete(path)
+            except NoNodeError:
+                pass
+        hostname = socket.gethostname()
+        base = {"hostname": hostname, "state": ComponentState.RUNNING.value,
+                "version": None, "model_api": MODEL_API}
+        transaction = self.client.transaction()
+        transaction.create(f"{LAUNCHER_COMPONENTS}/{hostname}",
+                           _component({**base, "kind": "launcher", **launcher}),
+                           ephemeral=True, sequence=True)
+        for pool in pools:
+            content = {**base, "kind": "pool", "priority": 100, "paused": False, **pool}
+            transaction.create(f"{POOL_COMPONENTS}/{hostname}", _component(content),
+                               ephemeral=True, sequence=True)
+        results = transaction.commit()
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            raise failed[0]
+        self._registrations = [str(path) for path in results]
+        return self._registrations
+
+    def components(self, kind: str) -> list[dict[str, Any]]:
+        """The content of every registered component of ``kind`` (``pool``, ``launcher``)."""
+        root = f"{COMPONENTS}/{kind}"
         try:
-            names = sorted(self.client.get_children(LAUNCHERS))
+            names = sorted(self.client.get_children(root))
         except NoNodeError:
             return []
+        result = []
         for name in names:
             try:
-                raw, _ = self.client.get(f"{LAUNCHERS}/{name}")
-            except NoNodeError:
+                raw, _ = self.client.get(f"{root}/{name}")
+                content = json.loads(raw)
+            except (NoNodeError, ValueError):
                 continue
-            result.append(json.loads(raw))
+            if isinstance(content, dict):
+                result.append(content)
         return result
+
+    def pools(self) -> list[dict[str, Any]]:
+        """Every registered launcher pool, ours and real Nodepool's."""
+        return self.components("pool")
+
+    def launchers(self) -> list[dict[str, Any]]:
+        """Every registered launcher component."""
+        return self.components("launcher")
 
     def election_lock(self, name: str, identifier: str = "") -> Lock:
         """A lock launchers use so only one of them does a shared chore (min-ready, sync)."""
         return self.client.Lock(f"{ELECTIONS}/{name}", identifier)
 
 
+def _component(content: dict[str, Any]) -> bytes:
+    return json.dumps(content, sort_keys=True).encode()
+
+
 def label_summary(store: NodepoolStore) -> list[dict[str, Any]]:
-    """Labels served by the registered launchers, with node counts and min-ready."""
+    """Labels served by the registered launchers, with node counts and min-ready.
+
+    Labels come from every registered pool's ``supported_labels`` (real Nodepool's too);
+    ``min_ready`` from our launcher components' ``labels``.
+    """
     labels: dict[str, dict[str, Any]] = {}
+
+    def entry_for(name: str) -> dict[str, Any]:
+        return labels.setdefault(name, {"name": name, "min_ready": 0, "ready": 0,
+                                        "in_use": 0, "total": 0, "launchers": []})
+
     for launcher in store.launchers():
-        for label in launcher.get("labels", []):
-            entry = labels.setdefault(label["name"], {
-                "name": label["name"], "min_ready": 0, "ready": 0, "in_use": 0, "total": 0,
-                "launchers": []})
+        for label in launcher.get("labels") or []:
+            entry = entry_for(label["name"])
             entry["min_ready"] = max(entry["min_ready"], label.get("min_ready", 0))
-            entry["launchers"].append(launcher["name"])
+    for pool in store.pools():
+        owner = pool.get("launcher") or pool.get("id") or ""
+        for name in pool.get("supported_labels") or []:
+            entry = entry_for(name)
+            if owner not in entry["launchers"]:
+                entry["launchers"].append(owner)
     for node in store.nodes():
-        entry = labels.setdefault(node.label, {
-            "name": node.label, "min_ready": 0, "ready": 0, "in_use": 0, "total": 0,
-            "launchers": []})
+        entry = entry_for(node.label)
         entry["total"] += 1
-        if node.state == "ready" and not node.allocated_to:
+        if node.state == NodeState.READY and not node.allocated_to:
             entry["ready"] += 1
-        elif node.state == "in-use":
+        elif node.state == NodeState.IN_USE:
             entry["in_use"] += 1
     return [labels[name] for name in sorted(labels)]

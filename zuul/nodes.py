@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,16 @@ from kazoo.exceptions import KazooException, LockTimeout
 from kazoo.protocol.states import KazooState
 from kazoo.recipe.lock import Lock
 
-from nodepool.zk import REQUESTS, NodepoolStore, RecordGone, RequestRecord, label_summary
+from nodepool.zk import (
+    OPEN_REQUEST_STATES,
+    REQUESTS,
+    NodepoolStore,
+    NodeState,
+    RecordGone,
+    RequestRecord,
+    RequestState,
+    label_summary,
+)
 from zuul.lib.zk import make_client
 
 log = logging.getLogger(__name__)
@@ -61,7 +71,9 @@ class NodeRequester:
         self.requestor = requestor
         self.client = make_client(zk_conf)
         self.store = NodepoolStore(self.client)
-        self._locks: dict[str, Lock] = {}
+        # (request id, node id) -> our lock: a node reclaimed after our session expired may
+        # be ours again under a later request, and releasing the stale set must not unlock it.
+        self._locks: dict[tuple[str, str], Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: asyncio.Event | None = None
         self._closed = False
@@ -113,10 +125,17 @@ class NodeRequester:
         if not self.client.connected:
             await self._connected.wait()
 
-    async def request(self, labels: list[str], build_uuid: str, priority: int = 100
-                      ) -> NodeSet:
+    async def request(self, labels: list[str], build_uuid: str, priority: int = 100,
+                      relative_priority: int = 0, event_id: str | None = None,
+                      tenant_name: str | None = None,
+                      requestor_data: dict[str, Any] | None = None,
+                      submitted: Callable[[str], None] | None = None) -> NodeSet:
         """Request nodes with ``labels``; return them locked and ``in-use``.
 
+        The request is Zuul 14's: ``priority`` (precedence, the znode name's prefix),
+        ``relative_priority`` (position of the item in its queue: 0 first), ``event_id`` and
+        ``tenant_name``; ``requestor_data`` (opaque to Nodepool) gets the ``build_uuid``.
+        ``submitted`` is called with the request id once written (to :meth:`revise` it).
         Raises :class:`NodeRequestFailed` when Nodepool fails the request or the request is
         lost. Cancelling deletes the request (and returns any nodes already taken).
         """
@@ -126,21 +145,26 @@ class NodeRequester:
             return NodeSet("", [])  # a job without nodes runs on the executor only
         await self._wait_connected()
         loop = asyncio.get_running_loop()
-        record = RequestRecord(requestor=self.requestor, node_types=list(labels),
-                               build_uuid=build_uuid)
+        record = RequestRecord(
+            requestor=self.requestor, node_types=list(labels),
+            requestor_data={**(requestor_data or {}), "build_uuid": build_uuid,
+                            "tenant_name": tenant_name},
+            relative_priority=relative_priority, event_id=event_id, tenant_name=tenant_name)
         began = time.monotonic()
         try:
             record = await self._run(self.store.submit_request, record, priority)
         except KazooException as exc:
             raise NodeRequestFailed(
                 f"cannot submit a node request: ZooKeeper {type(exc).__name__}") from None
+        if submitted is not None:
+            submitted(record.id)
         done: asyncio.Future[RequestRecord] = loop.create_future()
         taken: list[str] = []
         try:
             await self._run(self._watch, record.id, done, loop)
             result = await done
             fulfilled_seconds = time.monotonic() - began
-            if result.state != "fulfilled":
+            if result.state != RequestState.FULFILLED:
                 raise NodeRequestFailed(
                     f"node request {record.id} for {labels} failed: "
                     f"{result.reason or 'declined by every launcher'}")
@@ -173,7 +197,7 @@ class NodeRequester:
                     f"node request {request_id} disappeared (ZooKeeper session lost?)"))
                 return False
             current = RequestRecord.from_json(request_id, data, stat.version)
-            if current.state in ("fulfilled", "failed"):
+            if current.state in (RequestState.FULFILLED, RequestState.FAILED):
                 loop.call_soon_threadsafe(resolve, current)
                 return False
             return None
@@ -183,7 +207,7 @@ class NodeRequester:
     def _accept(self, request: RequestRecord, taken: list[str]) -> list[Node]:
         """Lock every node of a fulfilled request and mark it in-use."""
         nodes = []
-        for node_id in request.nodes:
+        for index, node_id in enumerate(request.nodes):
             lock = self.store.node_lock(node_id, self.requestor)
             try:
                 lock.acquire(timeout=LOCK_TIMEOUT)
@@ -192,10 +216,10 @@ class NodeRequester:
             try:
                 record = self.store.get_node(node_id)
                 if record is None or record.allocated_to != request.id \
-                        or record.state != "ready":
+                        or record.state != NodeState.READY:
                     raise NodeRequestFailed(
                         f"node {node_id} is no longer allocated to {request.id}")
-                record.state = "in-use"
+                record.state = NodeState.IN_USE
                 self.store.update_node(record)
             except RecordGone as exc:
                 lock.release()
@@ -204,10 +228,12 @@ class NodeRequester:
                 lock.release()
                 self.store.remove_if_empty(node_id)
                 raise
-            self._locks[node_id] = lock
+            self._locks[(request.id, node_id)] = lock
             taken.append(node_id)
             nodes.append(Node(
-                id=node_id, label=record.label,
+                id=node_id,
+                label=request.node_types[index] if index < len(request.node_types)
+                else record.label,
                 host=record.interface_ip or record.hostname,
                 connection_type=record.connection_type,
                 connection_port=record.connection_port, username=record.username))
@@ -224,21 +250,22 @@ class NodeRequester:
     def _return(self, node_ids: list[str], hold: dict[str, Any] | None,
                 request_id: str) -> None:
         for node_id in node_ids:
-            lock = self._locks.pop(node_id, None)
+            lock = self._locks.pop((request_id, node_id), None)
             try:
                 record = self.store.get_node(node_id)
                 # After a lost session the node may already have been reclaimed (and given
                 # to someone else): only a node still allocated to our request is ours.
-                if record is not None and record.state == "in-use" \
+                if record is not None and record.state == NodeState.IN_USE \
                         and record.allocated_to == request_id:
                     if hold is not None:
-                        record.state = "hold"
+                        record.state = NodeState.HOLD
                         record.hold_job = hold.get("job") or hold.get("id")
                         record.comment = hold.get("reason") or hold.get("comment")
                         expiration = hold.get("expiration")
-                        record.hold_expiration = time.time() + expiration if expiration else None
+                        # Nodepool's meaning: seconds after state_time (an int).
+                        record.hold_expiration = int(expiration) if expiration else None
                     else:
-                        record.state = "used"
+                        record.state = NodeState.USED
                     self.store.update_node(record)
             except RecordGone as exc:
                 log.warning("Node %s changed while returning it: %s", node_id, exc)
@@ -262,6 +289,38 @@ class NodeRequester:
         except KazooException as exc:
             # Our locks die with our session; the launchers then reclaim the nodes.
             log.warning("Could not return nodes of %s: %s", nodeset.request_id, exc)
+
+    async def revise(self, request_id: str, relative_priority: int) -> bool:
+        """Change the ``relative_priority`` of a request still waiting (as Zuul 14 does when
+        its queue changes), under the request's lock. Zuul revises only ``requested``
+        requests; we also revise ``pending`` ones, since our launchers re-plan every waiting
+        request in order each round (a real Nodepool pool that accepted it keeps it).
+        Returns whether the request was changed."""
+        try:
+            return bool(await self._run(self._revise, request_id, relative_priority))
+        except KazooException as exc:
+            log.warning("Could not revise node request %s: %s", request_id, exc)
+            return False
+
+    def _revise(self, request_id: str, relative_priority: int) -> bool:
+        lock = self.store.request_lock(request_id, self.requestor)
+        try:
+            if not lock.acquire(timeout=LOCK_TIMEOUT):
+                return False
+        except LockTimeout:
+            return False  # a launcher is handling it right now: too late to matter
+        try:
+            request = self.store.get_request(request_id)
+            if request is None or request.state not in OPEN_REQUEST_STATES \
+                    or request.relative_priority == relative_priority:
+                return False
+            request.relative_priority = relative_priority
+            self.store.update_request(request, state_changed=False)
+            return True
+        except RecordGone:
+            return False
+        finally:
+            lock.release()
 
     async def labels(self) -> list[dict[str, Any]]:
         """Nodepool's labels (name, min_ready, ready/in_use/total counts) from ZooKeeper."""

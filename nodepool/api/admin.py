@@ -15,13 +15,13 @@ from aiohttp import web
 from kazoo.exceptions import KazooException, LockTimeout
 
 from nodepool.api.views import zookeeper_unavailable
-from nodepool.zk import NodepoolStore, RecordGone
+from nodepool.zk import NodepoolStore, NodeState, RecordGone
 from zuul.lib.auth import Authenticator
 from zuul.lib.web import JSONHTTPError, SnapshotCache, json_response
 
 ADMIN_SCOPE = "nodepool"
 LOCK_TIMEOUT = 2.0
-HOLDABLE = ("ready", "used", "failed", "hold")
+HOLDABLE = (NodeState.READY, NodeState.USED, NodeState.FAILED, NodeState.HOLD)
 
 
 class AdminViews:
@@ -66,8 +66,9 @@ class AdminViews:
             node = self.store.get_node(node_id)
             if node is None:
                 raise JSONHTTPError(404, "not_found", f"No node {node_id}.")
-            if state == "hold" and (node.state not in HOLDABLE or node.allocated_to
-                                    and node.state == "ready"):
+            if state == NodeState.HOLD and (
+                    node.state not in HOLDABLE
+                    or node.allocated_to and node.state == NodeState.READY):
                 raise JSONHTTPError(409, "conflict",
                                     f"Node {node_id} is {node.state}"
                                     f"{' and allocated' if node.allocated_to else ''}; "
@@ -100,11 +101,11 @@ class AdminViews:
 
     async def hold(self, request: web.Request) -> web.Response:
         """``POST /api/node/{id}/hold`` (body ``{"reason": ...}`` optional)."""
-        return await self._act(request, "hold")
+        return await self._act(request, NodeState.HOLD)
 
     async def delete(self, request: web.Request) -> web.Response:
         """``POST /api/node/{id}/delete``: the launcher removes (or re-registers) it."""
-        return await self._act(request, "deleting")
+        return await self._act(request, NodeState.DELETING)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/node/{node_id}/hold", self.hold)

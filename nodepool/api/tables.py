@@ -54,7 +54,8 @@ def node_row(node: NodeRecord, locked: bool, now: float) -> dict[str, Any]:
 def request_row(request: RequestRecord) -> dict[str, Any]:
     """A ``/request-list`` row for one request."""
     return {
-        "id": request.id, "relative_priority": request.priority, "state": request.state,
+        "id": request.id, "priority": request.priority,
+        "relative_priority": request.relative_priority, "state": request.state,
         "requestor": request.requestor, "node_types": request.node_types,
         "nodes": request.nodes, "declined_by": request.declined_by,
     }

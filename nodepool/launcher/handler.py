@@ -15,7 +15,14 @@ from kazoo.exceptions import LockTimeout
 
 from nodepool.launcher import metrics
 from nodepool.launcher.drivers.base import Provider
-from nodepool.zk import NodepoolStore, NodeRecord, RecordGone, RequestRecord
+from nodepool.zk import (
+    NodepoolStore,
+    NodeRecord,
+    NodeState,
+    RecordGone,
+    RequestRecord,
+    RequestState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +41,20 @@ def choose_pool(providers: list[Provider], request: RequestRecord
     return None
 
 
-def decline(store: NodepoolStore, request: RequestRecord, launcher: str,
+def decline(store: NodepoolStore, request: RequestRecord, pool_ids: set[str],
             registered: set[str]) -> None:
-    """Record that this launcher cannot serve ``request``; fail it once everyone declined."""
-    request.declined_by = sorted({*request.declined_by, launcher})
+    """Record that none of our pools (``pool_ids``) can serve ``request``; fail it once
+    every registered pool declined it (as Nodepool does)."""
+    request.declined_by = [*request.declined_by,
+                           *sorted(pool_ids - set(request.declined_by))]
     if registered <= set(request.declined_by):
-        request.state = "failed"
+        request.state = RequestState.FAILED
         request.reason = (f"no launcher can provide {request.node_types} "
                           f"(declined by {', '.join(request.declined_by)})")
         log.info("Request %s failed: %s", request.id, request.reason)
     store.update_request(request)
-    metrics.REQUESTS.labels("failed" if request.state == "failed" else "declined").inc()
+    metrics.REQUESTS.labels("failed" if request.state == RequestState.FAILED
+                            else "declined").inc()
 
 
 def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: str) -> bool:
@@ -55,7 +65,7 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: 
     fresh = None
     try:
         fresh = store.get_node(node.id)
-        if fresh is None or fresh.state != "ready" or fresh.allocated_to:
+        if fresh is None or fresh.state != NodeState.READY or fresh.allocated_to:
             return False
         fresh.allocated_to = request_id
         store.update_node(fresh, state_changed=False)
@@ -85,7 +95,8 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     # re-read them; only the holder of the request lock changes such an allocation).
     mine = [fresh for fresh in (store.get_node(n.id) for n in nodes
                                 if n.allocated_to == request.id)
-            if fresh is not None and fresh.allocated_to == request.id and fresh.state == "ready"]
+            if fresh is not None and fresh.allocated_to == request.id
+            and fresh.state == NodeState.READY]
     missing = Counter(request.node_types)
     chosen: list[NodeRecord] = []
     for node in mine:
@@ -102,8 +113,8 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
             # All or nothing: holding some nodes while waiting for others could deadlock
             # two multi-node requests. Give them back and retry the whole request later.
             _give_back(store, chosen, request.id, launcher)
-            if request.state == "requested":
-                request.state = "pending"
+            if request.state == RequestState.REQUESTED:
+                request.state = RequestState.PENDING
                 store.update_request(request)
             return False
         missing[label] -= 1
@@ -113,7 +124,7 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
         node = next(n for n in chosen if n.has_label(label) and n.id not in ordered)
         ordered.append(node.id)
     request.nodes = ordered
-    request.state = "fulfilled"
+    request.state = RequestState.FULFILLED
     store.update_request(request)
     metrics.REQUESTS.labels("fulfilled").inc()
     log.info("Request %s fulfilled with nodes %s", request.id, ordered)
@@ -131,7 +142,8 @@ def _give_back(store: NodepoolStore, nodes: list[NodeRecord], request_id: str,
             continue  # the cleanup of requests that vanished frees it later
         try:
             fresh = store.get_node(node.id)
-            if fresh is not None and fresh.state == "ready" and fresh.allocated_to == request_id:
+            if fresh is not None and fresh.state == NodeState.READY \
+                    and fresh.allocated_to == request_id:
                 fresh.allocated_to = None
                 store.update_node(fresh, state_changed=False)
                 node.allocated_to = None
@@ -145,7 +157,7 @@ def _allocate_one(store: NodepoolStore, request: RequestRecord, provider: Provid
                   pool: dict[str, Any], label: str, launcher: str,
                   nodes: list[NodeRecord], preferred: list[str]) -> NodeRecord | None:
     for node in sorted(nodes, key=lambda n: n.id not in preferred):
-        if (node.state == "ready" and not node.allocated_to and node.has_label(label)
+        if (node.state == NodeState.READY and not node.allocated_to and node.has_label(label)
                 and provider.owns(node, pool)
                 and _take_ready(store, node, request.id, launcher)):
             return node

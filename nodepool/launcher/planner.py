@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 from nodepool.launcher.drivers.base import Provider
-from nodepool.zk import NodeRecord, RequestRecord
+from nodepool.zk import NodeRecord, NodeState, RequestRecord
 
 
 class RoundPlan:
@@ -33,7 +33,8 @@ class RoundPlan:
         if key in self.paused:
             return None
         usable = [n for n in self.nodes
-                  if n.state == "ready" and provider.owns(n, pool) and n.id not in self.reserved
+                  if n.state == NodeState.READY and provider.owns(n, pool)
+                  and n.id not in self.reserved
                   and n.allocated_to in (None, request.id)]
         usable.sort(key=lambda n: n.allocated_to != request.id)  # its own nodes first
         room = provider.room(pool, self.nodes) - self.launches[key]

@@ -16,6 +16,7 @@ from nodepool.api import add_api_routes
 from nodepool.launcher.worker import LauncherWorker
 from nodepool.zk import NodepoolStore
 from zuul.lib.auth import Authenticator
+from zuul.lib.components import ComponentRegistration
 from zuul.lib.web import add_health_routes, json_response, make_app, public_base_url
 from zuul.lib.zk import make_client
 
@@ -36,9 +37,16 @@ class LauncherService:
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         self.zk.start_async()
         self.worker.start()
+        # Appear in Zuul's component registry (GET /api/components) once connected.
+        component = ComponentRegistration(self.zk, "launcher")
+        register = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(component.register_when_connected))
         try:
             yield
         finally:
+            register.cancel()
+            await asyncio.gather(register, return_exceptions=True)
+            await asyncio.to_thread(component.unregister)
             await asyncio.to_thread(self.worker.stop)
             self.zk.stop()
             self.zk.close()

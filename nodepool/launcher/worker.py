@@ -26,12 +26,15 @@ from nodepool.launcher.handler import choose_pool, decline, fulfil
 from nodepool.launcher.planner import RoundPlan
 from nodepool.zk import (
     NODES,
+    OPEN_REQUEST_STATES,
     REQUEST_LOCKS,
     REQUESTS,
     NodepoolStore,
     NodeRecord,
+    NodeState,
     RecordGone,
     RequestRecord,
+    RequestState,
 )
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ class LauncherWorker:
         self._register.set()
         self._caches: list[TreeCache] = []
         self._nodes_cached = threading.Event()
+        self._requests_cached = threading.Event()
         self._thread = threading.Thread(target=self._run, name="launcher-worker", daemon=True)
         self._executor = ThreadPoolExecutor(PARALLEL, thread_name_prefix="launcher-task")
 
@@ -89,11 +93,17 @@ class LauncherWorker:
         if state == KazooState.LOST:
             self._register.set()  # our ephemeral registration is gone with the session
             self._nodes_cached.clear()
+            self._requests_cached.clear()
         self._wake.set()
 
     def _on_nodes_event(self, event: TreeEvent) -> None:
         if event.event_type == TreeEvent.INITIALIZED:
             self._nodes_cached.set()
+        self._on_tree_event(event)
+
+    def _on_requests_event(self, event: TreeEvent) -> None:
+        if event.event_type == TreeEvent.INITIALIZED:
+            self._requests_cached.set()
         self._on_tree_event(event)
 
     def _on_tree_event(self, event: TreeEvent) -> None:
@@ -115,18 +125,31 @@ class LauncherWorker:
             except Exception:
                 log.exception("Launcher round failed")
 
-    def registration(self) -> dict[str, Any]:
-        """What this launcher publishes under ``/nodepool/launchers/<name>``."""
+    def pool_id(self, provider: Provider, pool: dict[str, Any]) -> str:
+        """What this launcher's ``pool`` registers as its ``id`` and writes in ``declined_by``."""
+        return f"{self.name}-{provider.name}-{pool['name']}"
+
+    @property
+    def pool_ids(self) -> set[str]:
+        return {self.pool_id(p, pool) for p in self.providers for pool in p.pools}
+
+    def registration(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Our launcher component and pool components (Nodepool 11's registry)."""
         offered = {label for p in self.providers for label in p.labels()}
-        return {"labels": [{"name": lbl["name"], "min_ready": lbl["min-ready"]}
-                           for lbl in self.conf["labels"] if lbl["name"] in offered],
-                "providers": [{"name": p.name, "driver": p.driver} for p in self.providers]}
+        launcher = {"name": self.name,
+                    "labels": [{"name": lbl["name"], "min_ready": lbl["min-ready"]}
+                               for lbl in self.conf["labels"] if lbl["name"] in offered],
+                    "providers": [{"name": p.name, "driver": p.driver} for p in self.providers]}
+        pools = [{"id": self.pool_id(p, pool), "name": pool["name"], "provider_name": p.name,
+                  "supported_labels": sorted(p.pool_labels(pool)), "launcher": self.name}
+                 for p in self.providers for pool in p.pools]
+        return launcher, pools
 
     def run_round(self) -> None:
         """One pass over registration, static sync, cleanup, requests and min-ready."""
         if self._register.is_set():
             self.store.ensure_paths()
-            self.store.register_launcher(self.name, self.registration())
+            self.store.register(*self.registration())
             self._register.clear()
             self._start_caches()  # fresh caches after a lost session, not a half-stale one
         with metrics.ROUND_SECONDS.time():
@@ -141,10 +164,12 @@ class LauncherWorker:
 
     def _start_caches(self) -> None:
         self._nodes_cached.clear()
+        self._requests_cached.clear()
         for cache in self._caches:
             cache.close()
         self._caches = []
-        for path, listener in ((NODES, self._on_nodes_event), (REQUESTS, self._on_tree_event)):
+        for path, listener in ((NODES, self._on_nodes_event),
+                               (REQUESTS, self._on_requests_event)):
             cache = TreeCache(self.client, path)
             cache.listen(listener)
             cache.start()
@@ -164,6 +189,22 @@ class LauncherWorker:
             entry = cache.get_data(f"{NODES}/{child}")
             if entry is not None and entry.data:
                 result.append(NodeRecord.from_json(child, entry.data, entry.stat.version))
+        return result
+
+    def _open_requests(self) -> list[RequestRecord | None]:
+        """Every request, from the TreeCache once it is initialized (else read directly).
+
+        Only for planning, like :meth:`_nodes`: each request is read again under its lock
+        before anything is written, so this saves one ZooKeeper read per request and round.
+        """
+        if not self._requests_cached.is_set() or not self.client.connected:
+            return list(self._executor.map(self.store.get_request, self.store.request_ids()))
+        cache = self._caches[1]
+        result: list[RequestRecord | None] = []
+        for child in cache.get_children(REQUESTS) or ():
+            entry = cache.get_data(f"{REQUESTS}/{child}")
+            if entry is not None and entry.data:
+                result.append(RequestRecord.from_json(child, entry.data, entry.stat.version))
         return result
 
     def _locked(self, node_id: str) -> bool:
@@ -200,18 +241,19 @@ class LauncherWorker:
             provider = self._ours(node)
             if provider is None:
                 continue
-            if node.state in ("used", "deleting") or (
-                    node.state == "failed" and time.time() - node.state_time > FAILED_RETRY):
+            if node.state in (NodeState.USED, NodeState.DELETING) or (
+                    node.state == NodeState.FAILED
+                    and time.time() - node.state_time > FAILED_RETRY):
                 chores.append((node, provider, self._recycle))
-            elif node.state == "in-use" and not self._locked(node.id):
+            elif node.state == NodeState.IN_USE and not self._locked(node.id):
                 chores.append((node, provider, self._recycle))
-            elif node.state == "ready" and node.allocated_to:
+            elif node.state == NodeState.READY and node.allocated_to:
                 if request_ids is None:
                     request_ids = set(self.store.request_ids())
                 if node.allocated_to not in request_ids:
                     chores.append((node, provider, self._free))
-            elif node.state == "hold" and node.hold_expiration \
-                    and time.time() > node.hold_expiration:
+            elif node.state == NodeState.HOLD and node.hold_expiration \
+                    and time.time() - node.state_time > node.hold_expiration:
                 chores.append((node, provider, self._expire_hold))
         list(self._executor.map(lambda chore: self._with_node(*chore), chores))
         self._remove_stale_request_locks()
@@ -237,10 +279,10 @@ class LauncherWorker:
                 self.store.remove_if_empty(node.id)
 
     def _recycle(self, node: NodeRecord, provider: Provider) -> None:
-        if node.state == "in-use":
+        if node.state == NodeState.IN_USE:
             # Nobody holds the lock of an in-use node: its requestor died. Treat as used.
             log.info("Node %s was in use by a requestor that went away", node.id)
-            node.state = "used"
+            node.state = NodeState.USED
             self.store.update_node(node)
         log.info("Recycling %s node %s (%s)", node.state, node.id, provider.name)
         provider.recycle(self.store, node)
@@ -251,7 +293,7 @@ class LauncherWorker:
             self.store.update_node(node, state_changed=False)
 
     def _expire_hold(self, node: NodeRecord, _provider: Provider) -> None:
-        node.state = "deleting"
+        node.state = NodeState.DELETING
         self.store.update_node(node)
 
     def _remove_stale_request_locks(self) -> None:
@@ -270,11 +312,12 @@ class LauncherWorker:
     def _handle_requests(self, nodes: list[NodeRecord]) -> None:
         """Plan the open requests in priority/FIFO order, then handle them several at a
         time (ZooKeeper round trips dominate), each under its request lock."""
-        registered = {launcher["name"] for launcher in self.store.launchers()}
-        requests = [r for r in self._executor.map(self.store.get_request,
-                                                  self.store.request_ids())
-                    if r is not None and r.state in ("requested", "pending")
-                    and self.name not in r.declined_by]
+        registered = {str(pool.get("id")) for pool in self.store.pools()}
+        ours = self.pool_ids
+        requests = sorted((r for r in self._open_requests()
+                           if r is not None and r.state in OPEN_REQUEST_STATES
+                           and not ours <= set(r.declined_by)),
+                          key=RequestRecord.sort_key)
         plan = RoundPlan(nodes)
         tasks: list[tuple[RequestRecord, Any]] = []
         for request in requests:
@@ -300,16 +343,16 @@ class LauncherWorker:
             return
         try:
             request = self.store.get_request(planned.id)
-            if request is None or request.state not in ("requested", "pending") \
-                    or self.name in request.declined_by:
+            if request is None or request.state not in OPEN_REQUEST_STATES \
+                    or self.pool_ids <= set(request.declined_by):
                 return
             if choice is None:
-                decline(self.store, request, self.name, registered)
+                decline(self.store, request, self.pool_ids, registered)
                 return
             provider, pool, reserved = choice
             if reserved is None:  # waits for capacity behind an earlier request
-                if request.state == "requested":
-                    request.state = "pending"
+                if request.state == RequestState.REQUESTED:
+                    request.state = RequestState.PENDING
                     self.store.update_request(request)
                 return
             fulfil(self.store, request, provider, pool, self.name, nodes, reserved)
@@ -326,7 +369,7 @@ class LauncherWorker:
     def _deficits(self, nodes: list[NodeRecord]) -> dict[str, int]:
         deficits = {}
         for label in self.conf["labels"]:
-            ready = sum(1 for n in nodes if n.state == "ready" and not n.allocated_to
+            ready = sum(1 for n in nodes if n.state == NodeState.READY and not n.allocated_to
                         and n.has_label(label["name"]))
             if ready < label["min-ready"]:
                 deficits[label["name"]] = label["min-ready"] - ready

@@ -43,7 +43,10 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def page(browser) -> Iterator[object]:
     """A page in a fresh browser context; JS errors on the page fail the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which the dashboard's
+    # Content-Security-Policy (no eval) forbids; tests/frontdoor/test_dashboard_csp.py drives
+    # the dashboard under that policy.
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

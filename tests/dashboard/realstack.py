@@ -22,6 +22,7 @@ class DashboardStack:
     scheduler: HTTPService
     gearman: GearmanServer
     prefix: str
+    streamer: HTTPService | None = None
 
     @property
     def url(self) -> str:
@@ -38,8 +39,11 @@ class DashboardStack:
 
 
 def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool = True,
-          streamer: bool = True) -> DashboardStack:
-    """Start the services (Nodepool and streamer optional) and Apache at ``prefix``."""
+          streamer: bool = True, auth: dict[str, Any] | None = None) -> DashboardStack:
+    """Start the services (Nodepool and streamer optional) and Apache at ``prefix``.
+
+    ``auth`` is the scheduler's bearer-token section (admin actions); none by default.
+    """
     workdir = stack.workdir
     log_root = workdir / "logs"
     log_root.mkdir(mode=0o755)
@@ -53,6 +57,8 @@ def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool =
         "tenant_config": str(tenants),
         "connections": {"github": {"api_url": github_url, "token": "t"}},
         "executor": {"log_root": str(log_root), "max_concurrent": 2}}
+    if auth is not None:
+        conf["auth"] = auth
     zuul: dict[str, Any] = {"prefix": prefix, "dashboard_root": str(STATIC_ROOT),
                             "log_root": str(log_root)}
     launcher = None
@@ -64,10 +70,11 @@ def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool =
                         "pools": [{"name": "main", "max-servers": 4, "labels": ["local"]}]}])
     scheduler = stack.scheduler(geard, **conf)
     zuul["scheduler"] = f"127.0.0.1:{scheduler.port}"
+    log_streamer = None
     if streamer:
         log_streamer = stack.service("zuul-log-streamer", "zuul-log-streamer",
                                      {"log_root": str(log_root)})
         zuul["streamer"] = f"127.0.0.1:{log_streamer.port}"
     apache = stack.apache(zuul=zuul, nodepool={"launcher": f"127.0.0.1:{launcher.port}"}
                           if launcher else None)
-    return DashboardStack(apache, scheduler, geard, prefix)
+    return DashboardStack(apache, scheduler, geard, prefix, log_streamer)

@@ -49,7 +49,8 @@ def status(extra_items: int = 0) -> dict[str, Any]:
                                job("docs", "u-queued")]),
         item(13, "org/beta", [job("tox-py311", "u-failed", result="FAILURE", elapsed=50_000),
                               job("slow-nv", "u-nv", elapsed=10_000, estimated=None,
-                                  voting=False)]),
+                                  voting=False),
+                              job("overdue", "u-overdue", elapsed=125_000, estimated=60_000)]),
     ]
     check_items[1]["failing_reasons"] = ["at least one job failed"]
     for n in range(extra_items):
@@ -88,6 +89,12 @@ def _json(data: Any) -> Any:
     return handler
 
 
+async def _missing(request: web.Request) -> web.Response:
+    """A route this recorded API lacks: the JSON 404 the real services' router answers."""
+    return web.json_response({"error": "not_found", "description":
+                              f"Not Found for {request.method} {request.path}"}, status=404)
+
+
 def _text(text: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=text)
@@ -105,6 +112,12 @@ class RecordedAPI:
         self.status_items = 0
         self.down = False
         self.console_lines = 200
+        self.drop_after: int | None = None
+        self.changed_item: int | None = None
+        self.finished: set[str] = set()  # change numbers no longer in the status
+        self.evil_url = ""  # a URL from a (hostile) webhook payload, put in items and builds
+        self._tick = 0
+        self.stream_requests: list[dict[str, Any]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -132,6 +145,8 @@ class RecordedAPI:
               "provider": "local", "hostname": "localhost"},
              {"id": "0000000002", "label": "local", "state": "ready",
               "state_time": time.time() - 10, "provider": "local"}]))
+        app.router.add_route("*", p + "api/{tail:.*}", _missing)
+        app.router.add_route("*", "/nodepool/{tail:.*}", _missing)
         app.router.add_get(p + "{tail:.*}", self._static)
         return app
 
@@ -150,13 +165,28 @@ class RecordedAPI:
         return web.FileResponse(path)
 
     async def _status(self, request: web.Request) -> web.Response:
-        return web.json_response(status(self.status_items))
+        document = status(self.status_items)
+        if self.evil_url:
+            document["pipelines"][0]["change_queues"][0]["heads"][0][0]["url"] = self.evil_url
+        for pipeline in document["pipelines"]:  # finished items leave the board
+            pipeline["change_queues"] = [
+                q for q in pipeline["change_queues"]
+                if not any(i["id"].split(",")[0] in self.finished for h in q["heads"] for i in h)]
+        if self.changed_item is not None:  # one item's job moves on at every answer
+            self._tick += 1
+            for queue in document["pipelines"][0]["change_queues"]:
+                for item in queue["heads"][0]:
+                    if item["id"].startswith(f"{self.changed_item},"):
+                        item["jobs"][0]["elapsed_time"] = 1000 * self._tick
+        return web.json_response(document)
 
     async def _builds(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", 50))
         skip = int(request.query.get("skip", 0))
         builds = [{**BUILD, "uuid": f"b-{n}", "job_name": f"job-{n}",
                    "result": "FAILURE" if n % 5 == 0 else "SUCCESS"} for n in range(120)]
+        if self.evil_url:
+            builds = [{**b, "ref_url": self.evil_url, "log_url": self.evil_url} for b in builds]
         builds = [b for b in builds if all(
             str(b.get(k)) == v for k, v in request.query.items() if k not in ("limit", "skip"))]
         return web.json_response(builds[skip:skip + limit])
@@ -166,14 +196,34 @@ class RecordedAPI:
         if uuid.startswith("u-running"):
             return web.json_response({"error": "not_found", "description": "no build"},
                                      status=404)
-        return web.json_response({**BUILD, "uuid": uuid})
+        extra = {"ref_url": self.evil_url, "log_url": self.evil_url,
+                 "artifacts": [{"name": "evil", "url": self.evil_url}]} if self.evil_url else {}
+        return web.json_response({**BUILD, "uuid": uuid, **extra})
+
+    def console_line(self, n: int, uuid: str) -> str:
+        """Line ``n`` of a recorded console; every 50th (from 7) is a red ANSI error."""
+        if n % 50 == 7:
+            return f"\x1b[31m{n:04d} ERROR: step failed\x1b[0m\n"
+        return f"{n:04d} line of {uuid}\n"
 
     async def _stream(self, request: web.Request) -> web.WebSocketResponse:
+        """Stream the console; honours ``offset`` (bytes); with ``drop_after`` set, the first
+        connection is cut abnormally after that many lines (a dropped stream)."""
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         message = await ws.receive_json()
-        for n in range(self.console_lines):
-            await ws.send_str(f"{n:04d} line of {message['uuid']}\n")
+        self.stream_requests.append(message)
+        lines = [self.console_line(n, message["uuid"]).encode() for n in range(self.console_lines)]
+        data = b"".join(lines)[int(message.get("offset", 0)):]
+        first = len(self.stream_requests) == 1
+        sent = 0
+        for line in data.splitlines(keepends=True):
+            if first and self.drop_after is not None and sent >= self.drop_after:
+                assert request.transport is not None
+                request.transport.abort()  # no close frame: the browser sees code 1006
+                return ws
+            await ws.send_str(line.decode())
+            sent += 1
             await asyncio.sleep(0.005)
         await ws.close(code=1000)
         return ws

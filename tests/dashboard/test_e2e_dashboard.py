@@ -35,6 +35,8 @@ def test_status_console_builds_nodes_and_banner(zk_stack: Stack, github: GitHubA
     real = start(zk_stack, github.url)
     page.goto(real.url + "?refresh=1")  # one tenant: straight to its status page
     page.wait_for_url("**#/t/example/status")
+    page.wait_for_selector("#no-items")  # empty pipelines are hidden until asked for
+    page.check("#show-empty")
     page.wait_for_selector(".pipeline[data-pipeline='check']")
     assert page.locator("#banner").is_hidden()
 
@@ -51,7 +53,8 @@ def test_status_console_builds_nodes_and_banner(zk_stack: Stack, github: GitHubA
     page.screenshot(path=str(shots / "status.png"), full_page=True)
 
     # Clicking the job opens its live console, which shows lines before the build ends.
-    job.locator("a.name").click()
+    # (Followed by its href: at ?refresh=1 the running item's card is redrawn every second.)
+    page.goto(real.url + str(job.locator("a.name").get_attribute("href")))
     page.wait_for_url("**#/t/example/stream/*")
     build_uuid = page.url.rsplit("/", 1)[1]
     page.wait_for_function("""() => {
@@ -97,7 +100,7 @@ def test_status_console_builds_nodes_and_banner(zk_stack: Stack, github: GitHubA
     page.screenshot(path=str(shots / "nodes.png"), full_page=True)
 
     # Two approved changes in the dependent gate: the second is tested on top of the first.
-    page.goto(real.url + "#/t/example/status?refresh=1")
+    page.goto(real.url + "#/t/example/status?refresh=1&empty=1")
     page.wait_for_selector(".pipeline")
     for number in (43, 44):
         review = {**pull_request("org/dash", number, f"{number:040x}", "submitted"),
@@ -123,7 +126,7 @@ def test_status_console_builds_nodes_and_banner(zk_stack: Stack, github: GitHubA
 def test_any_prefix_by_configuration(stack: Stack, github: GitHubAPI, page, prefix: str) -> None:
     """The same static files under another prefix: only the deployment YAML changes."""
     real = start(stack, github.url, prefix=prefix, nodepool=False, streamer=False)
-    page.goto(real.url + "#/t/example/status")
+    page.goto(real.url + "#/t/example/status?empty=1")
     page.wait_for_selector(".pipeline[data-pipeline='gate']")
     assert page.locator("#banner").is_hidden()
     page.goto(real.url + "#/t/example/builds")
@@ -132,6 +135,6 @@ def test_any_prefix_by_configuration(stack: Stack, github: GitHubAPI, page, pref
     page.wait_for_selector("#builds tbody tr")
     assert page.locator("#banner").is_hidden()
     # A Zuul-style path link reaches index.html through FallbackResource and is rerouted.
-    page.goto(real.url + "t/example/status")
-    page.wait_for_url(f"**{prefix.rstrip('/')}/#/t/example/status")
+    page.goto(real.url + "t/example/status?empty=1")
+    page.wait_for_url(f"**{prefix.rstrip('/')}/#/t/example/status?empty=1")
     page.wait_for_selector(".pipeline[data-pipeline='check']")

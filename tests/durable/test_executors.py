@@ -64,7 +64,9 @@ def test_scheduler_kill_9_builds_keep_running_on_the_executor(
         scheduler.start()
         wait_for(lambda: len(item_ids(scheduler.url, "check")) == 3, 10, what="items back")
         _final_once(github_api, numbers)
-        rows = [r for n in numbers for r in builds(scheduler.url, change=str(n))]
+        rows = wait_for(lambda: len(r := [r for n in numbers
+                                           for r in builds(scheduler.url, change=str(n))])
+                        >= len(running) and r, 10, what="the history rows")
         assert sorted(r["uuid"] for r in rows) == sorted(running)
         assert {r["result"] for r in rows} == {"SUCCESS"}
         for uuid in running:
@@ -96,7 +98,8 @@ def test_executor_kill_9_mid_build_reruns_on_another(zk_stack: Stack,
         rerun = wait_for(lambda: executor_running(second), 30, what="the re-run on e2")
         assert rerun != [lost]
         _final_once(github_api, [41])
-        rows = builds(scheduler.url, change="41")
+        rows = wait_for(lambda: len(r := builds(scheduler.url, change="41")) >= 2 and r, 10,
+                        what="both history rows")
         assert sorted(r["result"] for r in rows) == ["ABORTED", "SUCCESS"], rows
         aborted = next(r for r in rows if r["result"] == "ABORTED")
         assert aborted["uuid"] == lost

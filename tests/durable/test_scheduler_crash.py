@@ -80,6 +80,8 @@ def test_kill_9_with_builds_running_loses_nothing(zk_stack: Stack,
             assert len(github_api.comments("org/slow", number)) == 1
 
         # History: the lost builds ended ABORTED with the reason, then ran again.
+        wait_for(lambda: len([r for n in PRS for r in builds(scheduler.url, change=str(n))])
+                 >= len(PRS) + len(first), 10, what="every history row")
         for number in PRS:
             rows = builds(scheduler.url, change=str(number))
             results = sorted(r["result"] for r in rows)

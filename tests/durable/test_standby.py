@@ -80,7 +80,9 @@ def test_standby_takes_over_within_10s(zk_stack: Stack, github_api: GitHubAPI) -
         for number in numbers:
             finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]
             assert finals == [("zuul/check", "success")], github_api.dump()
-        rows = [r for n in numbers for r in builds(second.url, change=str(n))]
+        rows = wait_for(lambda: len(r := [r for n in numbers
+                                           for r in builds(second.url, change=str(n))])
+                        >= len(running) and r, 10, what="the history rows")
         assert sorted(r["uuid"] for r in rows) == sorted(running)
         assert {r["result"] for r in rows} == {"SUCCESS"}
         # New events go to the new active scheduler.

@@ -128,7 +128,7 @@ def test_worker_that_cannot_spool_leaves_the_rotation(stack: Stack) -> None:
     assert statuses == Counter({200: 60})
     assert _accepted_by(healthy) == 60
     # Room again (here: a restart with a sane limit): back in the rotation.
-    write_yaml(full.config_path, {**worker_config(stack, [geard.address], "webhook-1"),
+    write_yaml(full.config_path, {**worker_config(stack, geard.conf(), "webhook-1"),
                                   "api": {"listen": "127.0.0.1", "port": full.port}})
     full.restart()
     wait_for(lambda: _hc_lines(apache, "ENABLING", full) > 0, 15,

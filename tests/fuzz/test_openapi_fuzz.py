@@ -6,8 +6,8 @@ both its positive (schema-valid) and negative (schema-violating) modes, and each
 request goes through the real Apache to the real scheduler and launcher, with no token and
 with an admin token. No answer may be a 5xx, and no service may log a traceback.
 
-Run time is bounded: a first pass gives every (operation, mode, token) a few examples, later
-passes add more until ``BUDGET`` seconds have passed.
+Run time is bounded: a first pass gives every (operation, mode, token) one example, later
+passes add more until ``BUDGET`` seconds have passed since the start.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from tests.fuzz.conftest import ADMIN, FrontDoor
 from tests.fuzz.test_hostile_input import assert_no_tracebacks
 
 REPO = Path(__file__).resolve().parents[2]
-BUDGET = 45.0
-PASSES = (2, 6, 20)
+BUDGET = 60.0
+PASSES = (1, 4, 16)
 # Requests the client library itself refuses to send (e.g. a header value outside Latin-1).
 UNSENDABLE = (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL,
               UnicodeError, ValueError)
@@ -51,6 +51,11 @@ def _fuzz(operation: Any, mode: GenerationMode, base_url: str, headers: dict[str
     run()
 
 
+def _operations(schema: Any) -> list[Any]:
+    """Every operation of an OpenAPI document (one schemathesis cannot read fails the test)."""
+    return [result.ok() for result in schema.get_all_operations()]
+
+
 def _modes(operation: Any) -> tuple[GenerationMode, ...]:
     """Negative mode only where the schema constrains something a request can violate (a
     query, a header, a body): a path of plain strings cannot be made invalid, and Hypothesis
@@ -65,24 +70,23 @@ def test_no_5xx_from_either_api_through_apache(front_door: FrontDoor) -> None:
     apis = [("zuul", front_door.zuul, schemathesis.openapi.from_path(REPO / "zuul/openapi.yaml")),
             ("nodepool", front_door.nodepool,
              schemathesis.openapi.from_path(REPO / "nodepool/openapi.yaml"))]
-    runs = [(name, base, result.ok(), mode, auth)
+    runs = [(name, base, operation, mode, auth)
             for name, base, schema in apis
-            for result in schema.get_all_operations()
-            for mode in _modes(result.ok())
+            for operation in _operations(schema)
+            for mode in _modes(operation)
             for auth in ({}, ADMIN)]
     failures: list[str] = []
     counts: dict[str, int] = {}
-    deadline = time.monotonic() + BUDGET
-    covered = 0
+    began = time.monotonic()
+    # The first pass covers everything, one example each, whatever the time; later passes
+    # add examples while the budget lasts.
     for examples in PASSES:
         for _name, base, operation, mode, auth in runs:
-            if time.monotonic() > deadline:
+            if examples > PASSES[0] and time.monotonic() - began > BUDGET:
                 break
             _fuzz(operation, mode, base, auth, examples, failures, counts)
-            covered += examples == PASSES[0]
-    print(f"fuzzed {covered} of {len(runs)} (operation, mode, token) in the first pass; "
+    print(f"fuzzed {len(runs)} (operation, mode, token) in {time.monotonic() - began:.0f}s; "
           f"answers {counts}")
     assert not failures, "\n".join(failures[:20])
-    assert covered == len(runs), "the first pass did not finish within the budget"
-    assert sum(counts.values()) >= len(runs)
+    assert sum(counts.values()) >= len(runs) // 2
     assert_no_tracebacks(front_door.scheduler, front_door.launcher)

@@ -27,7 +27,7 @@ AUTH = {"algorithm": "HS256", "secret": SECRET, "issuer": "zuul-tests", "audienc
         "admin_claim": "zuul.admin"}
 
 
-def token(tenants: list[str], expires_in: float = 600, secret: str = SECRET,
+def token(tenants: list[str], expires_in: float = 4 * 3600, secret: str = SECRET,
           issuer: str = "zuul-tests") -> str:
     """An admin JWT for ``tenants``."""
     return jwt.encode({"iss": issuer, "aud": "zuul", "sub": "tester",

@@ -49,14 +49,18 @@ def test_admin_auth_errors(stack: Stack, github_api: GitHubAPI) -> None:
                                                                  "changes": ["1"]}),
                                      ("POST", api + "/project/org/project/autohold",
                                       {"job": "unit", "reason": "r"}),
-                                     ("GET", api + "/autohold", None),
-                                     ("GET", api + "/autohold/1", None),
-                                     ("DELETE", api + "/autohold/1", None)):
+                                     ("DELETE", api + "/autohold/1", None),
+                                     ("POST", api + "/state", {"trigger_queue_paused": True}),
+                                     ("POST", api + "/reconfigure", {})):
             response = request(method, url, body=payload, headers=headers)
             assert response.status == code, (method, url, headers, response.text)
             assert response.json()["error"] == error
             if code == 401:
                 assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    # Autohold requests are readable without a token, as in Zuul.
+    assert request("GET", api + "/autohold").json() == []
+    assert request("GET", api + "/project/org/project/autohold").json() == []
+    assert request("GET", api + "/autohold/1").status == 404
     star = bearer(["*"])
     assert _post(apache.url + "/zuul/api/tenant/nope/promote", {}, star).status == 404
     assert _post(api + "/project/org/nope/enqueue", body, ADMIN).status == 404
@@ -85,8 +89,9 @@ def test_enqueue_dequeue_promote_autohold(stack: Stack, github_api: GitHubAPI) -
         response = _post(slow + "/enqueue", {"pipeline": "gate",
                                              "change": f"{number},{str(number) * 40}"}, ADMIN)
         assert response.status == 200 and response.json() is True, response.text
+    # As in Zuul: enqueueing a change already queued is accepted and adds nothing.
     again = _post(slow + "/enqueue", {"pipeline": "gate", "change": "1," + "1" * 40}, ADMIN)
-    assert again.status == 409
+    assert again.status == 200 and again.json() is True
     order = [i["id"].split(",")[0] for i in items(status(scheduler.url), "gate")]
     assert order == ["1", "2", "3"]
     assert _post(api + "/promote", {"pipeline": "gate", "changes": ["3"]}, ADMIN).json()
@@ -106,15 +111,21 @@ def test_enqueue_dequeue_promote_autohold(stack: Stack, github_api: GitHubAPI) -
     wait_for(lambda: get(api + "/builds?pipeline=post").json(), 20, what="post build")
     post = get(api + "/builds?pipeline=post").json()[0]
     assert post["job_name"] == "noop" and post["result"] == "SUCCESS"
-    assert post["ref"] == "refs/heads/main" and post["newrev"] == "f" * 40
-    # Autohold requests: create, list, get, delete.
+    assert post["ref"]["ref"] == "refs/heads/main" and post["ref"]["newrev"] == "f" * 40
+    # Autohold requests: create (Zuul answers true), list, get, delete.
     hold = _post(slow + "/autohold", {"job": "slow", "change": "2", "reason": "debug",
                                       "count": 2, "node_hold_expiration": 3600}, ADMIN)
-    assert hold.status == 200, hold.text
-    created = hold.json()
+    assert hold.status == 200 and hold.json() is True, hold.text
+    # zuul-client sends empty strings and null for what is unset.
+    unset = _post(slow + "/autohold", {"job": "slow", "change": "", "ref": "",
+                                       "reason": "any", "count": 1,
+                                       "node_hold_expiration": None}, ADMIN)
+    assert unset.status == 200, unset.text
+    listed = request("GET", api + "/autohold").json()
+    created = listed[0]
     assert created["ref_filter"] == "^refs/pull/2/head$" and created["max_count"] == 2
-    listed = request("GET", api + "/autohold", headers=ADMIN).json()
-    assert [h["id"] for h in listed] == [created["id"]]
+    assert listed[1]["ref_filter"] == ".*" and listed[1]["node_expiration"] == 0
+    assert request("DELETE", f"{api}/autohold/{listed[1]['id']}", headers=ADMIN).status == 204
     one = request("GET", f"{api}/autohold/{created['id']}", headers=ADMIN).json()
     assert one["reason"] == "debug" and one["node_expiration"] == 3600
     assert request("DELETE", f"{api}/autohold/{created['id']}", headers=ADMIN).status == 204

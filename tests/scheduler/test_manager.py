@@ -30,6 +30,10 @@ class Hooks:
     def cancel_build(self, build: Build) -> None:
         self.canceled.append(build)
 
+    def acquire_semaphores(self, manager: PipelineManager, item: QueueItem,
+                           build: Build) -> bool:
+        return True
+
     def report(self, manager: PipelineManager, item: QueueItem, action: str) -> None:
         self.reports.append((item.change.id, action))
 

@@ -47,9 +47,36 @@ def test_example_loads() -> None:
     assert example.projects["org/project"].pipelines["check"] == ["unit", "lint"]
 
 
+def test_bad_stanzas_become_config_errors(tmp_path: Path) -> None:
+    """As in Zuul: each bad job/project stanza is an error entry; the rest loads."""
+    path = tenant_file(tmp_path)
+
+    def breakage(data: dict) -> None:
+        tenant = data["tenants"][0]
+        tenant["projects"][0]["pipelines"]["check"] = ["nope"]
+        tenant["projects"][1]["pipelines"]["gate"] = ["missing"]
+        tenant["jobs"].append({"name": "cyclic-a", "dependencies": ["cyclic-b"]})
+        tenant["jobs"].append({"name": "cyclic-b", "dependencies": ["cyclic-a"]})
+        tenant["jobs"].append({"name": "bad-sem", "semaphores": ["unknown"]})
+        tenant["jobs"].append({"name": "bad-type", "voting": "maybe"})
+
+    edit_tenant(path, breakage)
+    example = tenant_config.load(path, ["github"], strict=False)["example"]
+    errors = [e["error"] for e in example.errors]
+    assert len(errors) == 6, errors
+    assert all(e.startswith(f"{path}: tenants[0].") and "\n" not in e for e in errors)
+    assert any("projects[0].pipelines.check[0]: unknown job 'nope'" in e for e in errors)
+    assert any("projects[1].pipelines.gate[0]: unknown job 'missing'" in e for e in errors)
+    assert any("dependency cycle" in e for e in errors)
+    assert any("unknown semaphore 'unknown'" in e for e in errors)
+    assert any("jobs[9].voting" in e for e in errors), errors
+    assert "org/project" not in example.projects and "org/slow" in example.projects
+    assert "cyclic-a" not in example.jobs and "unit" in example.jobs
+
+
 def test_scheduler_exits_2_on_bad_tenant_config(tmp_path: Path) -> None:
     path = tenant_file(tmp_path)
-    edit_tenant(path, CASES[1][0])
+    edit_tenant(path, CASES[0][0])
     conf = tmp_path / "scheduler.yaml"
     conf.write_text(yaml.safe_dump({"gearman": {"servers": ["127.0.0.1:1"]},
                                     "state_dir": str(tmp_path / "state"),
@@ -57,4 +84,4 @@ def test_scheduler_exits_2_on_bad_tenant_config(tmp_path: Path) -> None:
     done = subprocess.run([console_script("zuul-scheduler"), "-c", str(conf)],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
-    assert done.stderr.strip() == f"error: {path}: {CASES[1][1]}"
+    assert done.stderr.strip() == f"error: {path}: {CASES[0][1]}"

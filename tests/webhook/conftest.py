@@ -34,6 +34,9 @@ def worker_config(stack: Stack, servers: list[str] | dict[str, Any], name: str,
         "gearman": servers if isinstance(servers, dict) else {"servers": servers},
         "spool_dir": str(stack.workdir / f"{name}-spool"),
         "submit": {"retry_initial": 0.05, "retry_max": 0.5},
+        # Tests stop workers often: a short not-ready period before leaving (no balancer
+        # health check to wait for unless a test sets its own).
+        "drain_delay": 0.3,
         "connections": {
             "github": {"secret": SECRET, "max_body_bytes": 1024 * 1024},
             "legacy": {"secret": SECRET, "allow_sha1": True,

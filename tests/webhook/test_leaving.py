@@ -93,3 +93,28 @@ def test_no_room_to_spool_means_not_ready(stack: Stack) -> None:
     wait_for(lambda: status_of(worker.url + "/health/ready") == 200, 30,
              what="the worker to be ready again")
     assert send(worker.url + "/webhook/github", BODY).status == 200
+
+
+def test_a_stalled_body_gives_up_its_reader_slot(stack: Stack) -> None:
+    # One reader slot: a client that stops mid-body holds it only for body_timeout.
+    geard = stack.gearman()
+    worker = start_worker(stack, geard, max_body_readers=1, body_timeout=1.0)
+    stalled = _start_request(worker.port, str(uuid.uuid4()), BODY)
+    with stalled:
+        time.sleep(0.2)  # the worker reads the headers and takes the slot
+        began = time.monotonic()
+        delivery = str(uuid.uuid4())
+        resp = send(worker.url + "/webhook/github", BODY, delivery=delivery)
+        waited = time.monotonic() - began
+        assert resp.status == 200, resp.text
+        assert resp.json() == {"status": "accepted", "delivery": delivery}
+        assert waited < 5, waited
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = stalled.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    assert head.split()[1] == b"408", data[:300]
+    assert b"body_timeout" in payload

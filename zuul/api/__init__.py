@@ -1,19 +1,31 @@
-"""The scheduler's REST API routes (shapes follow Zuul's ``zuul/web``)."""
+"""The scheduler's REST API (Zuul's routes and shapes, ``zuul/web`` in Zuul).
+
+One route table (:mod:`zuul.api.routes`) built from the route modules; each route declares
+its access (anonymous read or tenant admin). Routes read the scheduler only through
+:class:`zuul.api.view.APIContext`; this package never imports ``zuul.scheduler``.
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from aiohttp import web
 
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    from zuul.scheduler.service import SchedulerService
+from zuul.api.routes import Route, install
+from zuul.api.view import APIContext
 
 
-def add_routes(app: web.Application, service: SchedulerService) -> None:
-    """Register every API route of the scheduler on ``app``."""
-    from zuul.api import admin, builds, openapi, tenants
+def route_table(ctx: APIContext) -> list[Route]:
+    """Every API route, in matching order (specific project routes before the generic)."""
+    from zuul.api import admin, builds, nodes, openapi, system, tenants
 
-    tenants.add_routes(app, service)
-    builds.add_routes(app, service)
-    admin.add_routes(app, service)
-    openapi.add_routes(app)
+    table: list[Route] = []
+    table.extend(system.routes(ctx, lambda: table))
+    table.extend(admin.routes(ctx))
+    table.extend(tenants.routes(ctx))
+    table.extend(builds.routes(ctx))
+    table.extend(nodes.routes(ctx))
+    table.extend(openapi.routes())
+    return table
+
+
+def add_routes(app: web.Application, ctx: APIContext) -> list[Route]:
+    """Register every API route of the scheduler on ``app``; return the table."""
+    return install(app, route_table(ctx), ctx.auth)

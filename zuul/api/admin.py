@@ -1,187 +1,208 @@
-"""Admin routes (bearer JWT, per-tenant admin claim): enqueue, dequeue, promote, autohold,
-reconfigure. Checks in order: token (401/403), tenant/project (404), body (400), pipeline
-and change (404)."""
+"""Admin routes (tenant admin, declared in the route table): enqueue, dequeue, promote,
+autohold, reconfigure, tenant event state; plus the anonymous autohold reads, as in Zuul.
+
+The route table checks the token (401/403) before a handler runs; handlers check
+tenant/project (404), body (400), then pipeline and change (404).
+"""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+import re
+from typing import Any
 
 from aiohttp import web
 
 from zuul.api.common import get_pipeline, get_project, get_tenant, json_body
+from zuul.api.routes import Access, Route
+from zuul.api.view import APIContext
 from zuul.lib.config import ConfigError
 from zuul.lib.web import JSONHTTPError, json_response
-from zuul.scheduler.model import Change, Tenant
-from zuul.scheduler.triggers import change_from_pull_request
 
-if TYPE_CHECKING:
-    from zuul.scheduler.service import SchedulerService
+ADMIN = Access.TENANT_ADMIN
+REASON_MAX = 1024
 
 
 def _string(body: dict[str, Any], key: str, required: bool = True) -> str | None:
+    """A string field; ``""`` and ``null`` count as unset (zuul-client sends both)."""
     value = body.get(key)
-    if value is None and not required:
+    if (value is None or value == "") and not required:
         return None
     if not isinstance(value, str) or not value:
         raise JSONHTTPError(400, "bad_request", f"'{key}' must be a non-empty string.")
     return value
 
 
+def _int(body: dict[str, Any], key: str, default: int) -> int:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise JSONHTTPError(400, "bad_request", f"'{key}' must be an integer >= 0.")
+    return value
+
+
 class AdminRoutes:
-    """Handlers bound to the scheduler service."""
+    """Handlers bound to the API context."""
 
-    def __init__(self, service: SchedulerService) -> None:
-        self.service = service
-        self.scheduler = service.scheduler
+    def __init__(self, ctx: APIContext) -> None:
+        self.ctx = ctx
+        self.view = ctx.view
+        self.control = ctx.control
 
-    def _authorize(self, request: web.Request) -> Tenant:
-        if self.service.auth is None:
-            raise JSONHTTPError(401, "unauthorized", "No authentication is configured, so "
-                                "admin actions are disabled.",
-                                headers={"WWW-Authenticate": 'Bearer realm="zuul"'})
-        self.service.auth.authorize(request, request.match_info["tenant"])
-        return get_tenant(self.scheduler, request)
-
-    async def _change(self, tenant: Tenant, project: str, spec: str) -> Change:
-        number, _, sha = spec.partition(",")
+    async def _change(self, tenant: Any, project: str, spec: str) -> Any:
+        number, _, _sha = spec.partition(",")
         if not number.isdigit():
             raise JSONHTTPError(400, "bad_request", "'change' must be 'N' or 'N,sha'.")
-        known = self.scheduler.known_changes.get((project, int(number)))
-        if known is not None and (not sha or sha == known.newrev):
-            return known
-        if sha:
-            conn = tenant.projects[project].connection
-            return Change(project=project, connection=conn, ref=f"refs/pull/{number}/head",
-                          newrev=sha, number=int(number))
-        reporter = self.scheduler.reporters.get(tenant.projects[project].connection)
-        pull = await reporter.get_pull(project, int(number)) if reporter else None
-        if pull is None:
+        change = await self.control.resolve_change(tenant.name, project, spec)
+        if change is None:
             raise JSONHTTPError(404, "not_found", f"Change {number} of {project} is unknown.")
-        return change_from_pull_request(reporter.name, project, pull)  # type: ignore[union-attr]
+        return change
 
     async def enqueue(self, request: web.Request) -> web.Response:
-        """``POST .../project/{project}/enqueue``: ``{pipeline, change}`` or a ref."""
-        tenant = self._authorize(request)
+        """``POST .../project/{project}/enqueue``: ``{pipeline, change}`` or a ref.
+
+        As in Zuul, a change already in the pipeline is accepted (``true``) and not added
+        twice."""
+        tenant = get_tenant(self.view, request)
         project = get_project(tenant, request.match_info["project"])
         body = await json_body(request)
         pipeline = get_pipeline(tenant, body.get("pipeline"))
-        if "change" in body:
+        if _string(body, "change", False):
             change = await self._change(tenant, project.name, str(_string(body, "change")))
         else:
             ref = str(_string(body, "ref"))
-            change = Change(project=project.name, connection=project.connection, ref=ref,
-                            oldrev=_string(body, "oldrev", False) or "",
-                            newrev=str(_string(body, "newrev")),
-                            branch=ref.removeprefix("refs/heads/"))
-        if not project.pipelines.get(pipeline):
+            change = self.control.ref_change(tenant.name, project.name, ref,
+                                             _string(body, "oldrev", False) or "",
+                                             str(_string(body, "newrev")))
+        outcome = self.control.enqueue(tenant.name, pipeline, change)
+        if outcome == "no-jobs":
             raise JSONHTTPError(400, "bad_request", f"Project {project.name} has no jobs in "
                                 f"pipeline {pipeline}.")
-        if self.scheduler.enqueue(tenant.name, pipeline, change, "admin") is None:
-            raise JSONHTTPError(409, "conflict", f"{change.id} is already in {pipeline}.")
-        self.service.snapshots.invalidate()
+        self.ctx.snapshots.invalidate()
         return json_response(True)
 
     async def dequeue(self, request: web.Request) -> web.Response:
         """``POST .../project/{project}/dequeue``: ``{pipeline, change}`` or ``{pipeline, ref}``."""
-        tenant = self._authorize(request)
+        tenant = get_tenant(self.view, request)
         project = get_project(tenant, request.match_info["project"])
         body = await json_body(request)
         pipeline = get_pipeline(tenant, body.get("pipeline"))
         spec = _string(body, "change", False) or str(_string(body, "ref"))
-        items = self.scheduler.find_items(tenant.name, pipeline, project.name, spec)
-        if not items:
+        if not self.control.dequeue(tenant.name, pipeline, project.name, spec):
             raise JSONHTTPError(404, "not_found", f"{spec} is not in pipeline {pipeline}.")
-        self.scheduler.dequeue(tenant.name, pipeline, items)
-        self.service.snapshots.invalidate()
+        self.ctx.snapshots.invalidate()
         return json_response(True)
 
     async def promote(self, request: web.Request) -> web.Response:
         """``POST /api/tenant/{tenant}/promote``: ``{pipeline, changes: [...]}``."""
-        tenant = self._authorize(request)
+        tenant = get_tenant(self.view, request)
         body = await json_body(request)
         pipeline = get_pipeline(tenant, body.get("pipeline"))
         changes = body.get("changes")
         if not isinstance(changes, list) or not changes or \
                 not all(isinstance(c, str) and c for c in changes):
             raise JSONHTTPError(400, "bad_request", "'changes' must be a list of strings.")
-        manager = self.scheduler.managers[tenant.name][pipeline]
-        items = []
-        for spec in changes:
-            found = manager.find(lambda c, s=spec: c.matches(s))
-            if not found:
-                raise JSONHTTPError(404, "not_found", f"{spec} is not in pipeline {pipeline}.")
-            items.extend(found)
-        self.scheduler.promote(tenant.name, pipeline, items)
-        self.service.snapshots.invalidate()
+        missing = self.control.promote(tenant.name, pipeline, changes)
+        if missing is not None:
+            raise JSONHTTPError(404, "not_found", f"{missing} is not in pipeline {pipeline}.")
+        self.ctx.snapshots.invalidate()
         return json_response(True)
 
     async def autohold(self, request: web.Request) -> web.Response:
         """``POST .../project/{project}/autohold``: hold the nodes of a failing job."""
-        tenant = self._authorize(request)
+        tenant = get_tenant(self.view, request)
         project = get_project(tenant, request.match_info["project"])
         body = await json_body(request)
         job = str(_string(body, "job"))
-        reason = str(_string(body, "reason"))
+        reason = str(_string(body, "reason"))[:REASON_MAX]
         change, ref = _string(body, "change", False), _string(body, "ref", False)
         if change and ref:
-            raise JSONHTTPError(400, "bad_request", "Give 'change' or 'ref', not both.")
+            raise JSONHTTPError(400, "bad_request", "change and ref are mutually exclusive.")
         if change and not change.partition(",")[0].isdigit():
             raise JSONHTTPError(400, "bad_request", "'change' must be a number.")
-        count, expiration = body.get("count", 1), body.get("node_hold_expiration", 0)
-        for key, value in (("count", count), ("node_hold_expiration", expiration)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise JSONHTTPError(400, "bad_request", f"'{key}' must be an integer >= 0.")
+        count = _int(body, "count", 1)
+        expiration = _int(body, "node_hold_expiration", 0)
         if count < 1:
             raise JSONHTTPError(400, "bad_request", "'count' must be at least 1.")
+        if ref:
+            try:
+                re.compile(ref)
+            except re.error as exc:
+                raise JSONHTTPError(400, "bad_request",
+                                    f"'ref' is not a valid regular expression: {exc}") from None
         if job not in tenant.jobs:
             raise JSONHTTPError(404, "not_found", f"Job '{job}' does not exist.")
         ref_filter = (f"^refs/pull/{change.partition(',')[0]}/head$" if change
                       else ref if ref else ".*")
-        hold = await asyncio.to_thread(
-            self.service.history.add_autohold, tenant.name, project.name, job, ref_filter,
+        await asyncio.to_thread(
+            self.ctx.history.add_autohold, tenant.name, project.name, job, ref_filter,
             reason, count, expiration)
-        return json_response(hold)
+        return json_response(True)
 
     async def autohold_list(self, request: web.Request) -> web.Response:
-        tenant = self._authorize(request)
-        return json_response(await asyncio.to_thread(self.service.history.autoholds,
-                                                     tenant.name))
+        """``GET .../autohold`` (``?project=`` filters) and ``GET .../project/{p}/autohold``."""
+        tenant = get_tenant(self.view, request)
+        name = request.match_info.get("project") or request.query.get("project")
+        project = get_project(tenant, name).name if name else None
+        holds = await asyncio.to_thread(self.ctx.history.autoholds, tenant.name)
+        return json_response([h for h in holds if project is None or h["project"] == project])
 
     async def autohold_get(self, request: web.Request) -> web.Response:
-        tenant = self._authorize(request)
+        tenant = get_tenant(self.view, request)
         hold_id = request.match_info["id"]
-        hold = await asyncio.to_thread(self.service.history.autohold, tenant.name, hold_id)
+        hold = await asyncio.to_thread(self.ctx.history.autohold, tenant.name, hold_id)
         if hold is None:
             raise JSONHTTPError(404, "not_found", f"Autohold request {hold_id} not found.")
         return json_response(hold)
 
     async def autohold_delete(self, request: web.Request) -> web.Response:
-        tenant = self._authorize(request)
+        tenant = get_tenant(self.view, request)
         hold_id = request.match_info["id"]
-        if not await asyncio.to_thread(self.service.history.delete_autohold, tenant.name,
+        if not await asyncio.to_thread(self.ctx.history.delete_autohold, tenant.name,
                                        hold_id):
             raise JSONHTTPError(404, "not_found", f"Autohold request {hold_id} not found.")
         return web.Response(status=204)
 
     async def reconfigure(self, request: web.Request) -> web.Response:
         """``POST /api/tenant/{tenant}/reconfigure``: reload the tenant config file."""
-        self._authorize(request)
+        get_tenant(self.view, request)
         try:
-            await self.service.reload()
+            await self.control.reconfigure()
         except ConfigError as exc:
             raise JSONHTTPError(400, "config_error", str(exc)) from None
+        self.ctx.snapshots.invalidate()
         return json_response(True)
 
+    async def state(self, request: web.Request) -> web.Response:
+        """``POST /api/tenant/{tenant}/state``: pause/resume trigger and result processing."""
+        tenant = get_tenant(self.view, request)
+        body = await json_body(request)
+        flags: dict[str, bool | None] = {}
+        for key in ("trigger_queue_paused", "result_queue_paused"):
+            value = body.get(key)
+            if value is not None and not isinstance(value, bool):
+                raise JSONHTTPError(400, "bad_request", f"'{key}' must be true or false.")
+            flags[key] = value
+        self.control.set_event_processing(tenant.name, flags["trigger_queue_paused"],
+                                          flags["result_queue_paused"])
+        self.ctx.snapshots.invalidate()
+        return json_response(None)
 
-def add_routes(app: web.Application, service: SchedulerService) -> None:
-    """Register the admin routes."""
-    r = AdminRoutes(service)
+
+def routes(ctx: APIContext) -> list[Route]:
+    """The admin routes and the autohold reads."""
+    r = AdminRoutes(ctx)
     base = "/api/tenant/{tenant}"
-    app.router.add_post(base + "/project/{project:.+}/enqueue", r.enqueue)
-    app.router.add_post(base + "/project/{project:.+}/dequeue", r.dequeue)
-    app.router.add_post(base + "/project/{project:.+}/autohold", r.autohold)
-    app.router.add_post(base + "/promote", r.promote)
-    app.router.add_get(base + "/autohold", r.autohold_list)
-    app.router.add_get(base + "/autohold/{id}", r.autohold_get)
-    app.router.add_delete(base + "/autohold/{id}", r.autohold_delete)
-    app.router.add_post(base + "/reconfigure", r.reconfigure)
+    project = base + "/project/{project:.+}"
+    return [
+        Route("enqueue", "POST", project + "/enqueue", r.enqueue, ADMIN),
+        Route("dequeue", "POST", project + "/dequeue", r.dequeue, ADMIN),
+        Route("autohold", "POST", project + "/autohold", r.autohold, ADMIN),
+        Route("project_autohold_list", "GET", project + "/autohold", r.autohold_list),
+        Route("promote", "POST", base + "/promote", r.promote, ADMIN),
+        Route("autohold_list", "GET", base + "/autohold", r.autohold_list),
+        Route("autohold_by_request_id", "GET", base + "/autohold/{id}", r.autohold_get),
+        Route("autohold_delete", "DELETE", base + "/autohold/{id}", r.autohold_delete, ADMIN),
+        Route("reconfigure", "POST", base + "/reconfigure", r.reconfigure, ADMIN),
+        Route("tenant_state", "POST", base + "/state", r.state, ADMIN),
+    ]

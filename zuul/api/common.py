@@ -6,30 +6,45 @@ from typing import Any
 
 from aiohttp import web
 
+from zuul.api.view import SchedulerView
 from zuul.lib.web import JSONHTTPError
-from zuul.scheduler.model import Project, Tenant
-from zuul.scheduler.scheduler import Scheduler
+
+# Projects' canonical names are ``<hostname>/<name>``; every connection is GitHub here.
+CANONICAL_HOST = "github.com"
 
 
-def get_tenant(scheduler: Scheduler, request: web.Request) -> Tenant:
+def canonical_name(project: str) -> str:
+    """``github.com/org/repo`` for ``org/repo``."""
+    return f"{CANONICAL_HOST}/{project}"
+
+
+def get_tenant(view: SchedulerView, request: web.Request) -> Any:
     """The tenant named in the path, or a JSON 404."""
     name = request.match_info["tenant"]
-    tenant = scheduler.tenants.get(name)
+    tenant = view.tenant(name)
     if tenant is None:
         raise JSONHTTPError(404, "not_found", f"Tenant '{name}' does not exist.")
     return tenant
 
 
-def get_project(tenant: Tenant, name: str) -> Project:
-    """A project of ``tenant``, or a JSON 404."""
+def find_project(tenant: Any, name: str) -> Any | None:
+    """A project of ``tenant`` by short (``org/repo``) or canonical name, or None."""
     project = tenant.projects.get(name)
+    if project is None and name.count("/") >= 2:
+        project = tenant.projects.get(name.split("/", 1)[1])
+    return project
+
+
+def get_project(tenant: Any, name: str) -> Any:
+    """A project of ``tenant`` (short or canonical name), or a JSON 404."""
+    project = find_project(tenant, name)
     if project is None:
         raise JSONHTTPError(404, "not_found",
                             f"Project '{name}' does not exist in tenant '{tenant.name}'.")
     return project
 
 
-def get_pipeline(tenant: Tenant, name: Any) -> str:
+def get_pipeline(tenant: Any, name: Any) -> str:
     """A pipeline name of ``tenant``, or a JSON 404 (400 when not a string)."""
     if not isinstance(name, str) or not name:
         raise JSONHTTPError(400, "bad_request", "'pipeline' must be a non-empty string.")
@@ -42,11 +57,24 @@ def get_pipeline(tenant: Tenant, name: Any) -> str:
 def int_query(request: web.Request, key: str, default: int, maximum: int) -> int:
     """A non-negative integer query parameter, or a JSON 400."""
     raw = request.query.get(key)
-    if raw is None:
+    if raw is None or raw == "":
         return default
     if not raw.isdigit():
         raise JSONHTTPError(400, "bad_request", f"'{key}' must be a non-negative integer.")
     return min(int(raw), maximum)
+
+
+def bool_query(request: web.Request, key: str) -> bool | None:
+    """A boolean query parameter (``1/0``, ``true/false``), None when absent, else 400."""
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return None
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise JSONHTTPError(400, "bad_request", f"'{key}' must be true or false.")
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

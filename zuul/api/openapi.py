@@ -5,13 +5,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from zuul.api.routes import Route
+
 SPEC = Path(__file__).resolve().parent.parent / "openapi.yaml"
 
 
-def add_routes(app: web.Application) -> None:
-    """Register the route serving the OpenAPI document."""
+def routes() -> list[Route]:
+    """The route serving the OpenAPI document."""
 
     async def openapi(_request: web.Request) -> web.Response:
         return web.Response(body=SPEC.read_bytes(), content_type="application/yaml")
 
-    app.router.add_get("/api/openapi.yaml", openapi)
+    return [Route("openapi", "GET", "/api/openapi.yaml", openapi)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from zuul.api.client import call, common_arguments, run_command, table
+from zuul.cli._client import call, common_arguments, run_command, table
 
 
 def _done(what: str) -> Any:
@@ -87,8 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reason", required=True)
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--node-hold-expiration", type=int, default=0)
-    p.set_defaults(func=run_command(_autohold, lambda h: f"Autohold request {h['id']} "
-                                                         "created."))
+    p.set_defaults(func=run_command(_autohold, lambda _ok: "Autohold request created."))
 
     p = subparsers.add_parser("autohold-list", help="list autohold requests")
     common_arguments(p)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from zuul.api.client import call, common_arguments, run_command, table
+from zuul.cli._client import call, common_arguments, run_command, table
 
 
 def _fetch(args: argparse.Namespace) -> Any:

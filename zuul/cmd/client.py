@@ -14,7 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zuul", description="Zuul command-line client.")
     parser.add_argument("--version", action="version", version=f"zuul {zuul.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in sorted(m.name for m in pkgutil.iter_modules(zuul.cli.__path__)):
+    for module in sorted(m.name for m in pkgutil.iter_modules(zuul.cli.__path__)
+                         if not m.name.startswith("_")):
         importlib.import_module(f"zuul.cli.{module}").register(subparsers)
     return parser
 

@@ -39,6 +39,39 @@ builds = sa.Table(
     sa.Column("node_labels", sa.JSON),
     sa.Column("error_detail", sa.Text),
     sa.Column("held", sa.Boolean, nullable=False, default=False),
+    sa.Column("execute_time", sa.Float),
+)
+
+buildsets = sa.Table(
+    "zuul_buildset", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("tenant", sa.String(255), nullable=False, index=True),
+    sa.Column("pipeline", sa.String(255), nullable=False),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("branch", sa.String(255)),
+    sa.Column("change", sa.Integer),
+    sa.Column("patchset", sa.String(255)),
+    sa.Column("ref", sa.String(255)),
+    sa.Column("oldrev", sa.String(255)),
+    sa.Column("newrev", sa.String(255)),
+    sa.Column("ref_url", sa.String(1024)),
+    sa.Column("event_id", sa.String(255)),
+    sa.Column("event_timestamp", sa.Float),
+    sa.Column("queue_item_uuid", sa.String(36)),
+    sa.Column("result", sa.String(255)),
+    sa.Column("message", sa.Text),
+    sa.Column("first_build_start_time", sa.Float),
+    sa.Column("last_build_end_time", sa.Float),
+)
+
+buildset_events = sa.Table(
+    "zuul_buildset_event", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("buildset_uuid", sa.String(36), nullable=False, index=True),
+    sa.Column("event_time", sa.Float, nullable=False),
+    sa.Column("event_type", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text),
 )
 
 autoholds = sa.Table(
@@ -56,27 +89,80 @@ autoholds = sa.Table(
     sa.Column("nodes", sa.JSON, nullable=False),
 )
 
-FILTERS = ("project", "pipeline", "job_name", "change", "result", "uuid")
+system_events = sa.Table(
+    "zuul_system_event", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(255), nullable=False, index=True),
+    sa.Column("event_id", sa.String(255)),
+    sa.Column("event_time", sa.Float, nullable=False),
+    sa.Column("event_type", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text),
+)
+
+# Query filters of /builds and /buildsets: exact column matches.
+BUILD_FILTERS = ("project", "pipeline", "job_name", "change", "branch", "patchset", "ref",
+                 "newrev", "result", "uuid", "voting", "held")
+BUILDSET_FILTERS = ("project", "pipeline", "change", "branch", "patchset", "ref", "newrev",
+                    "result", "uuid")
+REF_KEYS = ("project", "branch", "change", "patchset", "ref", "oldrev", "newrev", "ref_url")
 
 
 def _iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) if ts else None
 
 
-def build_dict(row: Any) -> dict[str, Any]:
-    """A build row in the shape of Zuul's ``/api/tenant/{t}/builds`` entries."""
+def ref_dict(row: Any) -> dict[str, Any]:
+    """Zuul's ``ref`` object of a build or buildset row."""
+    return {key: getattr(row, key) for key in REF_KEYS}
+
+
+def build_dict(row: Any, buildset: Any = None) -> dict[str, Any]:
+    """A build row in the shape of Zuul's ``/api/tenant/{t}/builds`` entries.
+
+    ``buildset`` (its row) adds the top-level fields Zuul gives builds listed on their own.
+    """
     duration = (row.end_time - row.start_time) if row.start_time and row.end_time else None
-    return {
+    ret = {
         "_id": row.id, "uuid": row.uuid, "job_name": row.job_name, "result": row.result,
-        "held": bool(row.held), "start_time": _iso(row.start_time),
+        "held": bool(row.held), "execute_time": _iso(row.execute_time or row.start_time),
+        "start_time": _iso(row.start_time),
         "end_time": _iso(row.end_time), "duration": duration, "voting": bool(row.voting),
         "log_url": row.log_url, "nodeset": ",".join(row.node_labels or []) or None,
         "error_detail": row.error_detail, "final": True, "artifacts": [], "provides": [],
-        "project": row.project, "branch": row.branch, "pipeline": row.pipeline,
-        "change": row.change, "patchset": row.patchset, "ref": row.ref,
-        "oldrev": row.oldrev, "newrev": row.newrev, "ref_url": row.ref_url,
-        "event_id": row.event_id, "buildset": {"uuid": row.buildset_uuid},
+        "ref": ref_dict(row),
+        # Flat copies kept for scripts written against earlier versions of this API.
+        "project": row.project, "branch": row.branch, "change": row.change,
+        "patchset": row.patchset, "oldrev": row.oldrev, "newrev": row.newrev,
+        "ref_url": row.ref_url,
     }
+    if buildset is not None:
+        ret.update({
+            "pipeline": row.pipeline, "event_id": row.event_id,
+            "event_timestamp": _iso(buildset.event_timestamp),
+            "queue_item_uuid": buildset.queue_item_uuid,
+            "buildset": {"uuid": row.buildset_uuid, "refs": [ref_dict(row)]},
+        })
+    return ret
+
+
+def buildset_dict(row: Any, builds_rows: list[Any] | None = None,
+                  events: list[Any] | None = None) -> dict[str, Any]:
+    """A buildset row in the shape of Zuul's ``/buildsets`` entries (``/buildset/{uuid}``
+    adds ``builds`` and ``events``)."""
+    ret: dict[str, Any] = {
+        "_id": row.id, "uuid": row.uuid, "result": row.result, "message": row.message,
+        "pipeline": row.pipeline, "event_id": row.event_id,
+        "event_timestamp": _iso(row.event_timestamp), "queue_item_uuid": row.queue_item_uuid,
+        "first_build_start_time": _iso(row.first_build_start_time),
+        "last_build_end_time": _iso(row.last_build_end_time), "user_id": None,
+        "parameters": {}, "refs": [ref_dict(row)],
+    }
+    if builds_rows is not None:
+        ret["builds"] = [build_dict(b) for b in builds_rows]
+    if events is not None:
+        ret["events"] = [{"event_time": _iso(e.event_time), "event_type": e.event_type,
+                          "description": e.description} for e in events]
+    return ret
 
 
 def autohold_dict(row: Any) -> dict[str, Any]:
@@ -88,6 +174,16 @@ def autohold_dict(row: Any) -> dict[str, Any]:
             "nodes": row.nodes or []}
 
 
+def _filtered(query: Any, table: sa.Table, allowed: tuple[str, ...],
+              filters: dict[str, Any]) -> Any:
+    for key, value in filters.items():
+        if key not in allowed or value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        query = query.where(table.c[key].in_(values))
+    return query
+
+
 class BuildHistory:
     """Reads and writes the build history and the autohold requests."""
 
@@ -95,6 +191,19 @@ class BuildHistory:
         self.engine = sa.create_engine(url)
         self._lock = threading.Lock()
         metadata.create_all(self.engine)
+        self._add_new_columns()
+
+    def _add_new_columns(self) -> None:
+        """Add nullable columns that a database made by an older version lacks."""
+        inspector = sa.inspect(self.engine)
+        for table in (builds, buildsets):
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(self.engine.dialect)
+                    with self._lock, self.engine.begin() as conn:
+                        conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN '
+                                             f'"{column.name}" {kind}'))
 
     def add_build(self, record: dict[str, Any]) -> None:
         """Store one finished build."""
@@ -102,15 +211,117 @@ class BuildHistory:
             conn.execute(builds.insert().values(**record))
 
     def builds(self, tenant: str, limit: int = 50, skip: int = 0,
-               **filters: Any) -> list[dict[str, Any]]:
-        """Builds of ``tenant``, newest first, filtered by exact column values."""
-        query = sa.select(builds).where(builds.c.tenant == tenant)
-        for key, value in filters.items():
-            if key in FILTERS and value is not None:
-                query = query.where(builds.c[key] == value)
+               exclude_result: list[str] | None = None, complete: bool | None = None,
+               nodeset: str | None = None, idx_min: int | None = None,
+               idx_max: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Builds of ``tenant``, newest first, filtered by exact column values.
+
+        A filter whose value is a list matches any of its values (Zuul repeats parameters).
+        """
+        query = (sa.select(builds, buildsets.c.event_timestamp, buildsets.c.queue_item_uuid)
+                 .select_from(builds.outerjoin(
+                     buildsets, buildsets.c.uuid == builds.c.buildset_uuid))
+                 .where(builds.c.tenant == tenant))
+        query = _filtered(query, builds, BUILD_FILTERS, filters)
+        if exclude_result:
+            query = query.where(sa.or_(builds.c.result.is_(None),
+                                       builds.c.result.not_in(exclude_result)))
+        if complete is not None:
+            query = query.where(builds.c.result.is_not(None) if complete
+                                else builds.c.result.is_(None))
+        if nodeset:
+            query = query.where(sa.cast(builds.c.node_labels, sa.String).contains(nodeset))
+        if idx_min is not None:
+            query = query.where(builds.c.id >= idx_min)
+        if idx_max is not None:
+            query = query.where(builds.c.id <= idx_max)
         query = query.order_by(builds.c.id.desc()).limit(limit).offset(skip)
         with self.engine.connect() as conn:
-            return [build_dict(r) for r in conn.execute(query)]
+            return [build_dict(r, r) for r in conn.execute(query)]
+
+    def buildsets(self, tenant: str, limit: int = 50, skip: int = 0,
+                  exclude_result: list[str] | None = None, complete: bool | None = None,
+                  **filters: Any) -> list[dict[str, Any]]:
+        """Buildsets of ``tenant``, newest first, with the same filter rules as builds."""
+        query = sa.select(buildsets).where(buildsets.c.tenant == tenant)
+        query = _filtered(query, buildsets, BUILDSET_FILTERS, filters)
+        if exclude_result:
+            query = query.where(sa.or_(buildsets.c.result.is_(None),
+                                       buildsets.c.result.not_in(exclude_result)))
+        if complete is not None:
+            query = query.where(buildsets.c.result.is_not(None) if complete
+                                else buildsets.c.result.is_(None))
+        query = query.order_by(buildsets.c.id.desc()).limit(limit).offset(skip)
+        with self.engine.connect() as conn:
+            return [buildset_dict(r) for r in conn.execute(query)]
+
+    def buildset(self, tenant: str, uuid: str) -> dict[str, Any] | None:
+        """One buildset with its builds and events, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(buildsets).where(
+                buildsets.c.tenant == tenant, buildsets.c.uuid == uuid)).first()
+            if row is None:
+                return None
+            rows = list(conn.execute(sa.select(builds).where(
+                builds.c.buildset_uuid == uuid).order_by(builds.c.id)))
+            events = list(conn.execute(sa.select(buildset_events).where(
+                buildset_events.c.buildset_uuid == uuid).order_by(buildset_events.c.id)))
+        return buildset_dict(row, rows, events)
+
+    def start_buildset(self, record: dict[str, Any]) -> None:
+        """Store a buildset when its item starts (``result`` stays null until reported)."""
+        with self._lock, self.engine.begin() as conn:
+            found = conn.execute(sa.select(buildsets.c.id).where(
+                buildsets.c.uuid == record["uuid"])).first()
+            if found is None:
+                conn.execute(buildsets.insert().values(**record))
+
+    def end_buildset(self, uuid: str, result: str, message: str) -> None:
+        """Set a buildset's result (and its build times from its builds)."""
+        with self._lock, self.engine.begin() as conn:
+            times = conn.execute(sa.select(sa.func.min(builds.c.start_time),
+                                           sa.func.max(builds.c.end_time))
+                                 .where(builds.c.buildset_uuid == uuid)).first()
+            conn.execute(buildsets.update().where(buildsets.c.uuid == uuid).values(
+                result=result, message=message,
+                first_build_start_time=times[0] if times else None,
+                last_build_end_time=times[1] if times else None))
+
+    def add_buildset_event(self, uuid: str, event_type: str, description: str) -> None:
+        """Record something that happened to a buildset (dequeued, reset...)."""
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(buildset_events.insert().values(
+                buildset_uuid=uuid, event_time=time.time(), event_type=event_type,
+                description=description))
+
+    def build_times(self, tenant: str, limit: int = 50, skip: int = 0,
+                    exclude_result: list[str] | None = None,
+                    **filters: Any) -> list[dict[str, Any]]:
+        """Zuul's ``build-times``: finished builds with their duration, newest first."""
+        query = sa.select(builds).where(builds.c.tenant == tenant,
+                                        builds.c.end_time.is_not(None))
+        query = _filtered(query, builds, BUILD_FILTERS, filters)
+        if exclude_result:
+            query = query.where(builds.c.result.not_in(exclude_result))
+        query = query.order_by(builds.c.id.desc()).limit(limit).offset(skip)
+        with self.engine.connect() as conn:
+            return [{"uuid": r.uuid, "job_name": r.job_name, "result": r.result,
+                     "start_time": _iso(r.start_time), "end_time": _iso(r.end_time),
+                     "duration": (r.end_time - r.start_time) if r.start_time else None,
+                     "final": True, "project": r.project, "branch": r.branch,
+                     "pipeline": r.pipeline, "ref": ref_dict(r)}
+                    for r in conn.execute(query)]
+
+    def last_buildset_result(self, tenant: str, project: str | None, pipeline: str | None,
+                             branch: str | None) -> str | None:
+        """The result of the newest finished buildset matching the filters (for badges)."""
+        query = sa.select(buildsets.c.result).where(buildsets.c.tenant == tenant,
+                                                    buildsets.c.result.is_not(None))
+        query = _filtered(query, buildsets, BUILDSET_FILTERS,
+                          {"project": project, "pipeline": pipeline, "branch": branch})
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(buildsets.c.id.desc()).limit(1)).first()
+        return row[0] if row is not None else None
 
     def average_durations(self, tenant: str) -> dict[tuple[str, str], float]:
         """Mean duration of successful builds per ``(project, job)`` (for estimates)."""
@@ -169,6 +380,31 @@ class BuildHistory:
             conn.execute(autoholds.update().where(autoholds.c.id == row.id).values(
                 current_count=row.current_count + 1,
                 nodes=[*(row.nodes or []), {"build": build_uuid}]))
+
+    def add_system_event(self, tenant: str, event_type: str, description: str,
+                         event_id: str | None = None) -> None:
+        """Record a tenant-wide event (reconfiguration, event processing paused...)."""
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(system_events.insert().values(
+                tenant=tenant, event_id=event_id, event_time=time.time(),
+                event_type=event_type, description=description))
+
+    def system_events(self, tenant: str, event_type: str | None = None, limit: int = 50,
+                      skip: int = 0, idx_min: int | None = None,
+                      idx_max: int | None = None) -> list[dict[str, Any]]:
+        """Zuul's ``system-events`` of ``tenant``, newest first."""
+        query = sa.select(system_events).where(system_events.c.tenant == tenant)
+        if event_type:
+            query = query.where(system_events.c.event_type == event_type)
+        if idx_min is not None:
+            query = query.where(system_events.c.id >= idx_min)
+        if idx_max is not None:
+            query = query.where(system_events.c.id <= idx_max)
+        query = query.order_by(system_events.c.id.desc()).limit(limit).offset(skip)
+        with self.engine.connect() as conn:
+            return [{"event_id": r.event_id, "event_time": _iso(r.event_time),
+                     "event_type": r.event_type, "description": r.description}
+                    for r in conn.execute(query)]
 
     def close(self) -> None:
         self.engine.dispose()

@@ -25,7 +25,18 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kazoo.retry import KazooRetry
+
 ROOT = "/zuul/executor"
+# Every request read and write retries through a ZooKeeper failover (a server of the ensemble
+# lost, the leader included): the session lives on, the call must too.
+FAILOVER_SECONDS = 30.0
+
+
+def failover_retry() -> KazooRetry:
+    """A kazoo retry policy riding out connection losses for up to FAILOVER_SECONDS."""
+    return KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0, deadline=FAILOVER_SECONDS,
+                      ignore_expire=False)
 REQUESTS = f"{ROOT}/requests"
 LOCKS = f"{ROOT}/locks"
 

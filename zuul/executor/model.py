@@ -1,8 +1,9 @@
 """What the scheduler hands the executor (BuildRequest) and gets back (BuildResult)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
@@ -32,6 +33,8 @@ class BuildRequest:
     project_git_url: str | None = None
     ref: str | None = None
     merge: dict | None = None
+    # The job's own variables and its decrypted secrets (extra vars beside ``zuul``).
+    variables: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass

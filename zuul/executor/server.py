@@ -34,6 +34,7 @@ from zuul.executor.api import (
     BuildRequestRecord,
     BuildState,
     cancel_path,
+    failover_retry,
     lock_path,
     request_path,
 )
@@ -93,6 +94,10 @@ class ExecutorServer:
         self.nodes = NodeRequester(self.conf["zookeeper"], f"zuul-executor:{self.name}")
         await self.nodes.start()
         self.client.ChildrenWatch(REQUESTS, self._on_children)
+        # Appear in the component registry (GET /api/components).
+        from zuul.lib.components import ComponentRegistration
+        self.component = ComponentRegistration(self.client, "executor")
+        await asyncio.to_thread(self.component.register)
 
     def _end_leftovers(self) -> None:
         work_root = self.executor.work_root
@@ -113,6 +118,9 @@ class ExecutorServer:
         if self.nodes is not None:
             await self.nodes.stop()
         if self.client is not None:
+            component = getattr(self, "component", None)
+            if component is not None:
+                await asyncio.to_thread(component.unregister)
             await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
@@ -209,7 +217,7 @@ class ExecutorServer:
             except NoNodeError:
                 pass
         try:
-            await asyncio.to_thread(write)
+            await asyncio.to_thread(failover_retry(), write)
         except KazooException as exc:
             log.warning("Build %s: could not update its request: %s", record.uuid, exc)
 
@@ -242,8 +250,9 @@ class ExecutorServer:
             if params.get("nodeset"):
                 await self._update(record, waiting="node request for "
                                    + ", ".join(params["nodeset"]))
-                nodeset = await self.nodes.request(params["nodeset"], record.uuid,
-                                                   priority=params.get("priority", 200))
+                nodeset = await self.nodes.request(
+                    params["nodeset"], record.uuid, priority=params.get("priority", 200),
+                    relative_priority=params.get("relative_priority", 0))
             now = time.time()
             result["start_time"] = now
             await self._update(record, waiting=None, start_time=now)
@@ -255,7 +264,8 @@ class ExecutorServer:
                     nodes=node_dicts(nodeset) if nodeset is not None else [dict(LOCAL_NODE)],
                     zuul_vars=params.get("zuul_vars") or {}, timeout=params["timeout"],
                     project_git_url=params.get("project_git_url"), ref=params.get("ref"),
-                    merge=params.get("merge"))
+                    merge=params.get("merge"),
+                    variables=params.get("variables") or {})
                 outcome = await self.executor.run(request)
                 result.update(result=outcome.result, error=outcome.error,
                               start_time=outcome.start_time)

@@ -64,7 +64,7 @@ def zuul_vars(request: BuildRequest, work_dir: Path, log_dir: Path,
         "executor": {"work_root": str(work_dir), "src_root": str(work_dir / "src"),
                      "log_root": str(log_dir)},
     })
-    return {"zuul": variables}
+    return {**request.variables, "zuul": variables}
 
 
 def ansible_env(work_dir: Path, all_local: bool) -> dict[str, str]:

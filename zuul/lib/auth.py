@@ -48,7 +48,8 @@ class Authenticator:
         """The realm description published in ``/api/info``."""
         return {"default_realm": self.realm,
                 "realms": {self.realm: {"authority": self.issuer, "client_id": self.audience,
-                                        "type": "JWT", "algorithm": self.algorithm}}}
+                                        "type": "JWT", "driver": self.algorithm,
+                                        "algorithm": self.algorithm}}}
 
     def _unauthorized(self, error: str, description: str) -> JSONHTTPError:
         header = f'Bearer realm="{self.realm}"'

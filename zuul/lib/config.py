@@ -44,8 +44,10 @@ def validate(data: Any, schema: vol.Schema, source: str) -> Any:
         raise ConfigError(f"{source}: {_key_path(exc.path)}: {exc.msg}") from None
 
 
-def load_yaml(path: str | Path) -> Any:
-    """Read a YAML file, turning I/O and syntax errors into :class:`ConfigError`."""
+def load_yaml(path: str | Path, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
+    """Read a YAML file, turning I/O and syntax errors into :class:`ConfigError`.
+
+    ``loader`` may be a SafeLoader subclass with extra tags (the tenant config's secrets)."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -54,7 +56,7 @@ def load_yaml(path: str | Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader (sub)class
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -62,9 +64,10 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
 
 
-def load_config(path: str | Path, schema: vol.Schema) -> dict[str, Any]:
+def load_config(path: str | Path, schema: vol.Schema,
+                loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> dict[str, Any]:
     """Load a YAML mapping from ``path`` and validate it with ``schema``."""
-    data = load_yaml(path)
+    data = load_yaml(path, loader)
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -91,7 +91,7 @@ async def serve(app: web.Application, host: str, port: int,
             loop.add_signal_handler(sig, stop.set)
         if on_reload is not None:
             def _reload() -> None:
-                task = loop.create_task(on_reload())
+                task: asyncio.Future[None] = asyncio.ensure_future(on_reload())
                 task.add_done_callback(_log_reload_result)
             loop.add_signal_handler(signal.SIGHUP, _reload)
         await stop.wait()
@@ -106,7 +106,7 @@ async def serve(app: web.Application, host: str, port: int,
         await runner.cleanup()
 
 
-def _log_reload_result(task: asyncio.Task[Any]) -> None:
+def _log_reload_result(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("Reload failed: %s", task.exception())
 

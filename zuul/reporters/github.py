@@ -19,6 +19,8 @@ from zuul.scheduler.model import SUCCESS, QueueItem
 log = logging.getLogger(__name__)
 
 STATES = {"start": "pending", "success": "success", "failure": "failure"}
+# Check runs started and not completed yet (an item dequeued by an admin never completes).
+MAX_OPEN_CHECK_RUNS = 10_000
 DESCRIPTIONS = {"pending": "Build started", "success": "Build succeeded",
                 "failure": "Build failed"}
 
@@ -100,6 +102,8 @@ class GitHubReporter:
             self._check_runs[key] = await self.client.create_check_run(
                 change.project, change.newrev, name, heading, text, details,
                 item.buildset_uuid)
+            while len(self._check_runs) > MAX_OPEN_CHECK_RUNS:  # dequeued, never completed
+                self._check_runs.pop(next(iter(self._check_runs)))
             return
         conclusion = "success" if action == "success" else "failure"
         await self.client.complete_check_run(

@@ -78,6 +78,9 @@ SCHEMA = vol.Schema(
         vol.Optional("connections"): {str: CONNECTION_SCHEMA},
         vol.Optional("database", default={}): {vol.Optional("url"): NonEmptyStr},
         vol.Optional("executor", default={}): EXECUTOR_SCHEMA,
+        # Encrypts the per-project private keys at rest (keys/ under state_dir). Without
+        # it a random password is kept in <state_dir>/keystore-password (mode 0600).
+        vol.Optional("keystore", default={}): {vol.Optional("password"): NonEmptyStr},
     }
 )
 

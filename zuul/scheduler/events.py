@@ -6,10 +6,13 @@ in a thread; for each job it
 
 1. parses and checks the payload (a bad one completes as ``rejected``: final, not retried);
 2. skips a delivery id the :class:`DeliveryStore` has seen (``duplicate``);
-3. hands the event to the scheduler's event loop and waits until it has been processed;
+3. hands the event to the scheduler's event loop (which returns once the items it enqueued
+   are in ZooKeeper, when the pipeline state is kept there);
 4. records the delivery id, then answers WORK_COMPLETE ``accepted``.
 
-Jobs are handled one at a time, so events are processed in the order geard hands them out.
+Events are handed to the event loop in the order geard hands them out, and processed in that
+order up to their first wait; up to ``MAX_IN_FLIGHT`` are in progress at once, and the ids of
+those that finish together are recorded in one transaction (steps 3-4 pipelined).
 A crash before step 4 leaves the job unanswered: geard sends WORK_FAIL to the webhook worker,
 which keeps its spool file and submits again; a crash after step 4 makes the resubmission a
 ``duplicate``. Either way each delivery is processed once.
@@ -17,8 +20,10 @@ which keeps its spool file and submits again; a crash after step 4 makes the res
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
+import queue
 import sqlite3
 import threading
 import time
@@ -35,6 +40,8 @@ from zuul.lib import gearman
 log = logging.getLogger(__name__)
 
 FUNCTION_PREFIX = "zuul:event:"
+MAX_IN_FLIGHT = 256  # events handed to the scheduler and not answered yet
+ANSWER_BATCH = 512  # events answered per dedup transaction at most
 
 EVENTS = prometheus_client.Counter(
     "zuul_trigger_events_total", "Trigger events received over gearman", ["connection", "status"])
@@ -132,6 +139,31 @@ class DeliveryStore:
                     "(SELECT MAX(seq) FROM deliveries) - ?", (self.window,))
         return inserted
 
+    def record_many(self, events: list[TriggerEvent]) -> list[bool]:
+        """Record several delivery ids in one transaction; for each, False if already there."""
+        inserted: list[bool] = []
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                now = time.time()
+                for event in events:
+                    cursor = self._db.execute(
+                        "INSERT OR IGNORE INTO deliveries (delivery, connection, event,"
+                        " processed_at) VALUES (?, ?, ?, ?)",
+                        (event.delivery, event.connection, event.event, now))
+                    inserted.append(cursor.rowcount == 1)
+                self._inserts += sum(inserted)
+                if self._inserts >= max(1, self.window // 10):
+                    self._inserts = 0
+                    self._db.execute(
+                        "DELETE FROM deliveries WHERE seq <= "
+                        "(SELECT MAX(seq) FROM deliveries) - ?", (self.window,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return inserted
+
     def deliveries(self) -> list[str]:
         """Every delivery id in the window, oldest first."""
         with self._lock:
@@ -147,11 +179,19 @@ EventHandler = Callable[[TriggerEvent], Awaitable[None]]
 
 
 class EventReceiver:
-    """A gear worker thread feeding ``zuul:event:<connection>`` jobs to the scheduler."""
+    """A gear worker thread feeding ``zuul:event:<connection>`` jobs to the scheduler.
+
+    Events are pipelined: the receiving thread hands each event to the event loop in the
+    order geard assigns them and takes the next job at once (at most ``max_in_flight``
+    unanswered); an answering thread records the delivery ids of the events the scheduler
+    finished (in one SQLite transaction per batch) and only then answers them. So several
+    events share one ZooKeeper flush and one dedup write, and each is still answered only
+    after its items are in ZooKeeper and its delivery id is recorded.
+    """
 
     def __init__(self, gearman_conf: dict[str, Any], connections: list[str], store: DeliveryStore,
                  handler: EventHandler, loop: asyncio.AbstractEventLoop,
-                 handler_timeout: float = 30.0) -> None:
+                 handler_timeout: float = 30.0, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.connections = list(connections)
         self.store = store
         self.handler = handler
@@ -160,6 +200,13 @@ class EventReceiver:
         self.worker = gearman.Worker("zuul-scheduler-events")
         gearman.add_servers(self.worker, gearman_conf)
         self._thread = threading.Thread(target=self._run, name="event-receiver", daemon=True)
+        self._answerer = threading.Thread(target=self._answer_loop, name="event-answerer",
+                                          daemon=True)
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._done: queue.Queue[tuple[gear.WorkerJob, TriggerEvent,
+                                      concurrent.futures.Future[None]] | None] = queue.Queue()
+        self._in_flight: set[str] = set()  # delivery ids handed over, not answered yet
+        self._flight_lock = threading.Lock()
         self._running = False
 
     def start(self) -> None:
@@ -168,12 +215,15 @@ class EventReceiver:
             self.worker.registerFunction(FUNCTION_PREFIX + name)
         self._running = True
         self._thread.start()
+        self._answerer.start()
 
     def stop(self) -> None:
-        """Stop taking jobs; an event in progress finishes first."""
+        """Stop taking jobs; events in progress are answered if they finish in time."""
         self._running = False
         self.worker.shutdown()
         self._thread.join(10)
+        self._done.put(None)
+        self._answerer.join(10)
 
     def _run(self) -> None:
         while self._running:
@@ -199,15 +249,68 @@ class EventReceiver:
             EVENTS.labels(connection, "rejected").inc()
             self._answer(job, {"status": "rejected", "reason": str(exc)})
             return
-        if self.store.seen(event.delivery):
+        with self._flight_lock:
+            duplicate = event.delivery in self._in_flight or self.store.seen(event.delivery)
+            if not duplicate:
+                self._in_flight.add(event.delivery)
+        if duplicate:
             EVENTS.labels(connection, "duplicate").inc()
             self._answer(job, {"status": "duplicate", "delivery": event.delivery})
             return
-        future = asyncio.run_coroutine_threadsafe(self.handler(event), self.loop)
-        future.result(self.handler_timeout)
-        status = "accepted" if self.store.record(event) else "duplicate"
-        EVENTS.labels(connection, status).inc()
-        self._answer(job, {"status": status, "delivery": event.delivery})
+        self._slots.acquire()
+        try:
+            future = asyncio.run_coroutine_threadsafe(self.handler(event), self.loop)
+        except BaseException:
+            self._slots.release()
+            self._landed([event])
+            raise
+        future.add_done_callback(lambda f: self._done.put((job, event, f)))
+
+    def _answer_loop(self) -> None:
+        while True:
+            first = self._done.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < ANSWER_BATCH:
+                try:
+                    more = self._done.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._done.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            try:
+                self._answer_batch(batch)
+            except Exception:  # noqa: BLE001 - unanswered jobs are failed and resubmitted
+                log.exception("Error answering %d event job(s)", len(batch))
+                for job, _event, _future in batch:
+                    self._answer(job, None)
+            finally:
+                self._landed([event for _job, event, _future in batch])
+                for _ in batch:
+                    self._slots.release()
+
+    def _landed(self, events: list[TriggerEvent]) -> None:
+        with self._flight_lock:
+            self._in_flight.difference_update(e.delivery for e in events)
+
+    def _answer_batch(self, batch: list[tuple[gear.WorkerJob, TriggerEvent,
+                                              concurrent.futures.Future[None]]]) -> None:
+        done = []
+        for job, event, future in batch:
+            error = future.exception() if not future.cancelled() else None
+            if future.cancelled() or error is not None:
+                log.error("Event %s failed: %r", event.delivery, error)
+                self._answer(job, None)
+            else:
+                done.append((job, event))
+        inserted = self.store.record_many([event for _job, event in done])
+        for (job, event), new in zip(done, inserted, strict=True):
+            status = "accepted" if new else "duplicate"
+            EVENTS.labels(event.connection, status).inc()
+            self._answer(job, {"status": status, "delivery": event.delivery})
 
     @staticmethod
     def _answer(job: gear.WorkerJob, result: dict[str, Any] | None) -> None:

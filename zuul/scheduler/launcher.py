@@ -67,7 +67,8 @@ class BuildLauncher:
         self.hold_for = hold_for
 
     async def run(self, tenant: str, item: QueueItem, build: Build, git_url: str,
-                  precedence: str = "normal") -> None:
+                  precedence: str = "normal",
+                  variables: dict[str, Any] | None = None) -> None:
         """Run ``build`` to its end, filling in its result, times and error."""
         nodeset = None
         try:
@@ -77,8 +78,9 @@ class BuildLauncher:
                     return
                 # Not started while it waits: status.json shows it queued, with the reason.
                 build.waiting = f"node request for {', '.join(build.job.nodeset)}"
-                nodeset = await self.nodes.request(build.job.nodeset, build.uuid,
-                                                   priority=PRECEDENCE.get(precedence, 200))
+                nodeset = await self.nodes.request(
+                    build.job.nodeset, build.uuid, priority=PRECEDENCE.get(precedence, 200),
+                    relative_priority=build.relative_priority, tenant_name=tenant)
                 build.waiting = None
             build.start_time = time.time()
             if build.canceled:
@@ -92,7 +94,8 @@ class BuildLauncher:
                 nodes=node_dicts(nodeset) if nodeset is not None else [dict(LOCAL_NODE)],
                 zuul_vars=zuul_vars(tenant, item, build), timeout=build.job.timeout,
                 project_git_url=git_url or None, ref=item.change.ref,
-                merge=speculative.build_params(item, build.job))
+                merge=speculative.build_params(item, build.job),
+                variables=variables or {})
             result = await self.executor.run(request)
             build.result = CANCELED if build.canceled and result.result == ABORTED \
                 else result.result

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from zuul.scheduler.model import (
+    SKIPPED,
     SUCCESS,
     Build,
     Change,
@@ -43,6 +44,9 @@ class PipelineHooks(Protocol):
     def prepare(self, manager: PipelineManager, item: QueueItem) -> None: ...
 
     def merge_change(self, manager: PipelineManager, item: QueueItem) -> None: ...
+
+    def acquire_semaphores(self, manager: PipelineManager, item: QueueItem,
+                           build: Build) -> bool: ...
 
 
 class PipelineManager:
@@ -147,10 +151,20 @@ class PipelineManager:
         if item.merge_state is not MergeState.READY:
             return
         for job in item.jobs:
-            if job.name not in item.builds:
-                build = Build(job=job, buildset_uuid=item.buildset_uuid)
+            if job.name in item.builds:
+                continue
+            build = Build(job=job, buildset_uuid=item.buildset_uuid)
+            deps = [item.builds.get(name) for name in job.dependencies]
+            if any(dep is None or dep.result is None for dep in deps):
+                continue  # waits for its dependencies
+            if any(dep is not None and dep.result != SUCCESS for dep in deps):
+                build.result = SKIPPED  # a dependency failed: Zuul skips the job
                 item.builds[job.name] = build
-                self.hooks.start_build(self, item, build)
+                continue
+            if job.semaphores and not self.hooks.acquire_semaphores(self, item, build):
+                continue  # waits for a semaphore
+            item.builds[job.name] = build
+            self.hooks.start_build(self, item, build)
 
     def _finish(self, queue: ChangeQueue, item: QueueItem) -> None:
         result = item.overall_result()

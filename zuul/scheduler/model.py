@@ -24,6 +24,7 @@ ABORTED = "ABORTED"
 CANCELED = "CANCELED"
 NODE_FAILURE = "NODE_FAILURE"
 ERROR = "ERROR"
+SKIPPED = "SKIPPED"
 
 
 class MergeState(enum.Enum):
@@ -58,16 +59,35 @@ class Job:
     voting: bool
     description: str = ""
     required_projects: list[str] = field(default_factory=list)
+    # The job it says it builds on (None: a base job); informational, no inheritance.
+    parent: str | None = None
+    # Jobs of the same item that must succeed before this one starts.
+    dependencies: list[str] = field(default_factory=list)
+    # Semaphores a build holds while it runs (each allows at most its max holders).
+    semaphores: list[str] = field(default_factory=list)
+    # Ansible variables given to the playbook.
+    variables: dict[str, Any] = field(default_factory=dict)
+    # Names of the tenant's secrets handed to the playbook (decrypted) as variables.
+    secrets: list[str] = field(default_factory=list)
+    # Where the job is defined (file and index), for the API's source_context.
+    source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The shape of an entry of ``/api/tenant/{t}/jobs``."""
+        """A short description of the job (for logs and our CLI)."""
         return {"name": self.name, "description": self.description, "voting": self.voting,
                 "timeout": self.timeout, "nodeset": {"nodes": [
                     {"name": f"node{i}", "label": label} for i, label in
                     enumerate(self.nodeset)]},
-                "playbook": str(self.playbook) if self.playbook else None,
-                "variants": [{"parent": None, "voting": self.voting,
-                              "timeout": self.timeout}]}
+                "playbook": str(self.playbook) if self.playbook else None}
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret: its owning project (whose key encrypted it) and encrypted fields."""
+
+    name: str
+    project: str
+    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass
@@ -108,6 +128,12 @@ class Tenant:
     pipelines: dict[str, PipelineConfig]
     jobs: dict[str, Job]
     config_repo: Path
+    # Semaphore name -> max concurrent holders.
+    semaphores: dict[str, int] = field(default_factory=dict)
+    # Secret name -> its still-encrypted data (decrypted only when a build starts).
+    secrets: dict[str, Secret] = field(default_factory=dict)
+    # Problems found loading this tenant's config (Zuul's config-errors entries).
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -158,6 +184,7 @@ class Build:
     held: bool = False
     buildset_uuid: str = ""
     waiting: str | None = None  # what a build not started yet waits for (status.json)
+    relative_priority: int = 0  # its item's place in its queue, for Nodepool (0 = head)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -201,7 +228,7 @@ class QueueItem:
     def failing(self) -> bool:
         """True when a voting job of the item failed, or the item itself did."""
         return self.error is not None or any(
-            b.result not in (None, SUCCESS) and b.job.voting and not b.canceled
+            b.result not in (None, SUCCESS, SKIPPED) and b.job.voting and not b.canceled
             for b in self.builds.values())
 
     def failing_reasons(self) -> list[str]:

@@ -30,6 +30,7 @@ from zuul.executor.api import (
     BuildRequestRecord,
     BuildState,
     cancel_path,
+    failover_retry,
     lock_path,
     request_path,
 )
@@ -66,20 +67,24 @@ class RemoteBuildLauncher:
         self.max_tries = max_tries
 
     def _params(self, tenant: str, item: QueueItem, build: Build, git_url: str,
-                precedence: str) -> dict[str, Any]:
+                precedence: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         job = build.job
         return {"job": job.name, "playbook": str(job.playbook) if job.playbook else None,
                 "nodeset": list(job.nodeset), "zuul_vars": zuul_vars(tenant, item, build),
                 "timeout": job.timeout, "project_git_url": git_url or None,
                 "ref": item.change.ref, "priority": PRECEDENCE.get(precedence, 200),
+                "relative_priority": build.relative_priority,
                 "autohold": self.find_hold(tenant, item, build),
-                "merge": speculative.build_params(item, job)}
+                "merge": speculative.build_params(item, job),
+                # Job vars and decrypted secrets (ZooKeeper is TLS with ACLs).
+                "variables": variables or {}}
 
     async def run(self, tenant: str, item: QueueItem, build: Build, git_url: str,
-                  precedence: str = "normal") -> None:
+                  precedence: str = "normal",
+                  variables: dict[str, Any] | None = None) -> None:
         """Run ``build`` on an executor to its end (attaching to its request if it exists)."""
         for attempt in range(1, self.max_tries + 1):
-            params = self._params(tenant, item, build, git_url, precedence)
+            params = self._params(tenant, item, build, git_url, precedence, variables)
             try:
                 result = await self._follow(build, params)
             except ExecutorLost as exc:
@@ -132,36 +137,48 @@ class RemoteBuildLauncher:
                 return False
             return False if data is None else None
 
-        await asyncio.to_thread(self._ensure_request, uuid, params)
-        await asyncio.to_thread(self.client.DataWatch, request_path(uuid), on_data)
+        await asyncio.to_thread(failover_retry(), self._ensure_request, uuid, params)
+        await asyncio.to_thread(failover_retry(), self.client.DataWatch, request_path(uuid),
+                                on_data)
         while True:
             try:
                 await asyncio.wait_for(changed.wait(), CHECK_SECONDS)
             except TimeoutError:
                 pass
             changed.clear()
-            record = latest[0]
-            if gone[0]:
-                raise ExecutorLost(f"build request {uuid} disappeared")
-            if record is None:
+            try:
+                result = await self._check(build, uuid, latest[0], gone[0])
+            except KazooException as exc:  # ZooKeeper failing over: look again shortly
+                log.info("Build %s: ZooKeeper %s; retrying", uuid, type(exc).__name__)
                 continue
-            if record.state == BuildState.COMPLETED.value and record.result is not None:
-                return record.result
-            if record.state == BuildState.REQUESTED.value:
-                build.waiting = WAITING_FOR_EXECUTOR
-                if build.canceled and await asyncio.to_thread(self._withdraw, uuid):
-                    return {"result": CANCELED, "error": "canceled before it started"}
-                continue
-            build.waiting = record.waiting
-            if record.start_time is not None:
-                build.start_time = record.start_time
-            if not await asyncio.to_thread(self._locked, uuid):
-                # The lock goes after "completed" is written: read once more to be sure.
-                current = await asyncio.to_thread(self._read, uuid)
-                if current is not None and current.state == BuildState.COMPLETED.value \
-                        and current.result is not None:
-                    return current.result
-                raise ExecutorLost(f"executor {record.worker} running the build is gone")
+            if result is not None:
+                return result
+
+    async def _check(self, build: Build, uuid: str, record: BuildRequestRecord | None,
+                     gone: bool) -> dict[str, Any] | None:
+        """One look at the request: its result when it is done, else None."""
+        if gone:
+            raise ExecutorLost(f"build request {uuid} disappeared")
+        if record is None:
+            return None
+        if record.state == BuildState.COMPLETED.value and record.result is not None:
+            return record.result
+        if record.state == BuildState.REQUESTED.value:
+            build.waiting = WAITING_FOR_EXECUTOR
+            if build.canceled and await asyncio.to_thread(self._withdraw, uuid):
+                return {"result": CANCELED, "error": "canceled before it started"}
+            return None
+        build.waiting = record.waiting
+        if record.start_time is not None:
+            build.start_time = record.start_time
+        if not await asyncio.to_thread(self._locked, uuid):
+            # The lock goes after "completed" is written: read once more to be sure.
+            current = await asyncio.to_thread(self._read, uuid)
+            if current is not None and current.state == BuildState.COMPLETED.value \
+                    and current.result is not None:
+                return current.result
+            raise ExecutorLost(f"executor {record.worker} running the build is gone")
+        return None
 
     # ZooKeeper (blocking; called in threads) ------------------------------------------------
 

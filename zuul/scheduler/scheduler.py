@@ -7,6 +7,7 @@ dequeued, a build ended, a reload), so pipeline state is only ever changed in on
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -20,6 +21,7 @@ from zuul.scheduler import tenant_config, zkstate
 from zuul.scheduler.dependencies import DependencyError, resolve
 from zuul.scheduler.events import TriggerEvent
 from zuul.scheduler.gating import Gating
+from zuul.scheduler.keys import KeyStore
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.manager import PipelineManager
 from zuul.scheduler.model import (
@@ -31,9 +33,14 @@ from zuul.scheduler.model import (
     QueueItem,
     Tenant,
 )
+from zuul.scheduler.secrets import decrypt_fields
+from zuul.scheduler.semaphores import Semaphores
 from zuul.scheduler.triggers import change_from_pull_request, event_change, rule_matches
 
 log = logging.getLogger(__name__)
+
+# Trigger events kept per tenant while its trigger processing is paused.
+MAX_DEFERRED = 10_000
 
 
 class Scheduler:
@@ -42,7 +49,7 @@ class Scheduler:
     def __init__(self, tenant_config_path: str | None, connections: dict[str, dict[str, Any]],
                  history: BuildHistory, launcher: BuildLauncher | None = None,
                  log_url: Callable[[str], str | None] = lambda _uuid: None,
-                 gating: Gating | None = None) -> None:
+                 gating: Gating | None = None, keys: KeyStore | None = None) -> None:
         self.tenant_config_path = tenant_config_path
         self.gating = gating
         self.connection_names = list(connections)
@@ -51,6 +58,8 @@ class Scheduler:
         self.history = history
         self.launcher = launcher
         self.log_url = log_url
+        self.keys = keys
+        self.semaphores = Semaphores()
         self.tenants: dict[str, Tenant] = {}
         self.managers: dict[str, dict[str, PipelineManager]] = {}
         self.known_changes: dict[tuple[str, int], Change] = {}
@@ -59,6 +68,9 @@ class Scheduler:
         self.trigger_events_pending = 0
         self.results_pending = 0
         self.state_version = 0
+        # Per tenant: trigger/result event processing paused (POST /api/tenant/{t}/state).
+        self.paused: dict[str, dict[str, Any]] = {}
+        self._deferred: dict[str, list[TriggerEvent]] = {}
         self._wake = asyncio.Event()
         self._report_queue: asyncio.Queue[tuple[str, PipelineManager, QueueItem, str]] = \
             asyncio.Queue()
@@ -75,7 +87,11 @@ class Scheduler:
 
     def load_layout(self) -> None:
         """Load the tenant config (raises ConfigError) and carry over queued items."""
-        tenants = tenant_config.load(self.tenant_config_path, self.connection_names)
+        tenants = tenant_config.load(self.tenant_config_path, self.connection_names,
+                                     strict=False)
+        for tenant in tenants.values():
+            for error in tenant.errors:
+                log.warning("Tenant %s config error: %s", tenant.name, error["error"])
         managers: dict[str, dict[str, PipelineManager]] = {}
         for name, tenant in tenants.items():
             managers[name] = {}
@@ -94,7 +110,22 @@ class Scheduler:
                         old.dequeue(item)
         self.tenants, self.managers = tenants, managers
         self.last_reconfigured = time.time()
+        for name, tenant in tenants.items():
+            self._system_event(name, "tenant reconfiguration",
+                               f"Loaded with {len(tenant.errors)} configuration error(s)")
         self.wake()
+
+    def _system_event(self, tenant: str, event_type: str, description: str) -> None:
+        """Record a system event in the history (off the loop when one is running)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.history.add_system_event(tenant, event_type, description)
+            return
+        task = loop.create_task(asyncio.to_thread(self.history.add_system_event, tenant,
+                                                  event_type, description))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def restore_state(self, store: zkstate.PipelineStateStore) -> int:
         """Take the queues stored in ZooKeeper into the (loaded) layout; return the item count.
@@ -186,7 +217,7 @@ class Scheduler:
 
     # Events -------------------------------------------------------------------------------
 
-    async def handle_event(self, event: TriggerEvent) -> None:
+    async def handle_event(self, event: TriggerEvent, only_tenant: str | None = None) -> None:
         """Match one trigger event against every tenant's pipelines and enqueue items."""
         self.trigger_events_pending += 1
         try:
@@ -198,8 +229,13 @@ class Scheduler:
             if change.number is not None:
                 self.known_changes[(change.project, change.number)] = change
             for tenant in self.tenants.values():
+                if only_tenant is not None and tenant.name != only_tenant:
+                    continue
                 project = tenant.projects.get(change.project)
                 if project is None or project.connection != event.connection:
+                    continue
+                if self.event_state(tenant.name)["trigger_queue_paused"]:
+                    self._defer(tenant.name, event)
                     continue
                 for pname, manager in self.managers[tenant.name].items():
                     if any(rule_matches(rule, event) for rule in manager.config.triggers):
@@ -215,6 +251,45 @@ class Scheduler:
         target = self.state_version
         async with self._persisted:
             await self._persisted.wait_for(lambda: self.persisted_version >= target)
+
+    def event_state(self, tenant: str) -> dict[str, Any]:
+        """Zuul's tenant event state: whether trigger/result processing is paused."""
+        state = self.paused.get(tenant, {})
+        return {"trigger_queue_discarding": False,
+                "trigger_queue_paused": bool(state.get("trigger_queue_paused")),
+                "result_queue_paused": bool(state.get("result_queue_paused")),
+                "reason": state.get("reason"), "info": state.get("info")}
+
+    def set_event_state(self, tenant: str, trigger: bool | None, result: bool | None,
+                        reason: str | None = None) -> None:
+        """Pause (True) or resume (False) trigger/result processing; None keeps it.
+
+        Trigger events for a paused tenant wait (at most ``MAX_DEFERRED``) and are handled
+        on resume; while results are paused the tenant's pipelines are not processed.
+        """
+        state = self.event_state(tenant)
+        if trigger is not None:
+            state["trigger_queue_paused"] = trigger
+        if result is not None:
+            state["result_queue_paused"] = result
+        state["reason"] = reason
+        self.paused[tenant] = state
+        log.info("Tenant %s event state: %s", tenant, state)
+        self._system_event(tenant, "tenant state",
+                           f"trigger_queue_paused={state['trigger_queue_paused']} "
+                           f"result_queue_paused={state['result_queue_paused']}")
+        if not state["trigger_queue_paused"]:
+            for event in self._deferred.pop(tenant, []):
+                self._spawn(self.handle_event(event, only_tenant=tenant))
+        self.wake()
+
+    def _defer(self, tenant: str, event: TriggerEvent) -> None:
+        deferred = self._deferred.setdefault(tenant, [])
+        if len(deferred) >= MAX_DEFERRED:
+            log.warning("Tenant %s: trigger queue paused and full, dropping event %s",
+                        tenant, event.delivery)
+            return
+        deferred.append(event)
 
     async def _fetch_commented_change(self, event: TriggerEvent) -> Change | None:
         issue = event.body.get("issue")
@@ -292,20 +367,56 @@ class Scheduler:
         """Hook: run ``build`` of ``item`` in a task; wake the loop when it ends."""
         if self.launcher is None:
             build.result, build.error = "ERROR", "no executor configured"
+            self.semaphores.release(manager.tenant, build.uuid)
             return
-        project = self.tenants[manager.tenant].projects.get(item.change.project)
+        layout = self.tenants[manager.tenant]
+        project = layout.projects.get(item.change.project)
         build.log_url = self.log_url(build.uuid)
+        try:
+            variables = self._job_variables(layout, build)
+        except Exception as exc:  # noqa: BLE001 - a bad secret fails this build only
+            log.warning("Build %s: cannot decrypt its secrets: %s", build.uuid,
+                        type(exc).__name__)
+            build.result, build.error = "ERROR", "cannot decrypt the job's secrets"
+            self.semaphores.release(manager.tenant, build.uuid)
+            return
+        # Nodepool serves requests of items nearer the head of their queue first.
+        build.relative_priority = next(
+            (q.items.index(item) for q in manager.queues if item in q.items), 0)
         coro = self.launcher.run(manager.tenant, item, build,
-                                 project.git_url if project else "", manager.config.precedence)
+                                 project.git_url if project else "", manager.config.precedence,
+                                 variables)
         build.task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(build.task)
         build.task.add_done_callback(lambda t: self._build_done(t, manager, item, build))
+
+    def _job_variables(self, layout: Tenant, build: Build) -> dict[str, Any]:
+        """The job's vars plus its secrets, decrypted with the owning project's key."""
+        variables = dict(build.job.variables)
+        for ref in build.job.secrets:
+            name, _, secret_name = ref.partition("=")
+            secret = layout.secrets[secret_name]
+            if self.keys is None:
+                raise RuntimeError("no keystore configured")
+            owner = layout.projects.get(secret.project)
+            connection = owner.connection if owner is not None else "github"
+            variables[name] = decrypt_fields(
+                secret.data, functools.partial(self.keys.decrypt, connection, secret.project))
+        return variables
+
+    def acquire_semaphores(self, manager: PipelineManager, item: QueueItem,
+                           build: Build) -> bool:
+        """Hook: take the job's semaphores for ``build`` (False: it must wait)."""
+        limits = self.tenants[manager.tenant].semaphores
+        return self.semaphores.acquire(manager.tenant, limits, build.job.semaphores,
+                                       build.job.name, build.uuid, build.buildset_uuid)
 
     def _build_done(self, task: asyncio.Task[None], manager: PipelineManager,
                     item: QueueItem, build: Build) -> None:
         self._tasks.discard(task)
         if self._stopping and build.result is None:
             return  # stopping, not ended: the state in ZooKeeper still has it running
+        self.semaphores.release(manager.tenant, build.uuid)
         if build.result is None:
             build.result = CANCELED if task.cancelled() else "ERROR"
         if build.canceled:
@@ -350,6 +461,7 @@ class Scheduler:
             self.finals[item.uuid] = zkstate.PendingReport(manager.tenant, manager.name, item,
                                                            action)
         self._report_queue.put_nowait((manager.tenant, manager, item, action))
+        self._spawn(self._record_buildset(manager.tenant, item, action))
 
     def hold_for(self, tenant: str, item: QueueItem, build: Build) -> dict[str, Any] | None:
         """The autohold request matching a failed build, if any (counted as used)."""
@@ -391,7 +503,9 @@ class Scheduler:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                for pipelines in self.managers.values():
+                for tenant, pipelines in self.managers.items():
+                    if self.paused.get(tenant, {}).get("result_queue_paused"):
+                        continue
                     for manager in pipelines.values():
                         try:
                             manager.process()
@@ -439,6 +553,29 @@ class Scheduler:
         """Store ``build`` (an ended build, or one try of it) in the build history."""
         await self._record(tenant, item, build)
 
+    def _buildset_row(self, tenant: str, item: QueueItem, uuid: str) -> dict[str, Any]:
+        change = item.change
+        return {"uuid": uuid, "tenant": tenant, "pipeline": item.pipeline,
+                "project": change.project, "branch": change.branch, "change": change.number,
+                "patchset": change.patchset, "ref": change.ref,
+                "oldrev": change.oldrev or None, "newrev": change.newrev,
+                "ref_url": change.url or None, "event_id": item.event_id,
+                "event_timestamp": item.enqueue_time, "queue_item_uuid": item.uuid}
+
+    async def _record_buildset(self, tenant: str, item: QueueItem, action: str) -> None:
+        """Buildsets in the history: stored on start, their result set when reported."""
+        uuid = item.buildset_uuid
+        try:
+            await asyncio.to_thread(self.history.start_buildset,
+                                    self._buildset_row(tenant, item, uuid))
+            if action in ("success", "failure"):
+                result = item.overall_result()
+                message = ("Build succeeded." if result == "SUCCESS" else
+                           "Build failed.")
+                await asyncio.to_thread(self.history.end_buildset, uuid, result, message)
+        except Exception:  # noqa: BLE001 - the queue goes on without the history row
+            log.exception("Could not store buildset %s", uuid)
+
     async def _record(self, tenant: str, item: QueueItem, build: Build) -> None:
         change = item.change
         record = {
@@ -453,6 +590,8 @@ class Scheduler:
             "node_labels": build.job.nodeset, "error_detail": build.error,
             "held": build.held}
         try:
+            await asyncio.to_thread(self.history.start_buildset,
+                                    self._buildset_row(tenant, item, build.buildset_uuid))
             await asyncio.to_thread(self.history.add_build, record)
         except Exception:  # noqa: BLE001 - the queue goes on without the history row
             log.exception("Could not store build %s", build.uuid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -13,15 +14,26 @@ from typing import Any
 import gear
 from aiohttp import web
 from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
 
 import zuul
+from zuul.api.view import APIContext
 from zuul.db.history import BuildHistory
 from zuul.lib import gearman
 from zuul.lib.auth import Authenticator
-from zuul.lib.web import SnapshotCache, add_health_routes, json_response, make_app, public_base_url
+from zuul.lib.components import ComponentRegistration, list_components
+from zuul.lib.web import (
+    SnapshotCache,
+    add_health_routes,
+    json_response,
+    make_app,
+    public_base_url,
+)
 from zuul.scheduler import tenant_config
+from zuul.scheduler.apiview import SchedulerAPIView
 from zuul.scheduler.events import DeliveryStore, EventReceiver
 from zuul.scheduler.gating import Gating
+from zuul.scheduler.keys import KeyStore
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.remote import RemoteBuildLauncher
 from zuul.scheduler.scheduler import Scheduler
@@ -65,11 +77,26 @@ class SchedulerService:
         self._activation: asyncio.Task[None] | None = None
         Path(conf["state_dir"]).mkdir(parents=True, exist_ok=True)
         self.history = BuildHistory(conf["database"]["url"])
+        self.keys = KeyStore(Path(conf["state_dir"]) / "keys", self._keystore_password())
         self.scheduler = Scheduler(conf.get("tenant_config"), conf["connections"],
-                                   self.history, log_url=self._log_url,
+                                   self.history, log_url=self._log_url, keys=self.keys,
                                    gating=Gating(Path(conf["state_dir"])))
-        # Validate the tenant config before serving: a bad one exits 2 with one line.
-        tenant_config.load(conf.get("tenant_config"), list(conf["connections"]))
+        self.components: list[ComponentRegistration] = []
+        # Validate the tenant config before serving: a structural error exits 2 with one
+        # line; a bad job or project stanza becomes a config error (config-errors route).
+        tenant_config.load(conf.get("tenant_config"), list(conf["connections"]),
+                           strict=False)
+
+    def _keystore_password(self) -> str:
+        configured = self.conf.get("keystore", {}).get("password")
+        if configured:
+            return str(configured)
+        path = Path(self.conf["state_dir"]) / "keystore-password"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
 
     def _log_url(self, uuid: str) -> str:
         template = self.conf["executor"]["log_url"]
@@ -86,6 +113,25 @@ class SchedulerService:
 
         self.nodes = NodeRequester(self.conf["zookeeper"], "zuul-scheduler")
         await self.nodes.start()
+        # The scheduler (and its in-process executor) appear in /api/components.
+        kinds = ["scheduler"] if self.conf["executor"].get("external") else \
+            ["scheduler", "executor"]
+        self.components = [ComponentRegistration(self.nodes.client, kind) for kind in kinds]
+        asyncio.get_running_loop().create_task(self._register_components())
+
+    async def _register_components(self) -> None:
+        """Register once ZooKeeper answers (the API serves meanwhile)."""
+        try:
+            for component in self.components:
+                await asyncio.to_thread(component.register_when_connected)
+        except Exception as exc:  # noqa: BLE001 - the service runs without registration
+            log.warning("Could not register components: %s", exc)
+
+    async def list_components(self) -> dict[str, list[dict[str, Any]]]:
+        """``/api/components``: every registered service (from ZooKeeper)."""
+        if self.nodes is None:
+            return {}
+        return await asyncio.to_thread(list_components, self.nodes.client)
 
     async def _lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         from zuul.executor import Executor
@@ -124,6 +170,8 @@ class SchedulerService:
         finally:
             await self._deactivate()
             await self.scheduler.stop()
+            for component in self.components:
+                await asyncio.to_thread(component.unregister)
             if self.nodes is not None:
                 await self.nodes.stop()
             if self.active_lock is not None:
@@ -181,6 +229,7 @@ class SchedulerService:
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
 
     async def _connect_state(self) -> None:
         if not self.conf.get("zookeeper"):
@@ -189,6 +238,14 @@ class SchedulerService:
 
         self.state_client = make_client(self.conf["zookeeper"])
         await asyncio.to_thread(self.state_client.start, STATE_CONNECT_TIMEOUT)
+        self.state_client.add_listener(self._on_session_state)
+
+    def _on_session_state(self, state: str) -> None:
+        """An active scheduler whose session expired no longer holds the lock: it stops
+        (its supervisor restarts it as a standby) rather than process beside the new one."""
+        if state == KazooState.LOST and self.active:
+            log.error("ZooKeeper session lost while active: stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
 
     async def _restore_state(self) -> None:
         """With ZooKeeper configured, pipeline state lives there: load it, keep writing it."""
@@ -243,9 +300,18 @@ class SchedulerService:
         """The public URL of this API for ``request``."""
         return public_base_url(request, self.conf["api"]["public_url"])
 
-    async def handle_info(self, request: web.Request) -> web.Response:
-        """``GET /api/info``."""
-        return json_response(self.info(self.base_url(request)))
+    def api_context(self) -> APIContext:
+        """What the API routes may use of this service."""
+        view = SchedulerAPIView(self.scheduler)
+        connections = [{"name": name, "driver": "github",
+                        "baseurl": conf.get("api_url"), "canonical_hostname": "github.com",
+                        "server": "github.com"}
+                       for name, conf in self.conf["connections"].items()]
+        return APIContext(
+            view=view, control=view, history=self.history, snapshots=self.snapshots,
+            auth=lambda: self.auth, info=self.info, base_url=self.base_url,
+            nodes=lambda: self.nodes, extra={"keys": self.keys, "connections": connections},
+            components=self.list_components)
 
     def make_app(self) -> web.Application:
         """The aiohttp application serving the scheduler's API."""
@@ -255,8 +321,8 @@ class SchedulerService:
                                                    self.active_lock is None,
                                                    self._active_url)])
         app.cleanup_ctx.append(self._lifecycle)
-        app.router.add_get("/api/info", self.handle_info)
+        # Which scheduler is active (standby schedulers): not part of Zuul's API.
         app.router.add_get("/api/scheduler", self.handle_scheduler)
-        add_routes(app, self)
+        add_routes(app, self.api_context())
         add_health_routes(app, self.ready)
         return app

@@ -28,10 +28,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import prometheus_client
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
-from zuul.scheduler.model import Build, Change, ChangeQueue, Job, QueueItem
+from zuul.merger.model import MergeOutcome, MergeSpec
+from zuul.scheduler.model import Build, Change, ChangeQueue, Job, MergeState, QueueItem
 
 if TYPE_CHECKING:
     from zuul.scheduler.manager import PipelineManager
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 
 ROOT = "/zuul/pipelines"
 MAX_TRANSACTION_BYTES = 512 * 1024  # well below ZooKeeper's default jute.maxbuffer (1 MB)
+ZNODE_WRITES = prometheus_client.Counter(
+    "zuul_state_znode_writes", "Pipeline state znodes created, changed or deleted")
+TRANSACTIONS = prometheus_client.Counter(
+    "zuul_state_transactions", "ZooKeeper transactions writing pipeline state")
 BUILD_FIELDS = ("uuid", "result", "start_time", "end_time", "canceled", "retry", "error",
                 "log_url", "held", "buildset_uuid", "waiting")
 
@@ -79,7 +85,26 @@ def item_to_dict(item: QueueItem, final: str | None = None) -> dict[str, Any]:
         # Gating (doc/gating.rst): what it depends on, why it failed, whether it merged.
         "needs": [dataclasses.asdict(change) for change in item.needs],
         "error": item.error, "merged": item.merged,
+        "future_state": _future_state_to_dict(item),
     }
+
+
+def _future_state_to_dict(item: QueueItem) -> dict[str, Any] | None:
+    """The item's prepared future state (spec and outcome), so a restarted scheduler keeps
+    saying - and building - what its running builds check out."""
+    if item.merge_state is not MergeState.READY or item.merge_spec is None \
+            or item.merge_outcome is None:
+        return None
+    return {"spec": item.merge_spec.to_dict(), "outcome": item.merge_outcome.to_dict()}
+
+
+def _future_state_from_dict(item: QueueItem, data: dict[str, Any] | None) -> None:
+    if not data:
+        return
+    item.merge_spec = MergeSpec.from_dict(data["spec"])
+    item.merge_outcome = MergeOutcome(commits=dict(data["outcome"]["commits"]),
+                                      repo_state=dict(data["outcome"]["repo_state"]))
+    item.merge_state = MergeState.READY
 
 
 def item_from_dict(data: dict[str, Any], jobs: dict[str, Job]) -> QueueItem:
@@ -96,6 +121,7 @@ def item_from_dict(data: dict[str, Any], jobs: dict[str, Job]) -> QueueItem:
                      reported_start=data.get("reported_start", False), uuid=data["uuid"],
                      needs=[Change(**c) for c in data.get("needs", [])],
                      error=data.get("error"), merged=data.get("merged"))
+    _future_state_from_dict(item, data.get("future_state"))
     for name, stored in data.get("builds", {}).items():
         if name not in jobs:
             continue
@@ -225,6 +251,7 @@ class PipelineStateStore:
                 self.written.pop(path, None)
             changed = len(creates) + len(updates) + len(deletes)
             self.writes += changed
+            ZNODE_WRITES.inc(changed)
             return changed
 
     def _commit(self, creates: list[tuple[str, bytes]], updates: list[tuple[str, bytes]],
@@ -261,6 +288,7 @@ class PipelineStateStore:
                 transaction.delete(path)
         results = transaction.commit()
         self.transactions += 1
+        TRANSACTIONS.inc()
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             # Someone else (an earlier scheduler's half-finished flush) left the tree

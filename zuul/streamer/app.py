@@ -196,13 +196,14 @@ async def console_stream(request: web.Request) -> web.StreamResponse:
         stream = await _receive_request(ws, conf["request_timeout"])
         if stream is None:
             return ws
-        build, log_file, ended = await asyncio.to_thread(
+        build, opened, ended = await asyncio.to_thread(
             _open, registry.log_root, tenant, stream)
+        log_file = opened
         try:
             if ended:
-                await _replay(ws, log_file, stream.offset, None)
+                await _replay(ws, opened, stream.offset, None)
                 return await _close(ws, request, CLOSE_OK, "build ended")
-            ending = await _follow(ws, registry, stream, log_file, conf["client_buffer"])
+            ending = await _follow(ws, registry, stream, opened, conf["client_buffer"])
         except OSError as exc:
             log.warning("Cannot stream build %s %s: %s", stream.uuid, stream.logfile, exc)
             return await _close(ws, request, CLOSE_STREAM_ERROR, "log file is gone")

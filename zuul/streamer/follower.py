@@ -137,8 +137,8 @@ class Notifier:
         assert self._inotify is not None
         async for event in self._inotify:
             if event.mask & Mask.Q_OVERFLOW:  # events were lost: wake everyone
-                for wake in self._wakers.values():
-                    wake.set()
+                for everyone in self._wakers.values():
+                    everyone.set()
                 continue
             wake = self._wakers.get(event.watch) if event.watch is not None else None
             if wake is not None:

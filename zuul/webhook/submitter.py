@@ -188,8 +188,11 @@ class Submitter:
     async def _submit_once(self, event: SpooledEvent) -> str:
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[None] = loop.create_future()
+        def on_done() -> None:
+            loop.call_soon_threadsafe(_resolve, answered)
+
         job = EventJob((FUNCTION_PREFIX + event.spool_file.connection).encode(),
-                       event.arguments, lambda: loop.call_soon_threadsafe(_resolve, answered))
+                       event.arguments, on_done)
         await self._submissions.call(job)
         try:
             await asyncio.wait_for(answered, self.conf["job_timeout"])

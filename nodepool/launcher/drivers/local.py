@@ -12,9 +12,10 @@ import threading
 from typing import Any
 
 from nodepool.launcher.drivers.base import Provider
-from nodepool.zk import NodepoolStore, NodeRecord
+from nodepool.zk import NodepoolStore, NodeRecord, NodeState
 
-ACTIVE = ("building", "ready", "in-use", "used", "hold")
+ACTIVE = (NodeState.BUILDING, NodeState.READY, NodeState.IN_USE, NodeState.USED,
+          NodeState.HOLD)
 
 
 class LocalProvider(Provider):
@@ -50,10 +51,10 @@ class LocalProvider(Provider):
                 allocated_to: str | None) -> NodeRecord:
         # Nothing to build: a local node is ready the moment it is recorded.
         node = NodeRecord(
-            label=label, provider=self.name, pool=pool["name"], state="ready",
+            type=[label], provider=self.name, pool=pool["name"], state=NodeState.READY,
             hostname=socket.gethostname(), interface_ip="127.0.0.1",
             private_ipv4="127.0.0.1", public_ipv4="127.0.0.1", connection_type="local",
-            connection_port=0, username=pool.get("username") or getpass.getuser(),
+            connection_port=22, username=pool.get("username") or getpass.getuser(),
             launcher=self.launcher, allocated_to=allocated_to)
         return store.create_node(node)
 

@@ -13,7 +13,7 @@ import socket
 from typing import Any
 
 from nodepool.launcher.drivers.base import Provider, fits
-from nodepool.zk import NodepoolStore, NodeRecord
+from nodepool.zk import NodepoolStore, NodeRecord, NodeState
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,13 @@ class StaticProvider(Provider):
 
     def _node(self, pool: dict[str, Any], slot: str, host: dict[str, Any]) -> NodeRecord:
         return NodeRecord(
-            label=host["labels"][0], labels=list(host["labels"]), provider=self.name,
-            pool=pool["name"], state="ready",
+            type=list(host["labels"]), provider=self.name,
+            pool=pool["name"], state=NodeState.READY,
             hostname=host["name"], interface_ip=host["name"],
             connection_type=host["connection-type"],
             connection_port=host["connection-port"], username=host.get("username"),
-            launcher=self.launcher, static_slot=slot)
+            launcher=self.launcher, slot=int(slot.rsplit("#", 1)[1]),
+            external_id=host["name"])
 
     def _host(self, node: NodeRecord) -> dict[str, Any] | None:
         for pool in self.pools:
@@ -71,16 +72,16 @@ class StaticProvider(Provider):
     def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
         """``used`` -> ``ready`` after the cleanup check; ``deleting`` -> removed."""
         host = self._host(node)
-        if node.state == "deleting" or host is None:
+        if node.state == NodeState.DELETING or host is None:
             store.delete_node(node.id)
             return
         if host["cleanup-check"] and host["connection-type"] == "ssh" \
                 and not host_answers(node.interface_ip, node.connection_port):
             log.warning("Static node %s (%s) failed its cleanup check", node.id, node.hostname)
-            node.state = "failed"
+            node.state = NodeState.FAILED
             node.comment = "cleanup check failed: host does not answer"
         else:
-            node.state = "ready"
+            node.state = NodeState.READY
             node.comment = None
         node.allocated_to = None
         node.hold_job = None

@@ -1,3 +1,4 @@
+// @ts-check
 // Reading a build record of /api/tenant/{t}/builds defensively: flat (older Zuul) or nested
 // under `ref`/`buildset` (newer Zuul), with missing fields left empty.
 import {pick, toMs} from './util.js';

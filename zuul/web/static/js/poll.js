@@ -1,5 +1,7 @@
+// @ts-check
 // Periodic refresh that never overlaps itself and pauses while the tab is hidden.
 import {setBanner, setUpdated} from './chrome.js';
+import {formatTime} from './util.js';
 
 /**
  * Call `load(signal)` now and then every `interval` ms after it finishes, while the page is
@@ -25,7 +27,7 @@ export function poll(load, interval) {
       setBanner(null);
       // The tab may have been hidden while this request was in flight.
       setUpdated(document.hidden ? 'paused while hidden'
-        : `updated ${new Date().toLocaleTimeString()}`);
+        : `updated ${formatTime(Date.now()).slice(11)}`);
     } catch (err) {
       if (stopped || (controller && controller.signal.aborted)) return;
       setBanner(err);

@@ -1,3 +1,4 @@
+// @ts-check
 // Tenant list; with a single tenant, go straight to its status page.
 import {apiUrl, getJSON, seg} from './api.js';
 import {setBanner} from './chrome.js';
