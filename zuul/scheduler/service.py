@@ -14,6 +14,7 @@ from typing import Any
 import gear
 from aiohttp import web
 from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
 
 import zuul
 from zuul.api.view import APIContext
@@ -228,6 +229,7 @@ class SchedulerService:
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
 
     async def _connect_state(self) -> None:
         if not self.conf.get("zookeeper"):
@@ -236,6 +238,14 @@ class SchedulerService:
 
         self.state_client = make_client(self.conf["zookeeper"])
         await asyncio.to_thread(self.state_client.start, STATE_CONNECT_TIMEOUT)
+        self.state_client.add_listener(self._on_session_state)
+
+    def _on_session_state(self, state: str) -> None:
+        """An active scheduler whose session expired no longer holds the lock: it stops
+        (its supervisor restarts it as a standby) rather than process beside the new one."""
+        if state == KazooState.LOST and self.active:
+            log.error("ZooKeeper session lost while active: stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
 
     async def _restore_state(self) -> None:
         """With ZooKeeper configured, pipeline state lives there: load it, keep writing it."""
