@@ -35,7 +35,7 @@ from tests.scheduler.conftest import (
 from tests.scheduler.github_api import GitHubAPI
 from tests.zuul_client.zuul_spec import validate
 
-ZUUL_CLIENT = str(Path(sys.executable).parent / "zuul-client")
+ZUUL_CLIENT = str(Path(sys.executable).absolute().parent / "zuul-client")
 SECRET_VALUE = "s3cret-value-of-the-site"
 TAG = "!encrypted/pkcs1-oaep"
 LAUNCHER = {
