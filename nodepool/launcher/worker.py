@@ -2,7 +2,7 @@
 
 A round (re-)registers the launcher, syncs static hosts, cleans up nodes (``used`` ->
 recycled, ``deleting`` -> removed, nodes of dead requestors freed), handles requests in
-priority/FIFO order and tops up ``min-ready``. Rounds run when a kazoo ``TreeCache`` on the
+priority/FIFO order and tops up ``min-ready``. Rounds run when a :class:`ChildCache` on the
 nodes and requests reports a change, and at least every ``cleanup-interval`` seconds. While
 the ZooKeeper session is not connected no round runs, so nothing is handed out; every write
 is versioned, so a round cut short by a lost session leaves consistent records behind.
@@ -21,10 +21,10 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, LockTimeout, NoNodeError, NotEmptyError
 from kazoo.protocol.states import KazooState
-from kazoo.recipe.cache import TreeCache, TreeEvent
 from kazoo.recipe.lock import Lock
 
 from nodepool.launcher import metrics
+from nodepool.launcher.cache import ChildCache
 from nodepool.launcher.drivers import Provider, StaticProvider, make_providers
 from nodepool.launcher.handler import Yield, choose_pool, decline, fulfil
 from nodepool.launcher.planner import RoundPlan
@@ -48,6 +48,7 @@ ELECTION_TIMEOUT = 5.0
 STOP_GRACE = 3.0  # seconds a stopping launcher lets its current round finish
 PARALLEL = 32  # requests (and cleanup chores) handled at once: each waits on ZooKeeper
 FAILED_RETRY = 30.0  # seconds before a failed node is checked again
+SETTLE_TIMEOUT = 0.5  # seconds a round waits for its caches' reads already sent
 
 
 class LauncherWorker:
@@ -65,14 +66,13 @@ class LauncherWorker:
         self._stopping = threading.Event()
         self._register = threading.Event()
         self._register.set()
-        self._caches: list[TreeCache] = []
+        self._stale_caches = threading.Event()
+        self._caches: dict[str, ChildCache] = {}  # NODES, REQUESTS, POOL_COMPONENTS
         self._lock_dirs: set[str] = set()  # requests whose lock dir we made sure of
         self._parsed: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}  # see _cached
         self._written: dict[str, int] = {}  # request id -> version of our last write
-        self._timer_round = True  # woken by the interval (not by a change): full checks
-        self._nodes_cached = threading.Event()
-        self._requests_cached = threading.Event()
-        self._pools_cached = threading.Event()
+        self._timer_round = True  # the slower checks' turn (every ``interval`` seconds)
+        self._last_timer_round = 0.0
         self._thread = threading.Thread(target=self._run, name="launcher-worker", daemon=True)
         self._executor = ThreadPoolExecutor(PARALLEL, thread_name_prefix="launcher-task")
         # Tasks still running, which later rounds leave alone: request id -> the ready
@@ -102,42 +102,26 @@ class LauncherWorker:
             self._thread.join(timeout=10)
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.client.remove_listener(self._on_state)
-        for cache in self._caches:
+        for cache in self._caches.values():
             cache.close()
 
     def _on_state(self, state: str) -> None:
         if state == KazooState.LOST:
             self._register.set()  # our ephemeral registration is gone with the session
-            self._nodes_cached.clear()
-            self._requests_cached.clear()
-            self._pools_cached.clear()
-        self._wake.set()
-
-    def _on_nodes_event(self, event: TreeEvent) -> None:
-        if event.event_type == TreeEvent.INITIALIZED:
-            self._nodes_cached.set()
-        self._on_tree_event(event)
-
-    def _on_requests_event(self, event: TreeEvent) -> None:
-        if event.event_type == TreeEvent.INITIALIZED:
-            self._requests_cached.set()
-        self._on_tree_event(event)
-
-    def _on_pools_event(self, event: TreeEvent) -> None:
-        if event.event_type == TreeEvent.INITIALIZED:
-            self._pools_cached.set()
-        self._wake.set()
-
-    def _on_tree_event(self, event: TreeEvent) -> None:
-        data = event.event_data
-        if data is not None and "/lock" in getattr(data, "path", ""):
-            return  # lock contenders come and go; they change nothing to act on
+        if state in (KazooState.LOST, KazooState.SUSPENDED):
+            # A watch whose re-read failed while the connection was down is not set
+            # again: start the caches afresh once connected.
+            self._stale_caches.set()
         self._wake.set()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._timer_round = not self._wake.wait(self.interval)
+            self._wake.wait(self.interval)
             self._wake.clear()
+            now = time.monotonic()
+            self._timer_round = now - self._last_timer_round >= self.interval
+            if self._timer_round:
+                self._last_timer_round = now
             if self._stopping.is_set() or not self.client.connected:
                 continue
             try:
@@ -173,7 +157,13 @@ class LauncherWorker:
             self.store.ensure_paths()
             self.store.register(*self.registration())
             self._register.clear()
-            self._start_caches()  # fresh caches after a lost session, not a half-stale one
+            self._stale_caches.set()
+        if self._stale_caches.is_set():
+            self._stale_caches.clear()
+            self._start_caches()  # after a lost connection, not half-stale ones
+        for cache in self._caches.values():
+            cache.refresh()
+            cache.settle(SETTLE_TIMEOUT)
         with metrics.ROUND_SECONDS.time():
             nodes = self._nodes()
             self._sync_static(nodes)
@@ -184,69 +174,65 @@ class LauncherWorker:
         self.rounds += 1
 
     def _start_caches(self) -> None:
-        self._nodes_cached.clear()
-        self._requests_cached.clear()
-        self._pools_cached.clear()
-        for cache in self._caches:
+        for cache in self._caches.values():
             cache.close()
-        self._caches = []
-        for path, listener in ((NODES, self._on_nodes_event),
-                               (REQUESTS, self._on_requests_event),
-                               (POOL_COMPONENTS, self._on_pools_event)):
-            cache = TreeCache(self.client, path)
-            cache.listen(listener)
-            cache.start()
-            self._caches.append(cache)
+        self._caches = {path: ChildCache(self.client, path, self._wake.set)
+                        for path in (NODES, REQUESTS, POOL_COMPONENTS)}
 
-    def _cached(self, cache: TreeCache, root: str, kind: type[Any]) -> list[Any]:
-        """The records under ``root`` in ``cache``, in name order. Each znode's JSON is
-        parsed once per version (rounds run on every change, and most records did not
-        change); each round gets its own records (shallow copies of the parsed dicts)."""
-        parsed = self._parsed.setdefault(root, {})
-        names = sorted(cache.get_children(root) or ())
+    def _cache(self, path: str) -> ChildCache | None:
+        """The cache of ``path`` if it is ready to plan from."""
+        cache = self._caches.get(path)
+        if cache is None or not cache.initialized.is_set() or not self.client.connected:
+            return None
+        return cache
+
+    def _cached(self, cache: ChildCache, kind: type[Any]) -> list[Any]:
+        """The records in ``cache``, in name order. Each znode's JSON is parsed once per
+        version (rounds run on every change, and most records did not change); each round
+        gets its own records (shallow copies of the parsed dicts)."""
+        parsed = self._parsed.setdefault(cache.path, {})
         result = []
-        for name in names:
-            entry = cache.get_data(f"{root}/{name}")
-            if entry is None or not entry.data:
+        names = set()
+        for name, data, stat in cache.items():
+            names.add(name)
+            if not data:
                 continue
             known = parsed.get(name)
-            if known is None or known[0] != entry.stat.mzxid:
-                record = kind.from_json(name, entry.data, entry.stat.version)
-                parsed[name] = known = (entry.stat.mzxid, record.data)
-            result.append(kind(name, dict(known[1]), entry.stat.version))
-        for name in set(parsed) - set(names):
+            if known is None or known[0] != stat.mzxid:
+                parsed[name] = known = (stat.mzxid, kind.from_json(name, data, stat.version).data)
+            result.append(kind(name, dict(known[1]), stat.version))
+        for name in set(parsed) - names:
             del parsed[name]
         return result
 
     def _nodes(self) -> list[NodeRecord]:
-        """Every node, from the TreeCache once it is initialized (else read directly).
+        """Every node, from the cache once it is initialized (else read directly).
 
         The cache is only for planning: every change is written with the version the view
         had (under the node's lock), so a stale entry cannot do harm.
         """
-        if not self._nodes_cached.is_set() or not self.client.connected:
-            return self.store.nodes()
-        return self._cached(self._caches[0], NODES, NodeRecord)
+        cache = self._cache(NODES)
+        return self.store.nodes() if cache is None else self._cached(cache, NodeRecord)
 
     def _open_requests(self) -> list[RequestRecord | None]:
-        """Every request, from the TreeCache once it is initialized (else read directly).
+        """Every request, from the cache once it is initialized (else read directly).
 
         Only for planning, like :meth:`_nodes`: writes carry the version the view had.
         """
-        if not self._requests_cached.is_set() or not self.client.connected:
+        cache = self._cache(REQUESTS)
+        if cache is None:
             return list(self._executor.map(self.store.get_request, self.store.request_ids()))
-        return self._cached(self._caches[1], REQUESTS, RequestRecord)
+        return self._cached(cache, RequestRecord)
 
     def _pools(self) -> list[dict[str, Any]]:
-        """Every registered pool (Nodepool's component registry), from the TreeCache."""
-        if not self._pools_cached.is_set() or not self.client.connected:
+        """Every registered pool (Nodepool's component registry), from the cache."""
+        cache = self._cache(POOL_COMPONENTS)
+        if cache is None:
             return self.store.pools()
-        cache = self._caches[2]
         result = []
-        for child in sorted(cache.get_children(POOL_COMPONENTS) or ()):
-            entry = cache.get_data(f"{POOL_COMPONENTS}/{child}")
+        for _name, data, _stat in cache.items():
             try:
-                content = json.loads(entry.data) if entry is not None and entry.data else None
+                content = json.loads(data) if data else None
             except ValueError:
                 continue
             if isinstance(content, dict):
@@ -254,14 +240,21 @@ class LauncherWorker:
         return result
 
     def _request_ids(self) -> set[str]:
-        if not self._requests_cached.is_set() or not self.client.connected:
-            return set(self.store.request_ids())
-        return set(self._caches[1].get_children(REQUESTS) or ())
+        cache = self._cache(REQUESTS)
+        return set(self.store.request_ids()) if cache is None else cache.names()
 
-    def _locked(self, node_id: str) -> bool:
-        if not self._nodes_cached.is_set():
-            return self.store.node_locked(node_id)
-        return bool(self._caches[0].get_children(f"{NODES}/{node_id}/lock"))
+    def _unlocked(self, node_ids: list[str]) -> set[str]:
+        """Which of ``node_ids`` nobody holds locked (one pipelined round trip)."""
+        pending = [(node_id, self.client.get_children_async(f"{NODES}/{node_id}/lock"))
+                   for node_id in node_ids]
+        unlocked = set()
+        for node_id, result in pending:
+            try:
+                if not result.get():
+                    unlocked.add(node_id)
+            except NoNodeError:
+                unlocked.add(node_id)
+        return unlocked
 
     # Static hosts -------------------------------------------------------------------------
 
@@ -287,6 +280,7 @@ class LauncherWorker:
 
     def _cleanup(self, nodes: list[NodeRecord]) -> None:
         request_ids: set[str] | None = None
+        in_use: list[tuple[NodeRecord, Provider]] = []
         chores: list[tuple[NodeRecord, Provider,
                            Callable[[NodeRecord, Provider, Lock], None]]] = []
         for node in nodes:
@@ -297,8 +291,8 @@ class LauncherWorker:
                     node.state == NodeState.FAILED
                     and time.time() - node.state_time > FAILED_RETRY):
                 chores.append((node, provider, self._recycle))
-            elif node.state == NodeState.IN_USE and not self._locked(node.id):
-                chores.append((node, provider, self._recycle))
+            elif node.state == NodeState.IN_USE and self._timer_round:
+                in_use.append((node, provider))
             elif node.state == NodeState.READY and node.allocated_to:
                 if request_ids is None:
                     request_ids = self._request_ids()
@@ -307,6 +301,10 @@ class LauncherWorker:
             elif node.state == NodeState.HOLD and node.hold_expiration \
                     and time.time() - node.state_time > node.hold_expiration:
                 chores.append((node, provider, self._expire_hold))
+        if in_use:  # held by nobody: its requestor's session died
+            unlocked = self._unlocked([node.id for node, _ in in_use])
+            chores.extend((node, provider, self._recycle) for node, provider in in_use
+                          if node.id in unlocked)
         for chore in chores:
             node_id = chore[0].id
             with self._busy_lock:
