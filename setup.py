@@ -29,6 +29,10 @@ TEST_REQUIRES = [
     "pytest-asyncio>=0.23,<2",
     "pytest-timeout>=2.2,<3",
     "ruff>=0.5,<1",
+    # static type checking (mypy.ini) and the stubs of the dependencies that ship none inline
+    "mypy>=1.11,<3",
+    "types-PyYAML>=6,<7",
+    "types-psutil>=5.9",
     "openapi-core>=0.19,<0.24",
     # property-based fuzzing of both APIs from their OpenAPI documents (tests/fuzz)
     "schemathesis>=4,<5",

@@ -74,7 +74,8 @@ def _provider(value: Any) -> Any:
     if not isinstance(value, dict):
         raise vol.Invalid("expected a mapping")
     driver = value.get("driver")
-    pool = {"local": LOCAL_POOL, "static": STATIC_POOL}.get(driver)
+    pools: dict[Any, Any] = {"local": LOCAL_POOL, "static": STATIC_POOL}
+    pool = pools.get(driver)
     if pool is None:
         raise vol.Invalid("expected local or static", path=["driver"])
     return vol.Schema({**PROVIDER_BASE, vol.Required("driver"): str,

@@ -107,9 +107,9 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     for label in request.node_types:
         if missing[label] == 0:
             continue
-        node = _allocate_one(store, request, provider, pool, label, launcher, nodes,
-                             preferred or [])
-        if node is None:
+        allocated = _allocate_one(store, request, provider, pool, label, launcher, nodes,
+                                  preferred or [])
+        if allocated is None:
             # All or nothing: holding some nodes while waiting for others could deadlock
             # two multi-node requests. Give them back and retry the whole request later.
             _give_back(store, chosen, request.id, launcher)
@@ -118,7 +118,7 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
                 store.update_request(request)
             return False
         missing[label] -= 1
-        chosen.append(node)
+        chosen.append(allocated)
     ordered: list[str] = []
     for label in request.node_types:
         node = next(n for n in chosen if n.has_label(label) and n.id not in ordered)

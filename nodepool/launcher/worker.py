@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -236,7 +237,7 @@ class LauncherWorker:
 
     def _cleanup(self, nodes: list[NodeRecord]) -> None:
         request_ids: set[str] | None = None
-        chores = []
+        chores: list[tuple[NodeRecord, Provider, Callable[[NodeRecord, Provider], None]]] = []
         for node in nodes:
             provider = self._ours(node)
             if provider is None:
@@ -327,7 +328,7 @@ class LauncherWorker:
             else:
                 tasks.append((request, (*choice, plan.reserve(*choice, request))))
         list(self._executor.map(
-            lambda task: self._handle_one(*task, registered, nodes), tasks))
+            lambda task: self._handle_one(task[0], task[1], registered, nodes), tasks))
 
     def _handle_one(self, planned: RequestRecord, choice: Any, registered: set[str],
                     nodes: list[NodeRecord]) -> None:

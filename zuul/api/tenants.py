@@ -71,7 +71,7 @@ def _project_detail(tenant: Any, project: Any) -> dict[str, Any]:
 
 
 def _status_change(document: dict[str, Any], change: str) -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     for pipeline in document["pipelines"]:
         for queue in pipeline["change_queues"]:
             for head in queue["heads"]:
@@ -89,10 +89,13 @@ class TenantRoutes:
 
     async def tenants(self, _request: web.Request) -> web.Response:
         """``GET /api/tenants``: names with project and queued item counts."""
-        return json_response([
-            {"name": name, "projects": len(self.view.tenant(name).projects),
-             "queue": self.view.queued(name)}
-            for name in self.view.tenant_names()])
+        found = []
+        for name in self.view.tenant_names():
+            tenant = self.view.tenant(name)
+            if tenant is not None:
+                found.append({"name": name, "projects": len(tenant.projects),
+                              "queue": self.view.queued(name)})
+        return json_response(found)
 
     async def info(self, request: web.Request) -> web.Response:
         """``GET /api/tenant/{tenant}/info``."""

@@ -91,4 +91,4 @@ class APIContext:
     base_url: Callable[[web.Request], str]
     nodes: Callable[[], Any]
     extra: dict[str, Any]
-    components: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+    components: Callable[[], Awaitable[dict[str, list[dict[str, Any]]]]] | None = None

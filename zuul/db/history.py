@@ -340,7 +340,10 @@ class BuildHistory:
                 tenant=tenant, project=project, job=job, ref_filter=ref_filter,
                 reason=reason, max_count=count, current_count=0,
                 node_expiration=node_expiration, created=time.time(), nodes=[]))
-            new_id = result.inserted_primary_key[0]
+            key = result.inserted_primary_key
+            if key is None:
+                raise RuntimeError("the autohold insert returned no primary key")
+            new_id = key[0]
         found = self.autohold(tenant, str(new_id))
         assert found is not None
         return found

@@ -144,11 +144,11 @@ class JobSandbox:
             command = list(argv)
         args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                  "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
-        for path in self.hide:
-            if os.path.isdir(path):
-                args += ["--tmpfs", path]
-            elif os.path.exists(path):
-                args += ["--ro-bind", "/dev/null", path]
+        for hidden in self.hide:
+            if os.path.isdir(hidden):
+                args += ["--tmpfs", hidden]
+            elif os.path.exists(hidden):
+                args += ["--ro-bind", "/dev/null", hidden]
         for path in [Path(sys.prefix), Path(sys.base_prefix), *readable]:
             args += self._traversable(path)
             args += ["--ro-bind", str(path), str(path)]

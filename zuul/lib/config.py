@@ -167,7 +167,7 @@ ZOOKEEPER_SCHEMA = vol.Schema(
 
 # gear's TLS parameters (PEM paths): all three or none. With them the connection is TLS and
 # presents ``ssl_cert`` as the client certificate (zuul.lib.gearman).
-GEARMAN_TLS_SCHEMA = {
+GEARMAN_TLS_SCHEMA: dict[vol.Marker, Any] = {
     vol.Inclusive("ssl_key", "tls", msg="ssl_key, ssl_cert and ssl_ca go together"): NonEmptyStr,
     vol.Inclusive("ssl_cert", "tls", msg="ssl_key, ssl_cert and ssl_ca go together"): NonEmptyStr,
     vol.Inclusive("ssl_ca", "tls", msg="ssl_key, ssl_cert and ssl_ca go together"): NonEmptyStr,

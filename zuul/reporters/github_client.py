@@ -85,15 +85,16 @@ class GitHubClient:
             if exc.response.status_code == 404:
                 return None
             raise
-        data = response.json()
+        data: Any = response.json()
         return data if isinstance(data, dict) else None
 
     async def create_status(self, project: str, sha: str, state: str, context: str,
                             description: str, target_url: str | None) -> None:
         github = await self._client(project)
         extra = {"target_url": target_url} if target_url else {}
-        await github.rest.repos.async_create_commit_status(
-            *_split(project), sha, state=state, context=context,  # type: ignore[arg-type]
+        # ``state`` is one of GitHub's status states (the caller's str, not githubkit's Literal).
+        await github.rest.repos.async_create_commit_status(  # type: ignore[call-overload]
+            *_split(project), sha, state=state, context=context,
             description=description, **extra)
 
     async def comment(self, project: str, number: int, body: str) -> None:
@@ -106,7 +107,8 @@ class GitHubClient:
         """Start an ``in_progress`` check run; return its id."""
         github = await self._client(project)
         extra = {"details_url": details_url} if details_url else {}
-        response = await github.rest.checks.async_create(
+        # githubkit types ``started_at`` as a datetime; GitHub takes (and we send) ISO 8601 text.
+        response = await github.rest.checks.async_create(  # type: ignore[call-overload]
             *_split(project), data={"name": name, "head_sha": sha, "status": "in_progress",
                                     "external_id": external_id, "started_at": _now(),
                                     "output": {"title": title, "summary": summary}, **extra})
@@ -122,19 +124,23 @@ class GitHubClient:
                                 "output": {"title": title, "summary": summary}}
         if details_url:
             body["details_url"] = details_url
+        # githubkit types ``data`` as TypedDicts with Literal states and datetime times; ``body``
+        # is the same JSON with the caller's str conclusion and ISO 8601 text.
         if check_run_id is None:
-            await github.rest.checks.async_create(
+            await github.rest.checks.async_create(  # type: ignore[call-overload]
                 *_split(project), data={"name": name, "head_sha": sha, **body})
         else:
-            await github.rest.checks.async_update(*_split(project), check_run_id, data=body)
+            await github.rest.checks.async_update(  # type: ignore[call-overload]
+                *_split(project), check_run_id, data=body)
 
     async def merge(self, project: str, number: int, sha: str, method: str,
                     title: str) -> MergeAnswer:
         """``PUT .../pulls/{n}/merge`` with the tested head ``sha``; 405/409 are answers."""
         github = await self._client(project)
         try:
-            response = await github.rest.pulls.async_merge(
-                *_split(project), number, sha=sha, merge_method=method,  # type: ignore[arg-type]
+            # ``method`` is merge, squash or rebase (a str from config, not githubkit's Literal).
+            response = await github.rest.pulls.async_merge(  # type: ignore[call-overload]
+                *_split(project), number, sha=sha, merge_method=method,
                 commit_title=title)
         except RequestFailed as exc:
             status = exc.response.status_code

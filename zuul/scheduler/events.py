@@ -27,7 +27,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,8 @@ class TriggerEvent:
             raise InvalidEvent(f"body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise InvalidEvent("body is not a JSON object")
-        headers = payload.get("headers") if isinstance(payload.get("headers"), dict) else {}
+        raw_headers = payload.get("headers")
+        headers = raw_headers if isinstance(raw_headers, dict) else {}
         received = payload.get("received_at")
         return cls(connection=connection, delivery=payload["delivery"], event=payload["event"],
                    body=body, headers={str(k): str(v) for k, v in headers.items()},
@@ -175,7 +176,7 @@ class DeliveryStore:
             self._db.close()
 
 
-EventHandler = Callable[[TriggerEvent], Awaitable[None]]
+EventHandler = Callable[[TriggerEvent], Coroutine[Any, Any, None]]
 
 
 class EventReceiver:

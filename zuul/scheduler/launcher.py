@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from zuul.executor import BuildRequest, Executor
 from zuul.executor.cleanup import end_lost_build, kill_processes_in
@@ -56,6 +56,21 @@ def _bases(item: QueueItem) -> list[QueueItem]:
         chain.append(base)
         base = base.base
     return list(reversed(chain))
+
+
+class Launcher(Protocol):
+    """What the scheduler needs of a build launcher (local ``BuildLauncher`` or
+    ``zuul.scheduler.remote.RemoteBuildLauncher``)."""
+
+    async def run(self, tenant: str, item: QueueItem, build: Build, git_url: str,
+                  precedence: str = "normal",
+                  variables: dict[str, Any] | None = None) -> None: ...
+
+    async def cancel(self, build: Build) -> None: ...
+
+    async def kill_leftovers(self, builds: list[Build]) -> None: ...
+
+    async def abandon(self, build: Build) -> None: ...
 
 
 class BuildLauncher:
@@ -120,6 +135,8 @@ class BuildLauncher:
                 await asyncio.shield(self._release(nodeset, hold))
 
     async def _release(self, nodeset: Any, hold: dict[str, Any] | None) -> None:
+        if self.nodes is None:  # a nodeset comes only from self.nodes
+            return
         try:
             await self.nodes.release(nodeset, hold=hold)
         except Exception:  # noqa: BLE001 - a node left locked is Nodepool's to clean up

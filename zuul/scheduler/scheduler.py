@@ -22,7 +22,7 @@ from zuul.scheduler.dependencies import DependencyError, resolve
 from zuul.scheduler.events import TriggerEvent
 from zuul.scheduler.gating import Gating
 from zuul.scheduler.keys import KeyStore
-from zuul.scheduler.launcher import BuildLauncher
+from zuul.scheduler.launcher import Launcher
 from zuul.scheduler.manager import PipelineManager
 from zuul.scheduler.model import (
     ABORTED,
@@ -47,7 +47,7 @@ class Scheduler:
     """Owns the layout (tenants) and the live pipelines; implements the pipeline hooks."""
 
     def __init__(self, tenant_config_path: str | None, connections: dict[str, dict[str, Any]],
-                 history: BuildHistory, launcher: BuildLauncher | None = None,
+                 history: BuildHistory, launcher: Launcher | None = None,
                  log_url: Callable[[str], str | None] = lambda _uuid: None,
                  gating: Gating | None = None, keys: KeyStore | None = None) -> None:
         self.tenant_config_path = tenant_config_path

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.recipe.lock import Lock
@@ -107,11 +108,11 @@ class StateMirror:
 
 
 def forward_writes(is_active: Callable[[], bool],
-                   active_url: Callable[[], Awaitable[str | None]]) -> web.Middleware:
+                   active_url: Callable[[], Awaitable[str | None]]) -> Middleware:
     """Middleware of a standby: changing API requests go to the active scheduler."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method in READ_METHODS or is_active() \
                 or not request.path.startswith("/api/"):
             return await handler(request)

@@ -163,7 +163,7 @@ def status_document(scheduler: Scheduler, tenant: str) -> dict[str, Any]:
 
 def change_items(document: dict[str, Any], change: str) -> list[dict[str, Any]]:
     """Items of a status document whose id is ``change`` or starts with ``change,``."""
-    found = []
+    found: list[dict[str, Any]] = []
     for pipeline in document["pipelines"]:
         for queue in pipeline["change_queues"]:
             for head in queue["heads"]:

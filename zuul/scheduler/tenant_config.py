@@ -54,6 +54,11 @@ REPORTER_OPTIONS = vol.Schema({
     vol.Optional("merge", default=False): bool,
 })
 
+# One optional reporter mapping per outcome (success, failure, ...).
+OUTCOME_REPORTERS: dict[vol.Marker, Any] = {
+    vol.Optional(outcome, default={}): {str: vol.Any(None, REPORTER_OPTIONS)}
+    for outcome in OUTCOMES}
+
 PIPELINE = vol.Schema({
     vol.Required("name"): Name,
     vol.Required("manager"): vol.In(["independent", "dependent"],
@@ -62,8 +67,7 @@ PIPELINE = vol.Schema({
     vol.Optional("precedence", default="normal"): vol.In(["low", "normal", "high"]),
     vol.Optional("window", default=20): vol.All(int, vol.Range(min=1)),
     vol.Optional("trigger", default={}): {str: [TRIGGER]},
-    **{vol.Optional(outcome, default={}): {str: vol.Any(None, REPORTER_OPTIONS)}
-       for outcome in OUTCOMES},
+    **OUTCOME_REPORTERS,
 })
 
 def _secret_refs(value: Any) -> list[dict[str, str]]:
@@ -75,7 +79,8 @@ def _secret_refs(value: Any) -> list[dict[str, str]]:
         elif isinstance(entry, dict) and set(entry) <= {"name", "secret"} and \
                 isinstance(entry.get("name"), str) and \
                 isinstance(entry.get("secret", entry.get("name")), str):
-            refs.append({"name": entry["name"], "secret": entry.get("secret", entry["name"])})
+            refs.append({"name": entry["name"],
+                         "secret": entry["secret"] if "secret" in entry else entry["name"]})
         else:
             raise vol.Invalid("expected a secret name or {name, secret}")
     return refs

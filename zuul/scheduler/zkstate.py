@@ -208,8 +208,8 @@ class PipelineStateStore:
                 restored.finals = sorted(
                     (d for u, d in items.items() if u not in listed and d.get("final")),
                     key=lambda d: d["enqueue_time"])
-                for uuid, data in items.items():
-                    if uuid not in listed and not data.get("final"):
+                for uuid, item in items.items():
+                    if uuid not in listed and not item.get("final"):
                         log.warning("Dropping unlisted item %s of %s/%s", uuid, tenant,
                                     pipeline)
                 found[(tenant, pipeline)] = restored

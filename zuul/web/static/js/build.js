@@ -95,7 +95,8 @@ function buildDetails(tenant, uuid, b) {
     ['Error', b.error || null],
     ['Logs', [h('a', {href: thref(tenant, 'stream', uuid)}, running ? 'Live console' : 'Console'),
               ' · ', h('a', {href: logUrl(uuid), target: '_blank', rel: 'noopener'}, 'raw console.log'),
-              b.logUrl ? [' · ', extLink(b.logUrl, 'log directory')] : null]],
+              b.logUrl ? [' · ', h('a', {href: b.logUrl, target: '_blank', rel: 'noopener'},
+                                   'log directory')] : null]],
   ]);
 }
 

@@ -17,7 +17,7 @@ export function mountAutoholds(root, {tenant}) {
     stop();
     stop = load(body, `tenant/${seg(tenant)}/autohold`, 'The autohold list', (data) => {
       const rows = listOf(data, 'autoholds');
-      return table('autoholds', ['ID', 'Project', 'Job', 'Ref filter', 'Count', 'Reason', 'Hold for', ''],
+      return table('autoholds', ['ID', 'Project', 'Job', 'Ref filter', 'Count', 'Reason', 'Hold for', 'Actions'],
         rows.map((a) => [a.id, a.project || '', a.job ? h('a', {href: thref(tenant, 'job', a.job)}, a.job) : '',
           h('span', {class: 'mono'}, a.ref_filter || ''), `${a.current_count ?? 0} of ${a.max_count ?? '?'}`,
           a.reason || '', a.node_expiration ? `${a.node_expiration}s` : 'until deleted',

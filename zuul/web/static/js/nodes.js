@@ -96,7 +96,8 @@ export function mount(root, {tenant, query}) {
     h('h2', {}, 'Node requests (what jobs wait for)'), requests, source);
   return poll(async (signal) => {
     const [labels, list, reqs] = await Promise.all([nodepool('api/labels', signal),
-      either(tenant, 'nodes', 'api/nodes', signal),
+      // Nodepool's list has every node (ready ones too); the tenant's is the fallback.
+      nodepool('api/nodes', signal).catch(() => getJSON(apiUrl(`tenant/${seg(tenant)}/nodes`), {signal})),
       nodepool('api/requests', signal).catch((err) => (err.missing ? null : Promise.reject(err)))]);
     const labelList = listOf(labels, 'labels');
     cards.replaceChildren(...(labelList.length ? labelList.map(labelCard)
