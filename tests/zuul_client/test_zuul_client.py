@@ -331,16 +331,19 @@ def test_zuul_client_against_our_api(zk_stack: Stack, github_api: GitHubAPI) -> 
     ]:
         response = check("GET", path, pattern)
         assert response.status == 200, (path, response.text)
-    # Asked of the scheduler itself: the vhost does not pass these through yet.
-    index = request("GET", scheduler.url + "/api")
-    validate("GET", scheduler.url + "/api", "/api", index, prefix="")
+    # The JSON index and the authorizations, through Apache like every other route.
+    index = request("GET", base + "/api")
+    assert index.status == 200, index.text
+    validate("GET", base + "/api", "/api", index)
     assert index.json()["buildsets"] == "/api/tenant/{tenant}/buildsets"
     for path, pattern in [("/api/authorizations", "/api/authorizations"),
                           ("/api/tenant/example/authorizations",
                            "/api/tenant/{tenant}/authorizations")]:
-        response = request("GET", scheduler.url + path, headers=admin)
-        validate("GET", scheduler.url + path, pattern, response, headers=admin, prefix="")
-        assert response.json()["zuul"]["admin"] is True
+        response = request("GET", base + path, headers=admin)
+        assert response.status == 200, (path, response.text)
+        validate("GET", base + path, pattern, response, headers=admin)
+        # The token administers tenant "example", not every tenant.
+        assert response.json()["zuul"]["admin"] is (pattern != "/api/authorizations")
     components = get(base + "/api/components").json()
     assert {"scheduler", "executor", "launcher"} <= set(components), components
     assert all(c["state"] == "running" for kind in components.values() for c in kind)
@@ -354,4 +357,5 @@ def test_zuul_client_against_our_api(zk_stack: Stack, github_api: GitHubAPI) -> 
     jobs = {j["name"]: j for j in get(api + "/jobs").json()}
     assert "variants" not in jobs["unit"] and jobs["secret-user"]["variants"] == [
         {"parent": "unit"}]
-    assert sum(v == "zuul" for v in checked.values()) >= 8, checked
+    # Zuul documents a response schema for six of these routes; all six were checked.
+    assert sum(v == "zuul" for v in checked.values()) >= 6, checked

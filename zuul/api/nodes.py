@@ -28,14 +28,16 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _node_dict(node: Any) -> dict[str, Any]:
-    return {"id": node.id, "type": node.labels or [node.label], "label": node.label,
-            "connection_type": node.connection_type, "external_id": node.hostname or None,
-            "provider": node.provider, "state": node.state,
+    labels = list(getattr(node, "type", None) or getattr(node, "labels", None) or [])
+    return {"id": node.id, "type": labels or [node.label], "label": node.label,
+            "connection_type": node.connection_type,
+            "external_id": getattr(node, "external_id", None) or node.hostname or None,
+            "provider": node.provider or "", "state": str(node.state),
             "state_time": node.state_time, "comment": node.comment}
 
 
 def _request_dict(request: Any, build: dict[str, Any]) -> dict[str, Any]:
-    return {"uuid": request.id, "state": request.state,
+    return {"uuid": request.id, "state": str(request.state),
             "pipeline_name": build.get("pipeline"), "buildset_uuid": build.get("buildset_uuid"),
             "job_name": build.get("job_name"), "labels": request.node_types,
             "priority": request.priority, "request_time": _iso(request.created_time),

@@ -159,14 +159,3 @@ def status_document(scheduler: Scheduler, tenant: str) -> dict[str, Any]:
         "pipelines": [pipeline_dict(scheduler, tenant, name, now)
                       for name in scheduler.managers.get(tenant, {})],
     }
-
-
-def change_items(document: dict[str, Any], change: str) -> list[dict[str, Any]]:
-    """Items of a status document whose id is ``change`` or starts with ``change,``."""
-    found: list[dict[str, Any]] = []
-    for pipeline in document["pipelines"]:
-        for queue in pipeline["change_queues"]:
-            for head in queue["heads"]:
-                found.extend(i for i in head
-                             if i["id"] == change or i["id"].startswith(change + ","))
-    return found
