@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import shutil
+import socket
+import ssl
 import statistics
 import sys
 import tempfile
@@ -40,6 +44,41 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+def zk_counters(zookeeper: ZooKeeperServer) -> tuple[int, int]:
+    """(packets received, last zxid) from ZooKeeper's ``srvr``: every request any client
+    sent so far (reads, writes, pings) and the number of writes (a multi is one)."""
+    tls = zookeeper.ca.identity(zookeeper.ADMIN).tls_conf()
+    context = ssl.create_default_context(cafile=tls["ca"])
+    context.check_hostname = False
+    context.load_cert_chain(tls["cert"], tls["key"])
+    with socket.create_connection(("127.0.0.1", zookeeper.port), timeout=5) as raw, \
+            context.wrap_socket(raw) as conn:
+        conn.sendall(b"srvr")
+        data = b""
+        while chunk := conn.recv(4096):
+            data += chunk
+    text = data.decode()
+    received = re.search(r"Received: (\d+)", text)
+    zxid = re.search(r"Zxid: 0x([0-9a-f]+)", text)
+    assert received and zxid, text
+    return int(received.group(1)), int(zxid.group(1), 16) & 0xFFFFFFFF
+
+
+class OpCounter:
+    """ZooKeeper requests and writes per node request over a burst (server-wide counts:
+    launcher and requester; reads include lock checks and pings)."""
+
+    def __init__(self, zookeeper: ZooKeeperServer) -> None:
+        self.zookeeper = zookeeper
+        self.per_request: dict[str, tuple[float, float]] = {}
+
+    def count(self, name: str, requests: int, before: tuple[int, int]) -> None:
+        received, zxid = zk_counters(self.zookeeper)
+        writes = zxid - before[1]
+        self.per_request[name] = ((received - before[0] - writes) / requests,
+                                  writes / requests)
+
+
 async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[float, float]:
     """(request written -> fulfilled seen, whole request() until the node is in-use)."""
     began = time.perf_counter()
@@ -49,7 +88,8 @@ async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[f
     return nodeset.fulfilled_seconds, elapsed
 
 
-async def measure(zk_conf: dict, sequential: int, concurrent: int) -> dict[str, list[float]]:
+async def measure(zk_conf: dict, sequential: int, concurrent: int,
+                  ops: OpCounter) -> dict[str, list[float]]:
     requester = NodeRequester(zk_conf, "bench")
     await requester.start()
     try:
@@ -62,7 +102,9 @@ async def measure(zk_conf: dict, sequential: int, concurrent: int) -> dict[str, 
             floor.append(time.perf_counter() - began)
         await one(requester, -1)  # warm up
         seq = [await one(requester, i) for i in range(sequential)]
+        before = zk_counters(ops.zookeeper)
         conc = await asyncio.gather(*(one(requester, i) for i in range(concurrent)))
+        ops.count(f"{concurrent} concurrent (local)", concurrent, before)
         return {"zookeeper create+get+delete": floor,
                 f"{sequential} sequential: fulfilled": [s[0] for s in seq],
                 f"{sequential} sequential: in-use": [s[1] for s in seq],
@@ -72,13 +114,16 @@ async def measure(zk_conf: dict, sequential: int, concurrent: int) -> dict[str, 
         await requester.stop()
 
 
-async def burst(zk_conf: dict, concurrent: int, label: str) -> list[float]:
+async def burst(zk_conf: dict, concurrent: int, label: str, ops: OpCounter,
+                name: str) -> list[float]:
     """``concurrent`` requests at once for ``label``: time until each is fulfilled."""
     requester = NodeRequester(zk_conf, "bench")
     await requester.start()
     try:
         await one(requester, -1, label)  # warm up
+        before = zk_counters(ops.zookeeper)
         done = await asyncio.gather(*(one(requester, i, label) for i in range(concurrent)))
+        ops.count(name, concurrent, before)
         return [d[0] for d in done]
     finally:
         await requester.stop()
@@ -91,7 +136,7 @@ def static_pool(zookeeper: ZooKeeperServer, concurrent: int) -> list[dict]:
 
 
 def side_by_side(base: Path, procs: ProcessGroup, zookeeper: ZooKeeperServer,
-                 concurrent: int) -> dict[str, list[float]]:
+                 concurrent: int, ops: OpCounter) -> dict[str, list[float]]:
     """The same static burst against our launcher and a real Nodepool 11 launcher."""
     results = {}
     for name in ("ours", "real"):
@@ -110,7 +155,8 @@ def side_by_side(base: Path, procs: ProcessGroup, zookeeper: ZooKeeperServer,
             config = nodepool_config(zookeeper, chroot, base, labels=["burst"],
                                      nodes=static_pool(zookeeper, concurrent))
             stack.add(RealNodepoolLauncher(config, NodepoolStore(client), "real-static", base))
-        results[name] = asyncio.run(burst(conf, concurrent, "burst"))
+        results[name] = asyncio.run(burst(conf, concurrent, "burst", ops,
+                                          f"{concurrent} concurrent (static, {name})"))
     return results
 
 
@@ -132,13 +178,16 @@ def main() -> None:
             "labels": [{"name": "bench"}],
             "providers": [{"name": "localhost", "driver": "local", "pools": [
                 {"name": "main", "max-servers": concurrent, "labels": ["bench"]}]}]})
-        results = asyncio.run(measure(stack.zookeeper_conf(), sequential, concurrent))
+        ops = OpCounter(zookeeper)
+        results = asyncio.run(measure(stack.zookeeper_conf(), sequential, concurrent, ops))
         if (EXT / "nodepool" / "bin" / "nodepool-launcher").exists():
-            compared = side_by_side(base, procs, zookeeper, concurrent)
+            compared = side_by_side(base, procs, zookeeper, concurrent, ops)
     finally:
         procs.stop_all()
         shutil.rmtree(base, ignore_errors=True)
     floor = statistics.median(results["zookeeper create+get+delete"])
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
     print(f"{'scenario':<34} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'p50 / zk floor':>15}")
     for name, values in results.items():
         p50 = percentile(values, 50)
@@ -155,6 +204,12 @@ def main() -> None:
               f"{percentile(ours, 99) * 1000:<9.1f} {percentile(real, 50) * 1000:>12.1f}/"
               f"{percentile(real, 99) * 1000:<11.1f} "
               f"{percentile(real, 50) / percentile(ours, 50):>9.1f}x")
+    print()
+    print(f"{'ZooKeeper ops per node request':<40} {'reads':>7} {'writes':>7}")
+    for name, (reads, writes) in ops.per_request.items():
+        print(f"{name:<40} {reads:>7.1f} {writes:>7.1f}")
+    print("(server-wide srvr counts over the burst: launcher + requester; reads include"
+          " lock checks, watches' re-reads and pings; a multi-op transaction is one write)")
 
 
 if __name__ == "__main__":

@@ -421,6 +421,13 @@ class NodepoolStore:
         return request
 
     def delete_request(self, request_id: str) -> None:
+        """Delete a request and its (empty) lock dir in one transaction, one round trip;
+        if that cannot be (no lock dir, or a contender in it), each on its own."""
+        transaction = self.client.transaction()
+        transaction.delete(f"{REQUESTS}/{request_id}")
+        transaction.delete(f"{REQUEST_LOCKS}/{request_id}")
+        if not any(isinstance(r, Exception) for r in transaction.commit()):
+            return
         try:
             self.client.delete(f"{REQUESTS}/{request_id}")
         except NoNodeError:

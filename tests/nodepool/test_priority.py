@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any, cast
 
 from nodepool.zk import NodepoolStore, RequestState
 from tests.harness.stack import Stack
 from tests.nodepool.conftest import eventually, local_config, start_launcher
 from zuul.nodes import NodeRequester, NodeSet
+from zuul.scheduler.manager import PipelineManager
+from zuul.scheduler.model import Build, Change, ChangeQueue, Job, PipelineConfig, QueueItem
+from zuul.scheduler.scheduler import Scheduler
 
 
 async def _queued(requester: NodeRequester, store: NodepoolStore, name: str,
@@ -54,3 +59,46 @@ async def test_revised_priority_reorders_waiting_requests(
     assert not first.done()
     await requester.release(got)
     await requester.release(await asyncio.wait_for(first, 20))
+
+
+async def test_scheduler_revises_waiting_requests_when_its_queue_changes(
+        zk_stack: Stack, make_requester: Callable[[str], Awaitable[NodeRequester]],
+        store: NodepoolStore) -> None:
+    """An item promoted to the head: the scheduler revises its items' waiting requests, so
+    the promoted item's request is served first."""
+    start_launcher(zk_stack, "launcher-requeue", local_config(max_servers=1))
+    requester = await make_requester("zuul-requeue")
+    scheduler = Scheduler(None, {}, cast(Any, None),
+                          launcher=cast(Any, SimpleNamespace(nodes=requester)))
+    config = PipelineConfig(name="gate", manager="dependent", description="", triggers=[],
+                            reporters={}, window=20)
+    manager = PipelineManager("tenant", config, scheduler)
+    scheduler.managers = {"tenant": {"gate": manager}}
+    job = Job(name="job", playbook=None, nodeset=["local-label"], timeout=60, voting=True)
+    queue = ChangeQueue(name="gate", window=20)
+    manager.queues.append(queue)
+    holding = await asyncio.wait_for(requester.request(["local-label"], "holder"), 20)
+    tasks: list[asyncio.Task[NodeSet]] = []
+    for index, name in enumerate(("first", "second")):
+        item = QueueItem(change=Change(project="org/p", connection="github", ref=name,
+                                       newrev=name), pipeline="gate", jobs=[job])
+        build = Build(job=job, waiting="node request", relative_priority=index)
+        item.builds[job.name] = build
+        queue.items.append(item)
+        tasks.append(asyncio.create_task(requester.request(
+            ["local-label"], build.uuid, relative_priority=index,
+            submitted=lambda rid, b=build: setattr(b, "node_request", rid))))
+    builds = [item.builds["job"] for item in queue.items]
+    await eventually(lambda: all(b.node_request and (r := store.get_request(b.node_request))
+                                 and r.state == RequestState.PENDING for b in builds),
+                     what="both requests waiting")
+    scheduler.promote("tenant", "gate", [queue.items[1]])
+    scheduler._revise_node_requests(manager)
+    assert [b.relative_priority for b in builds] == [1, 0]
+    await eventually(lambda: [store.get_request(cast(str, b.node_request)).relative_priority
+                              for b in builds] == [1, 0], what="requests revised")
+    await requester.release(holding)
+    got = await asyncio.wait_for(tasks[1], 20)
+    assert not tasks[0].done()
+    await requester.release(got)
+    await requester.release(await asyncio.wait_for(tasks[0], 20))

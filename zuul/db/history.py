@@ -14,22 +14,30 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+
+def _ref_columns() -> list[sa.Column[Any]]:
+    """Fresh columns naming where a build or buildset ran: tenant, pipeline and the ref."""
+    return [
+        sa.Column("tenant", sa.String(255), nullable=False, index=True),
+        sa.Column("pipeline", sa.String(255), nullable=False),
+        sa.Column("project", sa.String(255), nullable=False),
+        sa.Column("branch", sa.String(255)),
+        sa.Column("change", sa.Integer),
+        sa.Column("patchset", sa.String(255)),
+        sa.Column("ref", sa.String(255)),
+        sa.Column("oldrev", sa.String(255)),
+        sa.Column("newrev", sa.String(255)),
+        sa.Column("ref_url", sa.String(1024)),
+        sa.Column("event_id", sa.String(255)),
+    ]
+
+
 builds = sa.Table(
     "zuul_build", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("uuid", sa.String(36), nullable=False, unique=True),
     sa.Column("buildset_uuid", sa.String(36), nullable=False),
-    sa.Column("tenant", sa.String(255), nullable=False, index=True),
-    sa.Column("pipeline", sa.String(255), nullable=False),
-    sa.Column("project", sa.String(255), nullable=False),
-    sa.Column("branch", sa.String(255)),
-    sa.Column("change", sa.Integer),
-    sa.Column("patchset", sa.String(255)),
-    sa.Column("ref", sa.String(255)),
-    sa.Column("oldrev", sa.String(255)),
-    sa.Column("newrev", sa.String(255)),
-    sa.Column("ref_url", sa.String(1024)),
-    sa.Column("event_id", sa.String(255)),
+    *_ref_columns(),
     sa.Column("job_name", sa.String(255), nullable=False),
     sa.Column("result", sa.String(255)),
     sa.Column("start_time", sa.Float),
@@ -46,17 +54,7 @@ buildsets = sa.Table(
     "zuul_buildset", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("uuid", sa.String(36), nullable=False, unique=True),
-    sa.Column("tenant", sa.String(255), nullable=False, index=True),
-    sa.Column("pipeline", sa.String(255), nullable=False),
-    sa.Column("project", sa.String(255), nullable=False),
-    sa.Column("branch", sa.String(255)),
-    sa.Column("change", sa.Integer),
-    sa.Column("patchset", sa.String(255)),
-    sa.Column("ref", sa.String(255)),
-    sa.Column("oldrev", sa.String(255)),
-    sa.Column("newrev", sa.String(255)),
-    sa.Column("ref_url", sa.String(1024)),
-    sa.Column("event_id", sa.String(255)),
+    *_ref_columns(),
     sa.Column("event_timestamp", sa.Float),
     sa.Column("queue_item_uuid", sa.String(36)),
     sa.Column("result", sa.String(255)),

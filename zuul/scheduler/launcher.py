@@ -95,7 +95,8 @@ class BuildLauncher:
                 build.waiting = f"node request for {', '.join(build.job.nodeset)}"
                 nodeset = await self.nodes.request(
                     build.job.nodeset, build.uuid, priority=PRECEDENCE.get(precedence, 200),
-                    relative_priority=build.relative_priority, tenant_name=tenant)
+                    relative_priority=build.relative_priority, tenant_name=tenant,
+                    submitted=lambda request_id: setattr(build, "node_request", request_id))
                 build.waiting = None
             build.start_time = time.time()
             if build.canceled:
@@ -125,7 +126,7 @@ class BuildLauncher:
             if not failed:
                 log.exception("Build %s failed", build.uuid)
         finally:
-            build.waiting = None
+            build.waiting = build.node_request = None
             build.end_time = time.time()
             if build.start_time is None:
                 build.start_time = build.end_time

@@ -185,6 +185,7 @@ class Build:
     buildset_uuid: str = ""
     waiting: str | None = None  # what a build not started yet waits for (status.json)
     relative_priority: int = 0  # its item's place in its queue, for Nodepool (0 = head)
+    node_request: str | None = None  # its waiting node request's id (to revise its priority)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property

@@ -390,6 +390,20 @@ class Scheduler:
         self._tasks.add(build.task)
         build.task.add_done_callback(lambda t: self._build_done(t, manager, item, build))
 
+    def _revise_node_requests(self, manager: PipelineManager) -> None:
+        """The queue changed (dequeue, promote, an item ahead done or reset): as Zuul 14,
+        revise the ``relative_priority`` of node requests still waiting."""
+        nodes = getattr(self.launcher, "nodes", None)
+        if nodes is None:
+            return
+        for queue in manager.queues:
+            for index, item in enumerate(queue.items):
+                for build in item.builds.values():
+                    if build.node_request and build.waiting \
+                            and build.relative_priority != index:
+                        build.relative_priority = index
+                        self._spawn(nodes.revise(build.node_request, index))
+
     def _job_variables(self, layout: Tenant, build: Build) -> dict[str, Any]:
         """The job's vars plus its secrets, decrypted with the owning project's key."""
         variables = dict(build.job.variables)
@@ -509,6 +523,7 @@ class Scheduler:
                     for manager in pipelines.values():
                         try:
                             manager.process()
+                            self._revise_node_requests(manager)
                         except Exception:  # noqa: BLE001 - keep the other pipelines going
                             log.exception("Error processing %s", manager.name)
                 self.state_version += 1

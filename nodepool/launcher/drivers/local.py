@@ -26,6 +26,7 @@ class LocalProvider(Provider):
     def __init__(self, conf: dict[str, Any], launcher: str) -> None:
         super().__init__(conf, launcher)
         self._capacity = threading.Lock()
+        self._launching: dict[str, int] = {}  # per pool: launches writing to ZooKeeper now
 
     def pool_labels(self, pool: dict[str, Any]) -> set[str]:
         return set(pool["labels"])
@@ -39,12 +40,20 @@ class LocalProvider(Provider):
 
     def launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
                allocated_to: str | None, nodes: list[NodeRecord]) -> NodeRecord | None:
-        with self._capacity:  # requests are handled in parallel threads
+        # Requests are handled in parallel threads: a slot is reserved under the lock, and
+        # the ZooKeeper write happens outside it, so a burst's launches do not queue on it.
+        with self._capacity:
             in_pool = [n for n in nodes if self.owns(n, pool) and n.state in ACTIVE]
-            if len(in_pool) >= pool["max-servers"]:
+            if len(in_pool) + self._launching.get(pool["name"], 0) >= pool["max-servers"]:
                 return None
+            self._launching[pool["name"]] = self._launching.get(pool["name"], 0) + 1
+        try:
             node = self._launch(store, pool, label, allocated_to)
-            nodes.append(node)
+            with self._capacity:
+                nodes.append(node)
+        finally:
+            with self._capacity:
+                self._launching[pool["name"]] -= 1
         return node
 
     def _launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
