@@ -65,7 +65,9 @@ SCHEMA = vol.Schema(
         },
         vol.Required("zuul"): {
             vol.Optional("prefix", default="/zuul"): _prefix,
-            vol.Required("scheduler"): host_port,
+            # One scheduler, or all of them (active + standbys): the read API is balanced over
+            # them; a standby forwards admin writes to the active scheduler itself.
+            vol.Required("scheduler"): Members,
             vol.Optional("webhook", default=[]): vol.Any([], Members),
             vol.Optional("streamer", default=[]): vol.Any([], Members),
             vol.Optional("dashboard_root"): NonEmptyStr,

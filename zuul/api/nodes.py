@@ -68,7 +68,7 @@ class NodeRoutes:
         holds = {h["id"] for h in await asyncio.to_thread(self.ctx.history.autoholds, tenant)}
         requests, nodes = await asyncio.to_thread(lambda: (store.requests(), store.nodes()))
         mine = {r.id: r for r in requests if r.build_uuid in builds}
-        return ([n for n in nodes if n.allocated_to in mine or
+        return ([n for n in nodes if n.allocated_to in mine or n.tenant_name == tenant or
                  (n.state == "hold" and str(n.hold_job) in holds)], mine, builds)
 
     async def nodes(self, request: web.Request) -> web.Response:
