@@ -168,9 +168,9 @@ class Change:
         return change_spec in (self.ref, self.newrev)
 
 
-@dataclass
+@dataclass(eq=False)
 class Build:
-    """One run of a job for an item."""
+    """One run of a job for an item (compared by identity)."""
 
     job: Job
     uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -193,9 +193,10 @@ class Build:
         return self.result is None and self.task is not None
 
 
-@dataclass
+@dataclass(eq=False)
 class QueueItem:
-    """A change enqueued in a pipeline."""
+    """A change enqueued in a pipeline (compared by identity: ``item in queue.items`` and
+    ``queue.items.index(item)`` stay cheap however many items are queued)."""
 
     change: Change
     pipeline: str
