@@ -2,7 +2,7 @@
 // Status page: pipelines, change queues, items and job progress. A refresh reconciles the DOM
 // by key (pipeline name, queue name, item id): unchanged items keep their nodes, so focus,
 // scroll and screen reader position survive, and 1,000 items refresh in a few ms.
-import {apiUrl, seg, getJSON} from './api.js';
+import {apiUrl, seg, getJSON, takePrefetch} from './api.js';
 import {isAdmin} from './auth.js';
 import {itemActions} from './admin.js';
 import {notify} from './chrome.js';
@@ -424,7 +424,8 @@ export function mount(root, {tenant, query}) {
   isAdmin(tenant).then((ok) => { admin = ok; render(); });
 
   const stop = poll(async (signal) => {
-    data = await getJSON(apiUrl(`tenant/${seg(tenant)}/status`), {signal});
+    const url = apiUrl(`tenant/${seg(tenant)}/status`);
+    data = await (takePrefetch(url, signal) || getJSON(url, {signal}));
     render();
   }, intervalFrom(query, 5000));
   return () => { clearTimeout(more); stop(); };
