@@ -212,6 +212,7 @@ class NodeRecord(Record):
     python_path = Field(None)
     tenant_name = Field(None)
     requestor = Field(None)
+    user_data = Field(None)  # the requestor's (Zuul records the build using the node)
 
     def allocate(self, request: RequestRecord | None) -> None:
         """Give this node to ``request`` (None: free it), as Nodepool does: ``allocated_to``,
@@ -219,6 +220,8 @@ class NodeRecord(Record):
         self.allocated_to = request.id if request is not None else None
         self.tenant_name = request.tenant_name if request is not None else None
         self.requestor = request.requestor if request is not None else None
+        if request is None:
+            self.user_data = None
 
     @property
     def connection_port(self) -> int:

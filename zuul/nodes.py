@@ -227,6 +227,10 @@ class NodeRequester:
                     raise NodeRequestFailed(
                         f"node {node_id} is no longer allocated to {request.id}")
                 record.state = NodeState.IN_USE
+                # Which build has the node (Nodepool keeps user_data for the requestor): the
+                # dashboard links node <-> build by it.
+                record.user_data = {**(record.user_data if isinstance(record.user_data, dict)
+                                       else {}), "build_uuid": request.build_uuid}
             except BaseException:
                 lock.release()
                 raise

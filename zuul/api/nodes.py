@@ -33,7 +33,11 @@ def _node_dict(node: Any) -> dict[str, Any]:
             "connection_type": node.connection_type,
             "external_id": getattr(node, "external_id", None) or node.hostname or None,
             "provider": node.provider or "", "state": str(node.state),
-            "state_time": node.state_time, "comment": node.comment}
+            "state_time": node.state_time, "comment": node.comment,
+            "allocated_to": node.allocated_to,
+            # the build that took the node (zuul.nodes records it in Nodepool's user_data)
+            "build_uuid": node.user_data.get("build_uuid")
+            if isinstance(node.user_data, dict) else None}
 
 
 def _request_dict(request: Any, build: dict[str, Any]) -> dict[str, Any]:
