@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from nodepool.zk import NodepoolStore
+from nodepool.zk import NodepoolStore, RequestState
 from tests.harness.http import get
 from tests.harness.ports import free_port
 from tests.harness.stack import Stack
@@ -167,8 +167,9 @@ async def test_priority_then_fifo(zk_stack: Stack, requester: NodeRequester,
     tasks = []
     for name, priority in (("normal-1", 200), ("normal-2", 200), ("urgent", 50)):
         tasks.append(asyncio.create_task(build(name, priority)))
-        await eventually(lambda n=len(tasks): len(store.requests()) == n,
-                         what=f"{name} submitted")
+        # Seen by the launcher (pending: waiting for the host), so its order can count.
+        await eventually(lambda n=len(tasks): [r.state for r in store.requests()]
+                         == [RequestState.PENDING] * n, what=f"{name} waiting")
     await requester.release(busy)
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
     assert order == ["urgent", "normal-1", "normal-2"]
