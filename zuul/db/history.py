@@ -6,6 +6,7 @@ scheduler runs them with ``asyncio.to_thread``.
 """
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from typing import Any
@@ -103,6 +104,28 @@ BUILD_FILTERS = ("project", "pipeline", "job_name", "change", "branch", "patchse
 BUILDSET_FILTERS = ("project", "pipeline", "change", "branch", "patchset", "ref", "newrev",
                     "result", "uuid")
 REF_KEYS = ("project", "branch", "change", "patchset", "ref", "oldrev", "newrev", "ref_url")
+
+
+ZERO_SHA = "0" * 40
+
+
+class BuildsetEventType(enum.Enum):
+    """Buildset event types (Zuul's ``zuul_buildset_event.event_type``)."""
+
+    TRIGGERED = "triggered"
+
+
+def describe_ref(record: dict[str, Any]) -> str:
+    """A change or ref as Zuul's ``toString()`` names it (``PullRequest org/a 1,<sha>``)."""
+    project = record.get("project")
+    if record.get("change") is not None:
+        return f"PullRequest {project} {record['change']},{record.get('patchset') or ''}"
+    ref, oldrev, newrev = record.get("ref"), record.get("oldrev"), record.get("newrev")
+    if newrev == ZERO_SHA:
+        return f"Ref {project} deletes {ref} from {oldrev}"
+    if not oldrev or oldrev == ZERO_SHA:
+        return f"Ref {project} creates {ref} on {newrev}"
+    return f"Ref {project} {ref} updated {oldrev}..{newrev}"
 
 
 def _iso(ts: float | None) -> str | None:
@@ -273,6 +296,11 @@ class BuildHistory:
                 buildsets.c.uuid == record["uuid"])).first()
             if found is None:
                 conn.execute(buildsets.insert().values(**record))
+                # The one buildset event Zuul 14 records (its SQL reporter, on creation).
+                conn.execute(buildset_events.insert().values(
+                    buildset_uuid=record["uuid"], event_type=BuildsetEventType.TRIGGERED.value,
+                    event_time=record.get("event_timestamp") or time.time(),
+                    description=f"Triggered by {describe_ref(record)}"))
 
     def end_buildset(self, uuid: str, result: str, message: str) -> None:
         """Set a buildset's result (and its build times from its builds)."""
