@@ -28,6 +28,8 @@ TEST_REQUIRES = [
     "pytest>=8,<10",
     "pytest-asyncio>=0.23,<2",
     "pytest-timeout>=2.2,<3",
+    # ./run-tests runs the suite on two workers (one per core)
+    "pytest-xdist>=3.5,<4",
     "ruff>=0.5,<1",
     # static type checking (mypy.ini) and the stubs of the dependencies that ship none inline
     "mypy>=1.11,<3",

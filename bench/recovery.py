@@ -5,18 +5,29 @@ Starts a TLS ZooKeeper, geard and zuul-scheduler (real processes on loopback) an
 1. events/s over gearman into the scheduler, pipeline state in memory (no ``zookeeper``
    section) and in ZooKeeper, EVENTS pull_request events each enqueuing one item whose
    ``noop`` job ends at once (no reporters): submitted all at once, timed until the last
-   is answered; plus the scheduler's ZooKeeper znode writes and transactions per event;
-2. for 10, 100 and 1,000 queued items (jobs waiting for nodes no launcher provides): the
+   is answered; plus the scheduler's CPU ms, ZooKeeper znode writes and transactions per
+   event;
+2. the same end to end through Apache: EVENTS signed GitHub deliveries (distinct pull
+   requests) POSTed with 32 in flight to Apache, balanced over two ``zuul-webhook`` workers,
+   which submit them over gearman to the scheduler; accept/s (200s per second of the stream)
+   and e2e/s (from the first POST until the scheduler has recorded the last delivery);
+3. for 10, 100 and 1,000 queued items (jobs waiting for nodes no launcher provides): the
    time from ``kill -9`` of the scheduler to every item back in its status, and the part of
    it after the new process first answered (the rest is process start: Python imports).
+
+The machine's load average is printed with the numbers: on a shared machine events/s
+follows the CPU the scheduler gets; CPU ms per event does not.
 
 Usage: python bench/recovery.py [EVENTS]   (default 2000, max 20000)
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -33,6 +44,11 @@ from tests.harness.http import get  # noqa: E402
 from tests.harness.process import ProcessGroup, wait_for  # noqa: E402
 from tests.harness.servers import HTTPService, ZooKeeperServer  # noqa: E402
 from tests.harness.stack import Stack  # noqa: E402
+from tests.webhook.conftest import fixture_body, start_worker  # noqa: E402
+from tests.webhook.load import LoadGenerator  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+E2E_CONCURRENCY = 32
 
 TENANT = {
     "tenants": [{
@@ -74,6 +90,69 @@ def _send(client: gear.Client, project: str, first: int, count: int) -> float:
     statuses = {json.loads(b"".join(j.data))["status"] for j in jobs}
     assert statuses == {"accepted"}, statuses
     return elapsed
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _pr_body(project: str, number: int) -> bytes:
+    """A GitHub ``pull_request`` ``opened`` delivery for ``project`` #``number``."""
+    body = json.loads(fixture_body("pull_request"))
+    body["action"], body["number"] = "opened", number
+    body["repository"]["full_name"] = project
+    body["pull_request"].update(number=number, body="", state="open")
+    body["pull_request"]["head"]["sha"] = f"{number:040x}"
+    body["pull_request"]["base"]["ref"] = "main"
+    return json.dumps(body).encode()
+
+
+def _recorded(db: Path) -> set[str]:
+    """The delivery ids the scheduler has recorded as processed."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    except sqlite3.OperationalError:
+        return set()
+    try:
+        return {row[0] for row in conn.execute("SELECT delivery FROM deliveries")}
+    except sqlite3.OperationalError:
+        return set()
+    finally:
+        conn.close()
+
+
+def _end_to_end(stack: Stack, geard: Any, scheduler: HTTPService, db: Path, name: str,
+                first: int, events: int) -> tuple[float, float, float]:
+    """POST ``events`` deliveries through Apache and two workers; (accept/s, e2e/s,
+    scheduler CPU ms per event)."""
+    workers = [start_worker(stack, geard, f"webhook-{name}-{i}") for i in (1, 2)]
+    apache = stack.apache(zuul={"scheduler": [f"127.0.0.1:{scheduler.port}"],
+                                "webhook": [f"127.0.0.1:{w.port}" for w in workers]})
+    url = f"{apache.url}/zuul/webhook/github"
+    payloads = [("pull_request", _pr_body("org/fast", first + i)) for i in range(events)]
+    warm = LoadGenerator(url, E2E_CONCURRENCY, payloads=payloads[:50])
+    warm_ids = [uuid.uuid4().hex for _ in range(50)]
+    asyncio.run(warm.run(warm_ids))
+    wait_for(lambda: set(warm_ids) <= _recorded(db), 60, what="warm-up recorded")
+    load = LoadGenerator(url, E2E_CONCURRENCY,
+                         payloads=[("pull_request", _pr_body("org/fast", first + 100 + i))
+                                   for i in range(events)])
+    ids = [uuid.uuid4().hex for _ in range(events)]
+    cpu = _cpu_seconds(scheduler.pid)
+    began_wall, began = time.time(), time.perf_counter()
+    outcomes = asyncio.run(load.run(ids))
+    stream = time.perf_counter() - began
+    accepted = {o.delivery for o in outcomes.values() if o.status == 200}
+    assert len(accepted) == events, f"{events - len(accepted)} deliveries not accepted"
+    wait_for(lambda: accepted <= _recorded(db), 300, interval=0.05,
+             what="every delivery recorded by the scheduler")
+    e2e = time.time() - began_wall
+    cpu = _cpu_seconds(scheduler.pid) - cpu
+    for process in (apache, *workers):
+        process.stop()
+    return events / stream, events / e2e, cpu * 1000 / events
 
 
 def _metric(url: str, name: str) -> float:
@@ -121,22 +200,37 @@ def main() -> None:
         tenants.write_text(yaml.safe_dump(TENANT))
         client = geard.client("bench")
 
+        load = os.getloadavg()[0]
         print(f"events/s over gearman ({events} pull_request events, each one item, "
               "noop job, submitted at once)")
-        print(f"{'state':<12} {'events/s':>9} {'znode writes/event':>19} "
-              f"{'transactions/event':>19}")
+        print(f"{'state':<12} {'events/s':>9} {'sched CPU ms/event':>19} "
+              f"{'znode writes/event':>19} {'transactions/event':>19}")
         for mode, server in (("in memory", None), ("ZooKeeper", zk)):
             scheduler = _scheduler(stack, server, mode.split()[-1].lower(), geard, tenants)
             _send(client, "org/fast", 1, 50)  # warm up
             writes = _metric(scheduler.url, "zuul_state_znode_writes_total")
             txns = _metric(scheduler.url, "zuul_state_transactions_total")
+            cpu = _cpu_seconds(scheduler.pid)
             seconds = _send(client, "org/fast", 1000, events)
+            cpu = _cpu_seconds(scheduler.pid) - cpu
             writes = _metric(scheduler.url, "zuul_state_znode_writes_total") - writes
             txns = _metric(scheduler.url, "zuul_state_transactions_total") - txns
-            print(f"{mode:<12} {events / seconds:>9.0f} {writes / events:>19.2f} "
-                  f"{txns / events:>19.3f}")
+            print(f"{mode:<12} {events / seconds:>9.0f} {cpu * 1000 / events:>19.2f} "
+                  f"{writes / events:>19.2f} {txns / events:>19.3f}")
             scheduler.stop()
 
+        print()
+        print(f"end to end through Apache ({events} signed pull_request deliveries, "
+              f"{E2E_CONCURRENCY} in flight, 2 webhook workers -> gearman -> scheduler)")
+        print(f"{'state':<12} {'accept/s':>9} {'e2e/s':>9} {'sched CPU ms/event':>19}")
+        for mode, server in (("in memory", None), ("ZooKeeper", zk)):
+            name = "e2e-" + mode.split()[-1].lower()
+            scheduler = _scheduler(stack, server, name, geard, tenants)
+            db = stack.workdir / f"state-{name}" / "deliveries.db"
+            accept, e2e, cpu_ms = _end_to_end(stack, geard, scheduler, db, name, 200000,
+                                              events)
+            print(f"{mode:<12} {accept:>9.0f} {e2e:>9.0f} {cpu_ms:>19.2f}")
+            scheduler.stop()
         print()
         print("kill -9 of the scheduler -> every queued item back in its status")
         print(f"{'items':>6} {'total s':>8} {'after answering s':>18}")
@@ -155,6 +249,8 @@ def main() -> None:
             done = time.perf_counter()
             print(f"{target:>6} {done - killed:>8.2f} {done - answering:>18.2f}")
         client.shutdown()
+        print(f"\nload average (1 min) before/after: {load:.1f}/{os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} CPUs (shared with other users)")
     finally:
         procs.stop_all()
         shutil.rmtree(base, ignore_errors=True)

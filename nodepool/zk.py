@@ -193,6 +193,18 @@ class NodeRecord(Record):
     slot = Field(None)
     host_keys = Field([])
     python_path = Field(None)
+    tenant_name = Field(None)
+    requestor = Field(None)
+    user_data = Field(None)  # the requestor's (Zuul records the build using the node)
+
+    def allocate(self, request: RequestRecord | None) -> None:
+        """Give this node to ``request`` (None: free it), as Nodepool does: ``allocated_to``,
+        and the request's ``tenant_name`` and ``requestor``."""
+        self.allocated_to = request.id if request is not None else None
+        self.tenant_name = request.tenant_name if request is not None else None
+        self.requestor = request.requestor if request is not None else None
+        if request is None:
+            self.user_data = None
 
     @property
     def connection_port(self) -> int:
@@ -230,6 +242,7 @@ class NodeRecord(Record):
             "state_time": self.state_time, "created_time": self.created_time,
             "comment": self.comment, "hold_job": self.hold_job,
             "hold_expiration": self.hold_expiration, "static_slot": self.static_slot,
+            "tenant_name": self.tenant_name,
         }
 
 

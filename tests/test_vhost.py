@@ -21,6 +21,9 @@ DEPLOYMENTS = {
                  "dashboard_root": "/opt/zuul/web", "log_root": "/var/lib/zuul/logs"},
         "nodepool": {"launcher": ["127.0.0.1:8005", "127.0.0.1:8006"]},
     },
+    "two_schedulers": {"zuul": {"scheduler": ["127.0.0.1:9000", "[::1]:9100"],
+                                "webhook": "127.0.0.1:9001"},
+                       "status_cache": {"enabled": False}},
     "root_prefix": {"zuul": {"prefix": "/", "scheduler": "127.0.0.1:9000",
                              "dashboard_root": "/opt/zuul/web"}},
     "nested_prefix": {"zuul": {"prefix": "/ci/zuul/", "scheduler": "127.0.0.1:9000",
@@ -79,7 +82,8 @@ def test_routes_in_order() -> None:
     api = text.index('ProxyPass "/zuul/api/"')
     assert ws < api
     assert "ws://127.0.0.1:9002" in text and "ws://[::1]:9012" in text
-    assert text.count("BalancerMember \"http://127.0.0.1:90") == 2
+    # Two webhook workers and the scheduler.
+    assert text.count("BalancerMember \"http://127.0.0.1:90") == 3
     assert 'Alias "/zuul/logs/" "/var/lib/zuul/logs/"' in text
 
 
@@ -105,3 +109,16 @@ def test_monitoring_closed_and_cache_off() -> None:
         DEPLOYMENTS["no_cache_closed_monitoring"]))
     assert "Require all denied" in text and "CacheEnable" not in text
     assert '^(/zuul|/np)/(metrics|health)(/|$)' in text
+
+
+def test_read_api_balanced_over_schedulers() -> None:
+    """Every scheduler is a member of the balancer behind /api and /health."""
+    text = apache.render_vhost(apache.validate_deployment(DEPLOYMENTS["two_schedulers"]))
+    block = text[text.index('<Proxy "balancer://zuul-scheduler">'):]
+    block = block[:block.index("</Proxy>")]
+    assert 'BalancerMember "http://127.0.0.1:9000" retry=2' in block
+    assert 'BalancerMember "http://[::1]:9100" retry=2' in block
+    assert 'ProxyPass "/zuul/api/" "balancer://zuul-scheduler/api/" nocanon' in text
+    assert 'ProxyPass "/zuul/health/" "balancer://zuul-scheduler/health/"' in text
+    single = apache.render_vhost(apache.validate_deployment(DEPLOYMENTS["minimal"]))
+    assert 'BalancerMember "http://127.0.0.1:9000" retry=0' in single

@@ -65,7 +65,9 @@ SCHEMA = vol.Schema(
         },
         vol.Required("zuul"): {
             vol.Optional("prefix", default="/zuul"): _prefix,
-            vol.Required("scheduler"): host_port,
+            # One scheduler, or all of them (active + standbys): the read API is balanced over
+            # them; a standby forwards admin writes to the active scheduler itself.
+            vol.Required("scheduler"): Members,
             vol.Optional("webhook", default=[]): vol.Any([], Members),
             vol.Optional("streamer", default=[]): vol.Any([], Members),
             vol.Optional("dashboard_root"): NonEmptyStr,
@@ -115,6 +117,10 @@ SCHEMA = vol.Schema(
             vol.Optional("monitoring_allow", default=["127.0.0.1", "::1"]): [NonEmptyStr],
             vol.Optional("referrer_policy", default="same-origin"): NonEmptyStr,
             vol.Optional("dashboard_csp", default=DASHBOARD_CSP): NonEmptyStr,
+            # OpenID Connect issuers the dashboard signs in with: their origins are added to
+            # the dashboard CSP's connect-src (discovery document and token endpoint).
+            vol.Optional("oidc_issuers", default=[]): [vol.All(
+                NonEmptyStr, vol.Match(r"^https?://[^/?#]+", msg="expected an http(s) URL"))],
             vol.Optional("logs_csp", default=LOGS_CSP): NonEmptyStr,
             vol.Optional("api_csp", default=API_CSP): NonEmptyStr,
         },
@@ -177,7 +183,28 @@ def _check_tls(conf: dict[str, Any], source: str) -> dict[str, Any]:
     tls = conf["tls"]
     if tls["enabled"] and not (tls.get("certificate") and tls.get("key")):
         raise ConfigError(f"{source}: tls: certificate and key are required when enabled")
+    security = conf["security"]
+    security["dashboard_csp"] = csp_connect(security["dashboard_csp"],
+                                            security["oidc_issuers"])
     return conf
+
+
+def csp_connect(csp: str, urls: list[str]) -> str:
+    """``csp`` with the origins of ``urls`` added to its connect-src (made if missing)."""
+    origins = list(dict.fromkeys(
+        m.group(0) for m in (re.match(r"^https?://[^/?#]+", u) for u in urls) if m))
+    if not origins:
+        return csp
+    directives = [d.strip() for d in csp.split(";") if d.strip()]
+    for index, directive in enumerate(directives):
+        if directive.split()[0] == "connect-src":
+            present = directive.split()[1:]
+            directives[index] = " ".join(
+                ["connect-src", *present, *(o for o in origins if o not in present)])
+            break
+    else:
+        directives.append(" ".join(["connect-src", "'self'", *origins]))
+    return "; ".join(directives)
 
 
 def validate_deployment(data: dict[str, Any], source: str = "deployment") -> dict[str, Any]:

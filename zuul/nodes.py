@@ -129,12 +129,15 @@ class NodeRequester:
                       relative_priority: int = 0, event_id: str | None = None,
                       tenant_name: str | None = None,
                       requestor_data: dict[str, Any] | None = None,
+                      provider: str | None = None,
                       submitted: Callable[[str], None] | None = None) -> NodeSet:
         """Request nodes with ``labels``; return them locked and ``in-use``.
 
         The request is Zuul 14's: ``priority`` (precedence, the znode name's prefix),
         ``relative_priority`` (position of the item in its queue: 0 first), ``event_id`` and
-        ``tenant_name``; ``requestor_data`` (opaque to Nodepool) gets the ``build_uuid``.
+        ``tenant_name`` (the launcher writes it on the nodes it allocates); ``provider`` (the
+        provider to prefer, as Zuul asks for its parent job's); ``requestor_data`` (opaque
+        to Nodepool) gets the ``build_uuid``.
         ``submitted`` is called with the request id once written (to :meth:`revise` it).
         Raises :class:`NodeRequestFailed` when Nodepool fails the request or the request is
         lost. Cancelling deletes the request (and returns any nodes already taken).
@@ -149,7 +152,8 @@ class NodeRequester:
             requestor=self.requestor, node_types=list(labels),
             requestor_data={**(requestor_data or {}), "build_uuid": build_uuid,
                             "tenant_name": tenant_name},
-            relative_priority=relative_priority, event_id=event_id, tenant_name=tenant_name)
+            relative_priority=relative_priority, event_id=event_id, tenant_name=tenant_name,
+            provider=provider)
         began = time.monotonic()
         try:
             record = await self._run(self.store.submit_request, record, priority)
@@ -220,6 +224,10 @@ class NodeRequester:
                     raise NodeRequestFailed(
                         f"node {node_id} is no longer allocated to {request.id}")
                 record.state = NodeState.IN_USE
+                # Which build has the node (Nodepool keeps user_data for the requestor): the
+                # dashboard links node <-> build by it.
+                record.user_data = {**(record.user_data if isinstance(record.user_data, dict)
+                                       else {}), "build_uuid": request.build_uuid}
                 self.store.update_node(record)
             except RecordGone as exc:
                 lock.release()

@@ -29,16 +29,39 @@ log = logging.getLogger(__name__)
 LOCK_TIMEOUT = 2.0
 
 
-def choose_pool(providers: list[Provider], request: RequestRecord
-                ) -> tuple[Provider, dict[str, Any]] | None:
-    """The first of our pools that could ever satisfy every label of ``request``."""
+class Yield:
+    """``choose_pool``'s answer when the request asks for another provider that is online."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+
+def choose_pool(providers: list[Provider], request: RequestRecord,
+                registered: list[dict[str, Any]] | None = None
+                ) -> tuple[Provider, dict[str, Any]] | Yield | None:
+    """The pool of ours to serve ``request`` with, :class:`Yield`, or None (decline).
+
+    As Nodepool 11's pool workers do with a request's ``provider``: the requested provider's
+    pool serves it when it is one of ours and could satisfy every label; when it is
+    another launcher's pool that is registered (``registered``: the pool components),
+    supports every label and has not declined, we leave the request to it; otherwise (the
+    provider is unknown, offline or declined) any pool that can serve it does.
+    """
     if not request.node_types:
         return None
-    for provider in providers:
-        for pool in provider.pools:
-            if provider.can_satisfy(pool, request.node_types):
-                return provider, pool
-    return None
+    wanted = request.provider
+    candidates = [(provider, pool) for provider in providers for pool in provider.pools
+                  if provider.can_satisfy(pool, request.node_types)]
+    if wanted:
+        preferred = [c for c in candidates if c[0].name == wanted]
+        if preferred:
+            return preferred[0]
+        declined = set(request.declined_by)
+        if any(p.get("provider_name") == wanted and str(p.get("id")) not in declined
+               and set(request.node_types) <= set(p.get("supported_labels") or ())
+               for p in registered or ()):
+            return Yield(wanted)
+    return candidates[0] if candidates else None
 
 
 def decline(store: NodepoolStore, request: RequestRecord, pool_ids: set[str],
@@ -57,8 +80,9 @@ def decline(store: NodepoolStore, request: RequestRecord, pool_ids: set[str],
                             else "declined").inc()
 
 
-def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: str) -> bool:
-    """Allocate one ready node to ``request_id`` under its lock; False if someone was faster."""
+def _take_ready(store: NodepoolStore, node: NodeRecord, request: RequestRecord,
+                owner: str) -> bool:
+    """Allocate one ready node to ``request`` under its lock; False if someone was faster."""
     lock = store.node_lock(node.id, owner)
     if not lock.acquire(blocking=False):
         return False
@@ -67,9 +91,9 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request_id: str, owner: 
         fresh = store.get_node(node.id)
         if fresh is None or fresh.state != NodeState.READY or fresh.allocated_to:
             return False
-        fresh.allocated_to = request_id
+        fresh.allocate(request)
         store.update_node(fresh, state_changed=False)
-        node.allocated_to = request_id
+        node.allocate(request)
         return True
     except RecordGone:
         return False
@@ -144,9 +168,9 @@ def _give_back(store: NodepoolStore, nodes: list[NodeRecord], request_id: str,
             fresh = store.get_node(node.id)
             if fresh is not None and fresh.state == NodeState.READY \
                     and fresh.allocated_to == request_id:
-                fresh.allocated_to = None
+                fresh.allocate(None)
                 store.update_node(fresh, state_changed=False)
-                node.allocated_to = None
+                node.allocate(None)
         except RecordGone:
             pass
         finally:
@@ -159,6 +183,6 @@ def _allocate_one(store: NodepoolStore, request: RequestRecord, provider: Provid
     for node in sorted(nodes, key=lambda n: n.id not in preferred):
         if (node.state == NodeState.READY and not node.allocated_to and node.has_label(label)
                 and provider.owns(node, pool)
-                and _take_ready(store, node, request.id, launcher)):
+                and _take_ready(store, node, request, launcher)):
             return node
-    return provider.launch(store, pool, label, request.id, nodes)
+    return provider.launch(store, pool, label, request, nodes)

@@ -23,7 +23,7 @@ from kazoo.recipe.cache import TreeCache, TreeEvent
 
 from nodepool.launcher import metrics
 from nodepool.launcher.drivers import Provider, StaticProvider, make_providers
-from nodepool.launcher.handler import choose_pool, decline, fulfil
+from nodepool.launcher.handler import Yield, choose_pool, decline, fulfil
 from nodepool.launcher.planner import RoundPlan
 from nodepool.zk import (
     NODES,
@@ -290,7 +290,7 @@ class LauncherWorker:
 
     def _free(self, node: NodeRecord, _provider: Provider) -> None:
         if node.allocated_to not in set(self.store.request_ids()):
-            node.allocated_to = None
+            node.allocate(None)
             self.store.update_node(node, state_changed=False)
 
     def _expire_hold(self, node: NodeRecord, _provider: Provider) -> None:
@@ -313,7 +313,8 @@ class LauncherWorker:
     def _handle_requests(self, nodes: list[NodeRecord]) -> None:
         """Plan the open requests in priority/FIFO order, then handle them several at a
         time (ZooKeeper round trips dominate), each under its request lock."""
-        registered = {str(pool.get("id")) for pool in self.store.pools()}
+        pools = self.store.pools()
+        registered = {str(pool.get("id")) for pool in pools}
         ours = self.pool_ids
         requests = sorted((r for r in self._open_requests()
                            if r is not None and r.state in OPEN_REQUEST_STATES
@@ -322,7 +323,9 @@ class LauncherWorker:
         plan = RoundPlan(nodes)
         tasks: list[tuple[RequestRecord, Any]] = []
         for request in requests:
-            choice = choose_pool(self.providers, request)
+            choice = choose_pool(self.providers, request, pools)
+            if isinstance(choice, Yield):
+                continue  # left to the launcher of the provider it asks for
             if choice is None:
                 tasks.append((request, None))
             else:

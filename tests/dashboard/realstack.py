@@ -39,10 +39,12 @@ class DashboardStack:
 
 
 def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool = True,
-          streamer: bool = True, auth: dict[str, Any] | None = None) -> DashboardStack:
+          streamer: bool = True, auth: dict[str, Any] | None = None,
+          security: dict[str, Any] | None = None) -> DashboardStack:
     """Start the services (Nodepool and streamer optional) and Apache at ``prefix``.
 
     ``auth`` is the scheduler's bearer-token section (admin actions); none by default.
+    ``security`` is the deployment's ``security`` section for Apache (e.g. ``oidc_issuers``).
     """
     workdir = stack.workdir
     log_root = workdir / "logs"
@@ -76,5 +78,5 @@ def start(stack: Stack, github_url: str, prefix: str = "/zuul", nodepool: bool =
                                      {"log_root": str(log_root)})
         zuul["streamer"] = f"127.0.0.1:{log_streamer.port}"
     apache = stack.apache(zuul=zuul, nodepool={"launcher": f"127.0.0.1:{launcher.port}"}
-                          if launcher else None)
+                          if launcher else None, **({"security": security} if security else {}))
     return DashboardStack(apache, scheduler, geard, prefix, log_streamer)

@@ -7,6 +7,8 @@ same pages against the real services through a real Apache.
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import threading
 import time
 from pathlib import Path
@@ -117,6 +119,7 @@ class RecordedAPI:
         self.finished: set[str] = set()  # change numbers no longer in the status
         self.evil_url = ""  # a URL from a (hostile) webhook payload, put in items and builds
         self._tick = 0
+        self._status_body: tuple[Any, bytes, bytes] | None = None
         self.stream_requests: list[dict[str, Any]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -165,6 +168,24 @@ class RecordedAPI:
         return web.FileResponse(path)
 
     async def _status(self, request: web.Request) -> web.Response:
+        """Zuul's status.json, serialized and gzip-compressed once per change as the real
+        front door does (the scheduler rebuilds it at most once a second, Apache caches it),
+        so a browser measurement is not timing this recorder's JSON encoding."""
+        if self.changed_item is not None:  # one item's job moves on at every answer
+            self._tick += 1
+        key = (self.status_items, self.evil_url, frozenset(self.finished), self.changed_item,
+               self._tick if self.changed_item is not None else 0)
+        if self._status_body is None or self._status_body[0] != key:
+            body = json.dumps(self._status_document()).encode()
+            self._status_body = (key, body, gzip.compress(body, 1))
+        _, body, compressed = self._status_body
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            body = compressed
+        return web.Response(body=body, headers=headers)
+
+    def _status_document(self) -> dict[str, Any]:
         document = status(self.status_items)
         if self.evil_url:
             document["pipelines"][0]["change_queues"][0]["heads"][0][0]["url"] = self.evil_url
@@ -172,13 +193,12 @@ class RecordedAPI:
             pipeline["change_queues"] = [
                 q for q in pipeline["change_queues"]
                 if not any(i["id"].split(",")[0] in self.finished for h in q["heads"] for i in h)]
-        if self.changed_item is not None:  # one item's job moves on at every answer
-            self._tick += 1
+        if self.changed_item is not None:
             for queue in document["pipelines"][0]["change_queues"]:
                 for item in queue["heads"][0]:
                     if item["id"].startswith(f"{self.changed_item},"):
                         item["jobs"][0]["elapsed_time"] = 1000 * self._tick
-        return web.json_response(document)
+        return document
 
     async def _builds(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", 50))

@@ -73,6 +73,7 @@ def _pages(finished: str, running: str, node: str) -> list[tuple[str, str]]:
         ("#/t/example/change/50", "#change-live .item"),
         ("#/t/example/projects", "#projects tr[data-name='org/dash']"),
         ("#/t/example/project/org/dash", "[data-pipeline='check'] .graph .node"),
+        ("#/t/example/project/org/graph", ".graph .node[data-job='graph-deploy']"),
         ("#/t/example/jobs", "#jobs tr[data-name='console-job']"),
         ("#/t/example/job/console-job", "#variants, " + UNAVAILABLE),
         ("#/t/example/labels", ".card[data-label='local']"),
@@ -89,6 +90,37 @@ def _pages(finished: str, running: str, node: str) -> list[tuple[str, str]]:
         (f"#/t/example/stream/{finished}", "#console[data-state='stored']"),
         (f"#/t/example/stream/{running}", "#console[data-state='streaming'] .ln[data-n]"),
     ]
+
+
+def _check_job_graph(page: Any, real: DashboardStack) -> None:
+    """org/graph's check jobs (tenant.yaml: build -> unit, lint -> deploy) in columns by
+    depth, each edge named on both ends and linked to the job."""
+    page.goto(real.url + "#/t/example/project/org/graph")
+    graph = page.locator("[data-pipeline='check'] .graph")
+    graph.locator(".node[data-job='graph-deploy']").wait_for()
+    levels = graph.locator(".level")
+    columns = [sorted(levels.nth(i).locator(".node").evaluate_all(
+        "els => els.map(e => e.dataset.job)")) for i in range(levels.count())]
+    assert columns == [["graph-build"], ["graph-lint", "graph-unit"], ["graph-deploy"]]
+    deploy = graph.locator(".node[data-job='graph-deploy']")
+    assert deploy.get_attribute("data-needs") == "graph-unit graph-lint"
+    assert deploy.locator(".needs a").evaluate_all("els => els.map(e => e.textContent)") == [
+        "graph-unit", "graph-lint"]
+    build = graph.locator(".node[data-job='graph-build']")
+    assert build.locator(".then a").evaluate_all("els => els.map(e => e.getAttribute('href'))") \
+        == ["#/t/example/job/graph-unit", "#/t/example/job/graph-lint"]
+
+
+def _check_node_build_links(page: Any, real: DashboardStack, running: str) -> None:
+    """The running build's page links the node it runs on, whose page links back."""
+    page.goto(real.url + f"#/t/example/build/{running}")
+    link = page.locator("#build-nodes a")
+    link.first.wait_for()
+    node_href = link.first.get_attribute("href")
+    assert node_href and node_href.startswith("#/t/example/node/")
+    page.goto(real.url + node_href)
+    page.wait_for_selector("#node-build")
+    assert page.get_attribute("#node-build", "href") == f"#/t/example/build/{running}"
 
 
 @pytest.mark.slow
@@ -122,6 +154,9 @@ def test_every_page_at_desktop_and_phone_width_has_no_axe_violation(
                 .filter((e) => !/\\/(api|logs|nodepool)\\//.test(new URL(e.name).pathname))
                 .reduce((n, e) => n + e.encodedBodySize, 0)""")
             assert 0 < size < 100 * 1024, f"the dashboard's files took {size} bytes"
+            if name == "wide":
+                _check_job_graph(page, real)
+                _check_node_build_links(page, real, running)
             # The console's heading names the job, project and change while it runs.
             page.goto(real.url + f"#/t/example/stream/{running}")
             page.wait_for_selector("#console[data-state='streaming'] .ln[data-n]")

@@ -13,6 +13,7 @@ import pytest
 
 from tests.dashboard.conftest import STATIC_ROOT
 from tests.dashboard.recorded_api import RecordedAPI
+from tests.dashboard.timing import check_median
 from tests.harness.process import wait_for
 
 
@@ -254,13 +255,14 @@ def test_status_refresh_reuses_unchanged_items_and_keeps_focus(page, api: Record
     page.wait_for_timeout(300)
     page.evaluate("window.__added = 0")
     before = api.hits[path]
-    wait_for(lambda: api.hits[path] >= before + 1, 10, what="one more refresh")
-    page.wait_for_timeout(300)
-    assert page.evaluate("window.__added") == 1  # only the changed item was rebuilt
+    wait_for(lambda: page.evaluate("window.__added") >= 1, 10, what="the changed item redrawn")
+    # only the changed item was rebuilt: one card per refresh since the reset (plus one for
+    # an answer in flight at the reset); a full rebuild would add 1,004
+    assert page.evaluate("window.__added") <= api.hits[path] - before + 1
     assert page.evaluate("document.activeElement.closest('.item').dataset.id").startswith("500,")
-    # The render's own wall-clock time, the fastest of eight refreshes: on this shared 2-core
-    # machine (load average often above 15) a single refresh also counts the time other
-    # processes hold the CPU. Chromium's main-thread task time is printed beside it.
+    # The render's own wall-clock time (data parsed -> DOM reconciled), the median of eight
+    # refreshes against the target stretched by the machine's load (tests/dashboard/timing.py).
+    # Chromium's main-thread task time is printed beside it.
     cdp = page.context.new_cdp_session(page)
     cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
 
@@ -277,7 +279,32 @@ def test_status_refresh_reuses_unchanged_items_and_keeps_focus(page, api: Record
     task_ms = (task_seconds() - start) / 8 * 1000
     print(f"status refresh, 1,004 items, one changed: render {sorted(times)} ms wall; "
           f"{task_ms:.1f} ms main-thread task time per refresh")
-    assert min(times) < 50
+    check_median("status refresh, 1,004 items, one changed", times, 50)
+
+
+def test_first_status_visible_with_1000_items(browser, api: RecordedAPI) -> None:
+    """From navigation to the first status on screen (the page's ``zuul-first-status`` mark,
+    set when the first cards are in the DOM): the first screenful is drawn at once and the rest
+    of a 1,004-item status fills in slice by slice afterwards."""
+    api.status_items = 1000
+    firsts = []
+    for load in range(5):
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        try:
+            page = context.new_page()
+            page.goto(api.url + "#/t/example/status?refresh=60")
+            page.wait_for_selector(".item")
+            firsts.append(page.evaluate(
+                "performance.getEntriesByName('zuul-first-status')[0].startTime"))
+            if load == 0:  # the rest fills in: every card, in order
+                page.wait_for_selector("#pipelines[data-complete='true']", timeout=30_000)
+                ids = page.eval_on_selector_all(
+                    ".pipeline[data-pipeline='check'] .item", "els => els.map(e => e.dataset.id)")
+                assert len(ids) == 1002
+                assert [int(i.split(",")[0]) for i in ids] == [12, 13, *range(100, 1100)]
+        finally:
+            context.close()
+    check_median("first status visible, 1,004 items", firsts, 300)
 
 
 def test_only_http_urls_become_links(page, api: RecordedAPI) -> None:

@@ -141,7 +141,8 @@ class Sandbox:
         """Run the playbook with the sandbox's variables (and ``args``); keep its output."""
         self.runs += 1
         summary = self.root / f"summary-{self.runs}.txt"
-        argv = [str(Path(sys.executable).absolute().parent / "ansible-playbook"), "-i", str(INVENTORY),
+        playbook_cmd = Path(sys.executable).absolute().parent / "ansible-playbook"
+        argv = [str(playbook_cmd), "-i", str(INVENTORY),
                 str(PLAYBOOK), "-e", f"@{self.root / 'vars.yaml'}",
                 "-e", f"deploy_summary_file={summary}", *args]
         env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "playbooks" / "ansible.cfg"),

@@ -91,3 +91,62 @@ def test_standby_takes_over_within_10s(zk_stack: Stack, github_api: GitHubAPI) -
                  what="PR 54 reported by the new active scheduler")
     finally:
         events.close()
+
+
+def test_apache_balances_reads_over_both_schedulers(zk_stack: Stack,
+                                                    github_api: GitHubAPI) -> None:
+    """Reads through Apache go to both schedulers and keep succeeding while one is killed."""
+    stack = zk_stack
+    geard = stack.gearman()
+    tenants = tenant_file(stack.workdir)
+    first = _scheduler(stack, "a", geard, github_api, tenants)
+    wait_for(lambda: _role(first).get("active"), 10, what="first scheduler active")
+    second = _scheduler(stack, "b", geard, github_api, tenants)
+    wait_for(lambda: _role(second).get("active_url") == first.url, 10, what="standby")
+    # No status cache: every read reaches a scheduler.
+    apache = stack.apache(zuul={"scheduler": [f"127.0.0.1:{first.port}",
+                                              f"127.0.0.1:{second.port}"]},
+                          status_cache={"enabled": False})
+    base = f"{apache.url}/zuul/api"
+    events = Events(geard)
+    numbers = [61, 62]
+    try:
+        for number in numbers:
+            assert events.send("pull_request", pr_body("org/slow", number, _sha(number))) \
+                == "accepted"
+        expected = [f"{n},{_sha(n)}" for n in numbers]
+        wait_for(lambda: item_ids(second.url, "check") == expected, 10,
+                 what="mirrored items")
+
+        def read_all(count: int) -> set[str]:
+            """``count`` reads through Apache, each a 200 with the queue; who answered."""
+            answered = set()
+            for _ in range(count):
+                answer = get(f"{base}/scheduler")
+                assert answer.status == 200, answer.text
+                answered.add(answer.json()["url"])
+            for _ in range(count):
+                assert item_ids(f"{apache.url}/zuul", "check") == expected
+            return answered
+
+        # Both schedulers answer reads (byrequests alternates between them).
+        assert read_all(10) == {first.url, second.url}
+
+        first.kill()
+        # Right after the kill (the standby has not taken over yet) and for a while after,
+        # every read through Apache is answered, by the survivor.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            assert read_all(5) == {second.url}
+        wait_for(lambda: _role(second).get("active"), 10, what="the standby taking over")
+        assert read_all(10) == {second.url}
+        assert get(f"{apache.url}/zuul/health/ready").status == 200
+        # An admin write through Apache reaches the new active scheduler.
+        answer = request("POST", f"{base}/tenant/example/project/org/slow/enqueue",
+                         body={"pipeline": "check", "change": f"63,{_sha(63)}"},
+                         headers=bearer(["example"]))
+        assert answer.status == 200, answer.text
+        wait_for(lambda: item_ids(second.url, "check") == expected + [f"63,{_sha(63)}"], 10,
+                 what="enqueue through Apache")
+    finally:
+        events.close()

@@ -1,26 +1,37 @@
 """Real child processes for tests: started with a log file, stopped by PID, never leaked."""
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_result,
+    stop_after_delay,
+    wait_fixed,
+)
+
+
+def _polling(timeout: float, interval: float, what: str) -> dict[str, Any]:
+    """tenacity arguments: poll every ``interval`` while the result is falsy, for ``timeout``."""
+    def give_up(state: RetryCallState) -> NoReturn:
+        raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
+
+    return {"stop": stop_after_delay(timeout), "wait": wait_fixed(interval),
+            "retry": retry_if_result(lambda value: not value), "retry_error_callback": give_up}
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float, what: str = "condition",
                      interval: float = 0.05) -> object:
     """Like :func:`wait_for`, for async tests: polls without blocking the event loop."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
-        await asyncio.sleep(interval)
+    return await AsyncRetrying(**_polling(timeout, interval, what))(predicate)
 
 
 class ProcessFailed(RuntimeError):
@@ -30,14 +41,7 @@ class ProcessFailed(RuntimeError):
 def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.05,
              what: str = "condition") -> object:
     """Poll ``predicate`` until it returns something truthy or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
-        time.sleep(interval)
+    return Retrying(**_polling(timeout, interval, what))(predicate)
 
 
 class ManagedProcess:

@@ -189,3 +189,43 @@ async def test_expired_hold_is_deleted(zk_stack: Stack, requester: NodeRequester
     node_id = nodeset.nodes[0].id
     assert store.get_node(node_id).hold_job == "0000000001"
     await eventually(lambda: store.get_node(node_id) is None, what="expired hold deleted")
+
+
+async def test_request_provider_is_honoured(zk_stack: Stack, requester: NodeRequester,
+                                            store: NodepoolStore) -> None:
+    """A request's ``provider`` as Nodepool 11 treats it: served by that provider when it is
+    online, left by the other launchers' pools to it, served by anyone when it is offline.
+    The nodes carry the request's ``tenant_name`` and ``requestor``."""
+    start_launcher(zk_stack, "launcher-a", local_config(provider="alpha"))
+
+    async def provider_of(provider: str | None, build: str) -> str:
+        nodeset = await asyncio.wait_for(
+            requester.request(["local-label"], build, provider=provider, tenant_name="t1"), 20)
+        record = store.get_node(nodeset.nodes[0].id)
+        assert record is not None
+        assert (record.tenant_name, record.requestor) == ("t1", "zuul-test")
+        await requester.release(nodeset)
+        return str(record.provider)
+
+    assert await provider_of("beta", "build-offline") == "alpha"  # nobody offers beta yet
+    start_launcher(zk_stack, "launcher-b", local_config(provider="beta"))
+    await eventually(lambda: {p.get("provider_name") for p in store.pools()}
+                     == {"alpha", "beta"}, what="both launchers registered")
+    for n in range(3):
+        assert await provider_of("beta", f"build-beta-{n}") == "beta"
+        assert await provider_of("alpha", f"build-alpha-{n}") == "alpha"
+
+
+async def test_one_launcher_serves_the_requested_provider(
+        zk_stack: Stack, requester: NodeRequester, store: NodepoolStore) -> None:
+    pool = {"name": "main", "max-servers": 5, "labels": ["local-label"]}
+    start_launcher(zk_stack, "launcher-a", {
+        "labels": [{"name": "local-label"}],
+        "providers": [{"name": name, "driver": "local", "pools": [pool]}
+                      for name in ("first", "second")]})
+    for provider, expected in (("second", "second"), ("first", "first"), (None, "first")):
+        nodeset = await asyncio.wait_for(
+            requester.request(["local-label"], f"build-{provider}", provider=provider), 20)
+        record = store.get_node(nodeset.nodes[0].id)
+        assert record is not None and record.provider == expected, (provider, record)
+        await requester.release(nodeset)

@@ -55,7 +55,10 @@ class Faults:
 async def test_every_accepted_delivery_processed_once_under_faults(stack: Stack) -> None:
     geard = await asyncio.to_thread(stack.gearman, True)
     scheduler = await asyncio.to_thread(stack.scheduler, geard)
-    workers = [await asyncio.to_thread(start_worker, stack, geard, f"webhook-{i}")
+    # A job whose answer is lost with a dying scheduler or geard is submitted again after
+    # job_timeout (the scheduler's dedup makes that harmless); keep it short here.
+    submit = {"retry_initial": 0.05, "retry_max": 0.5, "job_timeout": 15.0}
+    workers = [await asyncio.to_thread(start_worker, stack, geard, f"webhook-{i}", submit=submit)
                for i in (1, 2)]
     apache = await asyncio.to_thread(
         stack.apache, zuul={"scheduler": f"127.0.0.1:{scheduler.port}",
@@ -79,7 +82,15 @@ async def test_every_accepted_delivery_processed_once_under_faults(stack: Stack)
     def all_processed() -> bool:
         return accepted <= set(processed_deliveries(db))
 
-    await asyncio.to_thread(wait_for, all_processed, 90, 0.2, "every accepted delivery")
+    try:
+        await asyncio.to_thread(wait_for, all_processed, 120, 0.2, "every accepted delivery")
+    except TimeoutError:
+        missing = sorted(accepted - set(processed_deliveries(db)))
+        still_spooled = {w.url: len(spooled(w)) for w in workers}
+        retries = {w.url: submissions(w.url, "retry") for w in workers}
+        raise AssertionError(f"{len(missing)} accepted deliveries never processed, e.g. "
+                             f"{missing[:3]}; spool files left {still_spooled}; "
+                             f"retries {retries}") from None
     await asyncio.to_thread(wait_for, lambda: not any(spooled(w) for w in workers), 30, 0.2,
                             "spools drained")
     processed = processed_deliveries(db)

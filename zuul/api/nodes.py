@@ -33,7 +33,11 @@ def _node_dict(node: Any) -> dict[str, Any]:
             "connection_type": node.connection_type,
             "external_id": getattr(node, "external_id", None) or node.hostname or None,
             "provider": node.provider or "", "state": str(node.state),
-            "state_time": node.state_time, "comment": node.comment}
+            "state_time": node.state_time, "comment": node.comment,
+            "allocated_to": node.allocated_to,
+            # the build that took the node (zuul.nodes records it in Nodepool's user_data)
+            "build_uuid": node.user_data.get("build_uuid")
+            if isinstance(node.user_data, dict) else None}
 
 
 def _request_dict(request: Any, build: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +72,7 @@ class NodeRoutes:
         holds = {h["id"] for h in await asyncio.to_thread(self.ctx.history.autoholds, tenant)}
         requests, nodes = await asyncio.to_thread(lambda: (store.requests(), store.nodes()))
         mine = {r.id: r for r in requests if r.build_uuid in builds}
-        return ([n for n in nodes if n.allocated_to in mine or
+        return ([n for n in nodes if n.allocated_to in mine or n.tenant_name == tenant or
                  (n.state == "hold" and str(n.hold_job) in holds)], mine, builds)
 
     async def nodes(self, request: web.Request) -> web.Response:

@@ -2,16 +2,37 @@
 
 SQLite (``sqlite:///<state_dir>/zuul.db``) by default, any SQLAlchemy URL (PostgreSQL:
 ``postgresql://user:pw@host/db``) by configuration. Calls are synchronous and short; the
-scheduler runs them with ``asyncio.to_thread``.
+scheduler runs them with ``asyncio.to_thread``. The scheduler's hot-path writes (buildsets,
+builds, system events) go through :meth:`BuildHistory.apply`: many in one transaction
+(zuul.db.writer batches them). SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit
+survives a crash of the process, and readers do not wait for the writer.
 """
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+log = logging.getLogger(__name__)
+
+
+class HistoryOp(enum.Enum):
+    """The history writes :meth:`BuildHistory.apply` takes (each with its arguments)."""
+
+    START_BUILDSET = "start_buildset"  # (record,)
+    ADD_BUILD = "add_build"  # (record,)
+    END_BUILDSET = "end_buildset"  # (uuid, result, message)
+    SYSTEM_EVENT = "system_event"  # (tenant, event_type, description, event_id)
+
+
+Write = tuple[HistoryOp, tuple[Any, ...]]
 
 metadata = sa.MetaData()
 
@@ -37,7 +58,7 @@ builds = sa.Table(
     "zuul_build", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("uuid", sa.String(36), nullable=False, unique=True),
-    sa.Column("buildset_uuid", sa.String(36), nullable=False),
+    sa.Column("buildset_uuid", sa.String(36), nullable=False, index=True),
     *_ref_columns(),
     sa.Column("job_name", sa.String(255), nullable=False),
     sa.Column("result", sa.String(255)),
@@ -128,6 +149,41 @@ def describe_ref(record: dict[str, Any]) -> str:
     return f"Ref {project} {ref} updated {oldrev}..{newrev}"
 
 
+# A buildset's result, with its first build's start and last build's end (executemany).
+END_BUILDSET = buildsets.update().where(buildsets.c.uuid == sa.bindparam("b_uuid")).values(
+    result=sa.bindparam("b_result"), message=sa.bindparam("b_message"),
+    first_build_start_time=sa.select(sa.func.min(builds.c.start_time)).where(
+        builds.c.buildset_uuid == sa.bindparam("b_uuid")).scalar_subquery(),
+    last_build_end_time=sa.select(sa.func.max(builds.c.end_time)).where(
+        builds.c.buildset_uuid == sa.bindparam("b_uuid")).scalar_subquery())
+
+
+def _same_keys(rows: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``rows`` grouped by their keys (one executemany each), in first-seen order."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    return list(groups.values())
+
+
+def _dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT with ON CONFLICT support (SQLite, PostgreSQL); None for other databases."""
+    if conn.dialect.name == "sqlite":
+        return sqlite_insert(table)
+    if conn.dialect.name == "postgresql":
+        return postgresql_insert(table)
+    return None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL: readers never wait for the writer; NORMAL: no fsync per commit (a commit is
+    still safe when the process dies, only a power loss may lose the last ones)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def _iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) if ts else None
 
@@ -210,9 +266,13 @@ class BuildHistory:
 
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
         metadata.create_all(self.engine)
         self._add_new_columns()
+        for index in builds.indexes:  # indexes added since a database was made
+            index.create(self.engine, checkfirst=True)
 
     def _add_new_columns(self) -> None:
         """Add nullable columns that a database made by an older version lacks."""
@@ -227,9 +287,102 @@ class BuildHistory:
                                              f'"{column.name}" {kind}'))
 
     def add_build(self, record: dict[str, Any]) -> None:
-        """Store one finished build."""
-        with self._lock, self.engine.begin() as conn:
-            conn.execute(builds.insert().values(**record))
+        """Store one finished build (a second record of the same uuid replaces the first)."""
+        self._apply_one(HistoryOp.ADD_BUILD, record)
+
+    def apply(self, writes: Sequence[Write]) -> list[Exception | None]:
+        """Apply ``writes`` in one transaction; return each one's error (or None).
+
+        Each kind is written in bulk (one statement for many rows), in this order: buildsets
+        started, builds (a later record of the same build wins), buildsets ended (their
+        build times then include every build of the batch), system events. If the
+        transaction fails, each write is retried in its own, so one bad record does not lose
+        the others.
+        """
+        if not writes:
+            return []
+        try:
+            with self._lock, self.engine.begin() as conn:
+                self._write_bulk(conn, writes)
+            return [None] * len(writes)
+        except Exception as exc:  # noqa: BLE001 - retried one by one below
+            if len(writes) == 1:
+                return [exc]
+            log.warning("History batch of %d write(s) failed (%s); writing one by one",
+                        len(writes), type(exc).__name__)
+        return [self.apply([write])[0] for write in writes]
+
+    def _apply_one(self, op: HistoryOp, *args: Any) -> None:
+        error = self.apply([(op, args)])[0]
+        if error is not None:
+            raise error
+
+    def _write_bulk(self, conn: sa.Connection, writes: Sequence[Write]) -> None:
+        started: dict[str, dict[str, Any]] = {}
+        added: dict[str, dict[str, Any]] = {}
+        ended: dict[str, dict[str, Any]] = {}
+        events: list[dict[str, Any]] = []
+        for op, args in writes:
+            if op is HistoryOp.START_BUILDSET:
+                started.setdefault(args[0]["uuid"], args[0])
+            elif op is HistoryOp.ADD_BUILD:
+                added.pop(args[0]["uuid"], None)
+                added[args[0]["uuid"]] = args[0]
+            elif op is HistoryOp.END_BUILDSET:
+                ended[args[0]] = {"b_uuid": args[0], "b_result": args[1], "b_message": args[2]}
+            else:
+                tenant, event_type, description, event_id = args
+                events.append({"tenant": tenant, "event_type": event_type,
+                               "description": description, "event_id": event_id,
+                               "event_time": time.time()})
+        triggered: list[dict[str, Any]] = []
+        if started:
+            stored = set(conn.execute(sa.select(buildsets.c.uuid).where(
+                buildsets.c.uuid.in_(list(started)))).scalars())
+            # The one buildset event Zuul 14 records (its SQL reporter, on creation).
+            triggered = [{"buildset_uuid": uuid, "event_type": BuildsetEventType.TRIGGERED.value,
+                          "event_time": record.get("event_timestamp") or time.time(),
+                          "description": f"Triggered by {describe_ref(record)}"}
+                         for uuid, record in started.items() if uuid not in stored]
+        for rows in _same_keys(started.values()):
+            self._insert_new(conn, buildsets, rows)
+        if triggered:
+            conn.execute(buildset_events.insert(), triggered)
+        for rows in _same_keys(added.values()):
+            self._upsert(conn, builds, rows)
+        if ended:
+            conn.execute(END_BUILDSET, list(ended.values()))
+        if events:
+            conn.execute(system_events.insert(), events)
+
+    @staticmethod
+    def _insert_new(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """Insert the rows whose ``uuid`` is not stored yet."""
+        insert = _dialect_insert(conn, table)
+        if insert is not None:
+            conn.execute(insert.on_conflict_do_nothing(index_elements=["uuid"]), rows)
+            return
+        for row in rows:
+            if conn.execute(sa.select(table.c.id).where(
+                    table.c.uuid == row["uuid"])).first() is None:
+                conn.execute(table.insert().values(**row))
+
+    @staticmethod
+    def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """Insert the rows, replacing the stored ones of the same ``uuid``."""
+        insert = _dialect_insert(conn, table)
+        if insert is not None:
+            conn.execute(insert.on_conflict_do_update(
+                index_elements=["uuid"],
+                set_={k: insert.excluded[k] for k in rows[0] if k != "uuid"}), rows)
+            return
+        for row in rows:
+            found = conn.execute(sa.select(table.c.id).where(
+                table.c.uuid == row["uuid"])).first()
+            if found is None:
+                conn.execute(table.insert().values(**row))
+            else:
+                conn.execute(table.update().where(table.c.id == found.id).values(**row))
 
     def builds(self, tenant: str, limit: int = 50, skip: int = 0,
                exclude_result: list[str] | None = None, complete: bool | None = None,
@@ -291,27 +444,11 @@ class BuildHistory:
 
     def start_buildset(self, record: dict[str, Any]) -> None:
         """Store a buildset when its item starts (``result`` stays null until reported)."""
-        with self._lock, self.engine.begin() as conn:
-            found = conn.execute(sa.select(buildsets.c.id).where(
-                buildsets.c.uuid == record["uuid"])).first()
-            if found is None:
-                conn.execute(buildsets.insert().values(**record))
-                # The one buildset event Zuul 14 records (its SQL reporter, on creation).
-                conn.execute(buildset_events.insert().values(
-                    buildset_uuid=record["uuid"], event_type=BuildsetEventType.TRIGGERED.value,
-                    event_time=record.get("event_timestamp") or time.time(),
-                    description=f"Triggered by {describe_ref(record)}"))
+        self._apply_one(HistoryOp.START_BUILDSET, record)
 
     def end_buildset(self, uuid: str, result: str, message: str) -> None:
         """Set a buildset's result (and its build times from its builds)."""
-        with self._lock, self.engine.begin() as conn:
-            times = conn.execute(sa.select(sa.func.min(builds.c.start_time),
-                                           sa.func.max(builds.c.end_time))
-                                 .where(builds.c.buildset_uuid == uuid)).first()
-            conn.execute(buildsets.update().where(buildsets.c.uuid == uuid).values(
-                result=result, message=message,
-                first_build_start_time=times[0] if times else None,
-                last_build_end_time=times[1] if times else None))
+        self._apply_one(HistoryOp.END_BUILDSET, uuid, result, message)
 
     def add_buildset_event(self, uuid: str, event_type: str, description: str) -> None:
         """Record something that happened to a buildset (dequeued, reset...)."""
@@ -413,10 +550,7 @@ class BuildHistory:
     def add_system_event(self, tenant: str, event_type: str, description: str,
                          event_id: str | None = None) -> None:
         """Record a tenant-wide event (reconfiguration, event processing paused...)."""
-        with self._lock, self.engine.begin() as conn:
-            conn.execute(system_events.insert().values(
-                tenant=tenant, event_id=event_id, event_time=time.time(),
-                event_type=event_type, description=description))
+        self._apply_one(HistoryOp.SYSTEM_EVENT, tenant, event_type, description, event_id)
 
     def system_events(self, tenant: str, event_type: str | None = None, limit: int = 50,
                       skip: int = 0, idx_min: int | None = None,

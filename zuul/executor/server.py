@@ -252,7 +252,8 @@ class ExecutorServer:
                                    + ", ".join(params["nodeset"]))
                 nodeset = await self.nodes.request(
                     params["nodeset"], record.uuid, priority=params.get("priority", 200),
-                    relative_priority=params.get("relative_priority", 0))
+                    relative_priority=params.get("relative_priority", 0),
+                    tenant_name=(params.get("zuul_vars") or {}).get("tenant"))
             now = time.time()
             result["start_time"] = now
             await self._update(record, waiting=None, start_time=now)

@@ -29,6 +29,9 @@ class Authenticator:
         self.audience: str = conf["audience"]
         self.leeway: int = conf.get("leeway", 0)
         self.claim_path: list[str] = conf["admin_claim"].split(".")
+        self.driver: str = conf.get("driver", "JWT")
+        self.client_id: str = conf.get("client_id") or self.audience
+        self.scope: str = conf.get("scope", "openid profile")
         if self.algorithm == "HS256":
             if not conf.get("secret"):
                 raise ConfigError(f"{source}: auth.secret: required for HS256")
@@ -45,11 +48,16 @@ class Authenticator:
                 ) from None
 
     def info(self) -> dict[str, Any]:
-        """The realm description published in ``/api/info``."""
-        return {"default_realm": self.realm,
-                "realms": {self.realm: {"authority": self.issuer, "client_id": self.audience,
-                                        "type": "JWT", "driver": self.algorithm,
-                                        "algorithm": self.algorithm}}}
+        """The realm description published in ``/api/info`` (Zuul's shape: an OpenID Connect
+        realm has ``driver: OpenIDConnect``, its issuer as ``authority``, ``client_id`` and
+        ``scope``, which the dashboard signs in with)."""
+        realm: dict[str, Any] = {"authority": self.issuer, "client_id": self.client_id,
+                                 "type": "JWT", "algorithm": self.algorithm}
+        if self.driver == "OpenIDConnect":
+            realm.update(driver="OpenIDConnect", scope=self.scope, load_user_info=False)
+        else:
+            realm["driver"] = self.algorithm
+        return {"default_realm": self.realm, "realms": {self.realm: realm}}
 
     def _unauthorized(self, error: str, description: str) -> JSONHTTPError:
         header = f'Bearer realm="{self.realm}"'

@@ -188,5 +188,11 @@ AUTH_SCHEMA = vol.Schema(
         vol.Required("audience"): NonEmptyStr,
         vol.Optional("admin_claim", default="zuul.admin"): NonEmptyStr,
         vol.Optional("leeway", default=0): vol.All(int, vol.Range(min=0)),
+        # OpenIDConnect: ``issuer`` is an OpenID Connect provider the dashboard signs in
+        # with (authorization code + PKCE) as ``client_id`` (default: the audience).
+        vol.Optional("driver", default="JWT"): vol.In(
+            ["JWT", "OpenIDConnect"], msg="expected JWT or OpenIDConnect"),
+        vol.Optional("client_id"): NonEmptyStr,
+        vol.Optional("scope", default="openid profile"): NonEmptyStr,
     }
 )

@@ -166,11 +166,13 @@ class PipelineManager:
             item.builds[job.name] = build
             self.hooks.start_build(self, item, build)
 
-    def _finish(self, queue: ChangeQueue, item: QueueItem) -> None:
+    def _finish(self, queue: ChangeQueue, item: QueueItem, remove: bool = True) -> None:
+        """Report ``item``; take it out of ``queue`` unless the caller does (``remove``)."""
         result = item.overall_result()
         self.hooks.report(self, item, "success" if result == SUCCESS else "failure")
-        queue.items.remove(item)
-        for other in queue.items:
+        if remove:
+            queue.items.remove(item)
+        for other in queue.items if self.config.dependent else ():
             # The item merged (or was reported): items built on it keep their builds.
             if other.base is item:
                 other.base = item.base
@@ -180,12 +182,16 @@ class PipelineManager:
                  self.tenant, self.name, result)
 
     def _process_independent(self, queue: ChangeQueue) -> None:
+        finished: set[int] = set()
         for item in list(queue.items):
             item.active = True
             item.base_set = True
             self._launch(item)
             if item.complete:
-                self._finish(queue, item)
+                self._finish(queue, item, remove=False)
+                finished.add(id(item))
+        if finished:  # one pass, however many items ended (not one list.remove each)
+            queue.items = [i for i in queue.items if id(i) not in finished]
 
     def _fail(self, item: QueueItem, error: str) -> None:
         """Fail ``item`` without (more) builds: cancel what runs."""

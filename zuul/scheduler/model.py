@@ -168,9 +168,65 @@ class Change:
         return change_spec in (self.ref, self.newrev)
 
 
-@dataclass
+_UNSET = object()
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _changed(old: Any, new: Any) -> bool:
+    """True unless ``new`` is ``old`` or an equal plain value (cheap: no deep compares)."""
+    return old is not new and not (type(old) in _PLAIN and type(new) in _PLAIN
+                                   and old == new)
+
+
+def mark_dirty(item: QueueItem) -> None:
+    """Note that ``item``'s stored pipeline state (zuul.scheduler.zkstate) must be rewritten."""
+    object.__setattr__(item, "state_dirty", True)
+
+
+class BuildMap(dict[str, "Build"]):
+    """An item's builds by job name: adding or removing one marks the item dirty, and its
+    builds mark it dirty when they change (so only changed items are serialised)."""
+
+    def __init__(self, owner: QueueItem, builds: dict[str, Build] | None = None) -> None:
+        super().__init__()
+        self.owner = owner
+        for name, build in (builds or {}).items():
+            self[name] = build
+
+    def __setitem__(self, name: str, build: Build) -> None:
+        object.__setattr__(build, "owner", self.owner)
+        super().__setitem__(name, build)
+        mark_dirty(self.owner)
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        mark_dirty(self.owner)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        mark_dirty(self.owner)
+        return super().pop(name, *default)
+
+    def clear(self) -> None:
+        mark_dirty(self.owner)
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for name, build in dict(*args, **kwargs).items():
+            self[name] = build
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if name not in self:
+            self[name] = default
+        return self[name]
+
+    def popitem(self) -> tuple[str, Build]:
+        mark_dirty(self.owner)
+        return super().popitem()
+
+
+@dataclass(eq=False)
 class Build:
-    """One run of a job for an item."""
+    """One run of a job for an item (compared by identity)."""
 
     job: Job
     uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -188,14 +244,23 @@ class Build:
     node_request: str | None = None  # its waiting node request's id (to revise its priority)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        old = self.__dict__.get(name, _UNSET)
+        object.__setattr__(self, name, value)
+        if name != "task" and _changed(old, value):
+            owner = self.__dict__.get("owner")
+            if owner is not None:
+                mark_dirty(owner)
+
     @property
     def running(self) -> bool:
         return self.result is None and self.task is not None
 
 
-@dataclass
+@dataclass(eq=False)
 class QueueItem:
-    """A change enqueued in a pipeline."""
+    """A change enqueued in a pipeline (compared by identity: ``item in queue.items`` and
+    ``queue.items.index(item)`` stay cheap however many items are queued)."""
 
     change: Change
     pipeline: str
@@ -224,6 +289,15 @@ class QueueItem:
     # In a dependent pipeline with a merging reporter: None until the merge was tried.
     merged: bool | None = None
     merging: bool = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Every field change marks the item dirty (``state_dirty``; not a field)."""
+        if name == "builds" and not isinstance(value, BuildMap):
+            value = BuildMap(self, value)
+        old = self.__dict__.get(name, _UNSET)
+        object.__setattr__(self, name, value)
+        if _changed(old, value):
+            mark_dirty(self)
 
     @property
     def failing(self) -> bool:

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from zuul.db.history import BuildHistory
+from zuul.db.history import BuildHistory, HistoryOp
+from zuul.db.writer import HistoryWriter
 from zuul.lib.config import ConfigError
 from zuul.reporters.github import GitHubReporter
 from zuul.scheduler import tenant_config, zkstate
@@ -56,6 +57,8 @@ class Scheduler:
         self.reporters = {name: GitHubReporter(name, conf)
                           for name, conf in connections.items()}
         self.history = history
+        # History writes of the hot path, batched (one transaction per batch, in a thread).
+        self.history_writer = HistoryWriter(history)
         self.launcher = launcher
         self.log_url = log_url
         self.keys = keys
@@ -118,14 +121,12 @@ class Scheduler:
     def _system_event(self, tenant: str, event_type: str, description: str) -> None:
         """Record a system event in the history (off the loop when one is running)."""
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
             self.history.add_system_event(tenant, event_type, description)
             return
-        task = loop.create_task(asyncio.to_thread(self.history.add_system_event, tenant,
-                                                  event_type, description))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.history_writer.submit(HistoryOp.SYSTEM_EVENT, tenant, event_type, description,
+                                   None)
 
     async def restore_state(self, store: zkstate.PipelineStateStore) -> int:
         """Take the queues stored in ZooKeeper into the (loaded) layout; return the item count.
@@ -580,16 +581,17 @@ class Scheduler:
     async def _record_buildset(self, tenant: str, item: QueueItem, action: str) -> None:
         """Buildsets in the history: stored on start, their result set when reported."""
         uuid = item.buildset_uuid
+        writes = [self.history_writer.submit(HistoryOp.START_BUILDSET,
+                                             self._buildset_row(tenant, item, uuid))]
+        if action in ("success", "failure"):
+            result = item.overall_result()
+            message = "Build succeeded." if result == "SUCCESS" else "Build failed."
+            writes.append(self.history_writer.submit(HistoryOp.END_BUILDSET, uuid, result,
+                                                     message))
         try:
-            await asyncio.to_thread(self.history.start_buildset,
-                                    self._buildset_row(tenant, item, uuid))
-            if action in ("success", "failure"):
-                result = item.overall_result()
-                message = ("Build succeeded." if result == "SUCCESS" else
-                           "Build failed.")
-                await asyncio.to_thread(self.history.end_buildset, uuid, result, message)
+            await asyncio.gather(*writes)
         except Exception:  # noqa: BLE001 - the queue goes on without the history row
-            log.exception("Could not store buildset %s", uuid)
+            log.warning("Could not store buildset %s of event %s", uuid, item.event_id)
 
     async def _record(self, tenant: str, item: QueueItem, build: Build) -> None:
         change = item.change
@@ -604,12 +606,14 @@ class Scheduler:
             "voting": build.job.voting, "log_url": build.log_url,
             "node_labels": build.job.nodeset, "error_detail": build.error,
             "held": build.held}
+        writes = [self.history_writer.submit(
+                      HistoryOp.START_BUILDSET,
+                      self._buildset_row(tenant, item, build.buildset_uuid)),
+                  self.history_writer.submit(HistoryOp.ADD_BUILD, record)]
         try:
-            await asyncio.to_thread(self.history.start_buildset,
-                                    self._buildset_row(tenant, item, build.buildset_uuid))
-            await asyncio.to_thread(self.history.add_build, record)
+            await asyncio.gather(*writes)
         except Exception:  # noqa: BLE001 - the queue goes on without the history row
-            log.exception("Could not store build %s", build.uuid)
+            log.warning("Could not store build %s of event %s", build.uuid, item.event_id)
 
     async def stop(self) -> None:
         """Cancel every build and report task; close reporter sessions."""
@@ -617,5 +621,6 @@ class Scheduler:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.history_writer.close()
         for reporter in self.reporters.values():
             await reporter.close()

@@ -11,11 +11,13 @@ An item whose final report is still to be sent stays under ``items/`` with ``"fi
 crash between the end of an item and its report re-sends the report (at most one extra).
 
 The scheduler calls :meth:`PipelineStateStore.flush` after each processing pass with a
-:func:`snapshot` of its managers. Only the znodes whose serialised bytes changed since the
-last successful flush are written, all in kazoo transactions (chunked below ZooKeeper's 1 MB
-request limit), in a worker thread so the event loop never blocks on ZooKeeper. If a flush
-fails (ZooKeeper unreachable) nothing is marked written, so the next flush retries the whole
-difference.
+:func:`snapshot` of its managers. Items track their own changes (``state_dirty``, set by
+:class:`~zuul.scheduler.model.QueueItem` and its builds whenever a field changes): only
+dirty items are serialised again, the others keep their cached bytes. Only the znodes whose
+bytes changed since the last successful flush are written, all in kazoo transactions
+(chunked below ZooKeeper's 1 MB request limit), in a worker thread so the event loop never
+blocks on ZooKeeper. If a flush fails (ZooKeeper unreachable) nothing is marked written, so
+the next flush retries the whole difference.
 """
 from __future__ import annotations
 
@@ -161,12 +163,23 @@ def snapshot(managers: dict[str, dict[str, PipelineManager]],
                 queues.append({"name": queue.name, "window": queue.window,
                                "items": [item.uuid for item in queue.items]})
                 for item in queue.items:
-                    nodes[item_path(tenant, name, item.uuid)] = _dump(item_to_dict(item))
+                    nodes[item_path(tenant, name, item.uuid)] = item_bytes(item)
             nodes[pipeline_path(tenant, name)] = _dump({"queues": queues})
     for report in finals:
-        nodes[item_path(report.tenant, report.pipeline, report.item.uuid)] = _dump(
-            item_to_dict(report.item, report.action))
+        nodes[item_path(report.tenant, report.pipeline, report.item.uuid)] = item_bytes(
+            report.item, report.action)
     return nodes
+
+
+def item_bytes(item: QueueItem, final: str | None = None) -> bytes:
+    """``item`` as stored, serialised again only if it changed since the last time."""
+    cached = item.__dict__.get("state_bytes")
+    if cached is not None and cached[0] == final and not item.__dict__.get("state_dirty"):
+        return cached[1]
+    data = _dump(item_to_dict(item, final))
+    object.__setattr__(item, "state_bytes", (final, data))
+    object.__setattr__(item, "state_dirty", False)
+    return data
 
 
 class PipelineStateStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from nodepool.zk import NodepoolStore, NodeRecord
+from nodepool.zk import NodepoolStore, NodeRecord, RequestRecord
 
 
 class Provider:
@@ -33,7 +33,7 @@ class Provider:
         return node.provider == self.name and (pool is None or node.pool == pool["name"])
 
     def launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
-               allocated_to: str | None, nodes: list[NodeRecord]) -> NodeRecord | None:
+               request: RequestRecord | None, nodes: list[NodeRecord]) -> NodeRecord | None:
         """Create a new node for ``label`` (None when the pool is at capacity or cannot)."""
         return None
 

@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from nodepool.launcher.drivers.base import Provider
-from nodepool.zk import NodepoolStore, NodeRecord, NodeState
+from nodepool.zk import NodepoolStore, NodeRecord, NodeState, RequestRecord
 
 ACTIVE = (NodeState.BUILDING, NodeState.READY, NodeState.IN_USE, NodeState.USED,
           NodeState.HOLD)
@@ -39,7 +39,7 @@ class LocalProvider(Provider):
         return max(0, pool["max-servers"] - active)
 
     def launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
-               allocated_to: str | None, nodes: list[NodeRecord]) -> NodeRecord | None:
+               request: RequestRecord | None, nodes: list[NodeRecord]) -> NodeRecord | None:
         # Requests are handled in parallel threads: a slot is reserved under the lock, and
         # the ZooKeeper write happens outside it, so a burst's launches do not queue on it.
         with self._capacity:
@@ -48,7 +48,7 @@ class LocalProvider(Provider):
                 return None
             self._launching[pool["name"]] = self._launching.get(pool["name"], 0) + 1
         try:
-            node = self._launch(store, pool, label, allocated_to)
+            node = self._launch(store, pool, label, request)
             with self._capacity:
                 nodes.append(node)
         finally:
@@ -57,14 +57,15 @@ class LocalProvider(Provider):
         return node
 
     def _launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
-                allocated_to: str | None) -> NodeRecord:
+                request: RequestRecord | None) -> NodeRecord:
         # Nothing to build: a local node is ready the moment it is recorded.
         node = NodeRecord(
             type=[label], provider=self.name, pool=pool["name"], state=NodeState.READY,
             hostname=socket.gethostname(), interface_ip="127.0.0.1",
             private_ipv4="127.0.0.1", public_ipv4="127.0.0.1", connection_type="local",
             connection_port=22, username=pool.get("username") or getpass.getuser(),
-            launcher=self.launcher, allocated_to=allocated_to)
+            launcher=self.launcher)
+        node.allocate(request)
         return store.create_node(node)
 
     def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:

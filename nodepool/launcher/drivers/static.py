@@ -83,6 +83,6 @@ class StaticProvider(Provider):
         else:
             node.state = NodeState.READY
             node.comment = None
-        node.allocated_to = None
+        node.allocate(None)
         node.hold_job = None
         store.update_node(node)

@@ -128,3 +128,19 @@ export function apiInfo() {
  * @param {string} name
  */
 export const pseg = (name) => String(name).split('/').map(encodeURIComponent).join('/');
+
+/**
+ * The answer boot.js started fetching for `url` before the modules loaded, once; null when
+ * there is none. A failed or non-JSON prefetch is fetched again the ordinary way.
+ * @param {string} url
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<any>|null}
+ */
+export function takePrefetch(url, signal) {
+  const w = /** @type {any} */ (window);
+  const pending = w.zuulPrefetch;
+  if (!pending || pending.url !== url) return null;
+  w.zuulPrefetch = null;
+  return pending.response.then((/** @type {Response|null} */ r) => (r && r.ok ? r.json() : Promise.reject()))
+    .catch(() => getJSON(url, {signal}));
+}

@@ -1,37 +1,48 @@
 // @ts-check
 // Hash router: every page lives at #/t/<tenant>/<page>[/<arg>][?query], so deep links work
-// under any prefix and survive a reload.
+// under any prefix and survive a reload. Page modules are imported when first visited, so a
+// first load fetches and compiles only the shared modules and the page it shows.
 import {setBanner, setNav, setUpdated, initChrome} from './chrome.js';
 import {initAuth} from './auth.js';
 import {h} from './util.js';
-import * as status from './status.js';
-import * as change from './change.js';
-import * as console_ from './console.js';
-import * as builds from './builds.js';
-import * as build from './build.js';
-import * as buildset from './buildset.js';
-import * as projects from './projects.js';
-import * as jobs from './jobs.js';
-import * as nodes from './nodes.js';
-import * as lists from './lists.js';
-import * as tenants from './tenants.js';
 
 /** @typedef {(root: HTMLElement, params: any) => (void | (() => void))} Mount */
+/** @typedef {() => Promise<Mount>} Loader */
 
-/** Page name -> [mount, the nav entry it belongs to]. @type {Record<string, [Mount, string]>} */
+/** @type {Loader} */
+const status = () => import('./status.js').then((m) => m.mount);
+/** @type {Loader} */
+const consolePage = () => import('./console.js').then((m) => m.mount);
+const nodes = () => import('./nodes.js');
+const lists = () => import('./lists.js');
+const builds = () => import('./builds.js');
+const projects = () => import('./projects.js');
+const jobs = () => import('./jobs.js');
+
+/** Page name -> [its mount function, the nav entry it belongs to]. @type {Record<string, [Loader, string]>} */
 const PAGES = {
-  status: [status.mount, 'status'], change: [change.mount, 'status'],
-  stream: [console_.mount, 'status'], console: [console_.mount, 'status'],
-  projects: [projects.mountList, 'projects'], project: [projects.mount, 'projects'],
-  jobs: [jobs.mountList, 'jobs'], job: [jobs.mount, 'jobs'],
-  labels: [nodes.mountLabels, 'labels'], nodes: [nodes.mount, 'nodes'], node: [nodes.mountNode, 'nodes'],
-  autoholds: [lists.mountAutoholds, 'autoholds'], builds: [builds.mount, 'builds'],
-  build: [build.mount, 'builds'], buildsets: [builds.mountBuildsets, 'buildsets'],
-  buildset: [buildset.mount, 'buildsets'], semaphores: [lists.mountSemaphores, 'semaphores'],
-  components: [lists.mountComponents, 'components'], 'config-errors': [lists.mountErrors, ''],
+  status: [status, 'status'],
+  change: [() => import('./change.js').then((m) => m.mount), 'status'],
+  stream: [consolePage, 'status'], console: [consolePage, 'status'],
+  projects: [() => projects().then((m) => m.mountList), 'projects'],
+  project: [() => projects().then((m) => m.mount), 'projects'],
+  jobs: [() => jobs().then((m) => m.mountList), 'jobs'], job: [() => jobs().then((m) => m.mount), 'jobs'],
+  labels: [() => nodes().then((m) => m.mountLabels), 'labels'],
+  nodes: [() => nodes().then((m) => m.mount), 'nodes'],
+  node: [() => nodes().then((m) => m.mountNode), 'nodes'],
+  autoholds: [() => lists().then((m) => m.mountAutoholds), 'autoholds'],
+  builds: [() => builds().then((m) => m.mount), 'builds'],
+  build: [() => import('./build.js').then((m) => m.mount), 'builds'],
+  buildsets: [() => builds().then((m) => m.mountBuildsets), 'buildsets'],
+  buildset: [() => import('./buildset.js').then((m) => m.mount), 'buildsets'],
+  semaphores: [() => lists().then((m) => m.mountSemaphores), 'semaphores'],
+  components: [() => lists().then((m) => m.mountComponents), 'components'],
+  'config-errors': [() => lists().then((m) => m.mountErrors), ''],
 };
 /** @type {null | (() => void)} */
 let cleanup = null;
+/** Counts routings, so a page module arriving after the user moved on is not mounted. */
+let generation = 0;
 
 /**
  * Split the hash into path segments and query parameters.
@@ -44,7 +55,8 @@ export function parseHash(hash) {
   return {parts, query: new URLSearchParams(query)};
 }
 
-function route() {
+async function route() {
+  const mine = ++generation;
   if (cleanup) {
     try { cleanup(); } catch (err) { console.error(err); }
     cleanup = null;
@@ -52,9 +64,8 @@ function route() {
   setBanner(null);
   setUpdated('');
   const main = /** @type {HTMLElement} */ (document.getElementById('main'));
-  main.replaceChildren();
   const {parts, query} = parseHash(location.hash);
-  /** @type {[Mount, string]|null} */
+  /** @type {[Loader, string]|null} */
   let page = null;
   /** @type {any} */
   let params = {query};
@@ -63,17 +74,27 @@ function route() {
     page = PAGES[parts[2] || 'status'] || null;
     setNav(parts[1], page ? page[1] : '');
   } else if (parts.length === 0 || parts[0] === 'tenants') {
-    page = [tenants.mount, 'tenants'];
+    page = [() => import('./tenants.js').then((m) => m.mount), 'tenants'];
     setNav(null, 'tenants');
   }
   if (!page) {
     setNav(params.tenant || null, '');
-    main.append(h('h1', {}, 'Page not found'),
-                h('p', {}, 'No page at ', h('code', {}, location.hash), '. ',
-                  h('a', {href: '#/tenants'}, 'Go to the tenant list'), '.'));
+    main.replaceChildren(h('h1', {}, 'Page not found'),
+      h('p', {}, 'No page at ', h('code', {}, location.hash), '. ',
+        h('a', {href: '#/tenants'}, 'Go to the tenant list'), '.'));
     return;
   }
-  cleanup = page[0](main, params) || null;
+  let mount;
+  try {
+    mount = await page[0]();
+  } catch (err) {
+    if (mine !== generation) return;
+    main.replaceChildren(h('p', {class: 'notice'}, `This page could not be loaded (${err}); reload to try again.`));
+    return;
+  }
+  if (mine !== generation) return;
+  main.replaceChildren();
+  cleanup = mount(main, params) || null;
 }
 
 initChrome();

@@ -5,6 +5,7 @@ import {apiUrl, getJSON, logUrl, seg} from './api.js';
 import {failure} from './page.js';
 import {buildFields} from './buildfields.js';
 import {runningBuilds} from './builds.js';
+import {buildNodes} from './nodes.js';
 import {details, extLink, formatDuration, h, listOf, resultBadge, table, thref, timeEl, toMs} from './util.js';
 
 /**
@@ -88,7 +89,7 @@ function buildDetails(tenant, uuid, b) {
     ['Pipeline', builds('pipeline', b.pipeline)],
     ['Buildset', b.buildset ? h('a', {href: thref(tenant, 'buildset', b.buildset)}, b.buildset) : null],
     ['Voting', b.voting ? 'yes' : 'no'],
-    ['Nodes', b.nodes.join(', ')],
+    ['Nodes', [b.nodes.join(', '), h('span', {id: 'build-nodes'})]],
     ['Started', timeEl(b.start)],
     ['Ended', running ? 'still running' : timeEl(b.end)],
     ['Duration', formatDuration(b.duration ?? (running && b.start ? Date.now() - b.start : -1))],
@@ -98,6 +99,21 @@ function buildDetails(tenant, uuid, b) {
               b.logUrl ? [' · ', h('a', {href: b.logUrl, target: '_blank', rel: 'noopener'},
                                    'log directory')] : null]],
   ]);
+}
+
+/**
+ * Link the nodes the build holds now in its details (Nodes row).
+ * @param {string} tenant
+ * @param {string} uuid
+ * @param {AbortSignal} signal
+ */
+function linkNodes(tenant, uuid, signal) {
+  buildNodes(tenant, uuid, signal).then((nodes) => {
+    const el = document.getElementById('build-nodes');
+    if (!el || !nodes.length) return;
+    el.replaceChildren(' (', ...nodes.flatMap((n, i) => [i ? ', ' : '',
+      h('a', {href: thref(tenant, 'node', String(n.id))}, `node ${n.id}`)]), ')');
+  }).catch(() => { /* nodes are extra: the build page stands without them */ });
 }
 
 /**
@@ -123,6 +139,7 @@ export function mount(root, {tenant, arg: uuid}) {
           new URL(String(a.url || ''), logUrl(uuid, '')).href, a.name || a.url))))
         : h('p', {class: 'muted', id: 'artifacts'}, 'No artifacts.'),
       h('h2', {}, 'Task summary'), tasks, h('h2', {}, 'Log files'), files);
+    linkNodes(tenant, uuid, signal);
     getJSON(logUrl(uuid, 'job-output.json'), {signal}).then((out) => tasks.replaceChildren(taskSummary(out)))
       .catch(() => tasks.replaceChildren(h('p', {class: 'muted'},
         'No task summary: this build has no job-output.json.')));
@@ -142,6 +159,7 @@ export function mount(root, {tenant, arg: uuid}) {
       body.replaceChildren(h('p', {class: 'notice', id: 'build-running'},
         `This build is running (started ${formatDuration(Date.now() - (toMs(running.start_time) || Date.now()))} ago); `,
         'its full record appears when it ends.'), buildDetails(tenant, uuid, b));
+      linkNodes(tenant, uuid, signal);
     } else {
       body.replaceChildren(h('p', {class: 'notice', id: 'build-missing'},
         'This build is not in the history (yet): it may be queued or still starting. ',

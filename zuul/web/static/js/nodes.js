@@ -32,6 +32,31 @@ function either(tenant, zuulPath, nodepoolPath, signal) {
     .catch((err) => (err.missing || err.status === 404 ? nodepool(nodepoolPath, signal) : Promise.reject(err)));
 }
 
+/**
+ * The build a node serves or was held for: the uuid Zuul records in the node's ``user_data``
+ * when it takes the node (``build_uuid`` on Zuul's tenant route), while it is in use or held.
+ * @param {any} node
+ * @returns {string|null}
+ */
+export function nodeBuild(node) {
+  if (!['in-use', 'hold', 'used'].includes(String(node.state))) return null;
+  const uuid = node.build_uuid || (node.user_data && node.user_data.build_uuid);
+  return uuid ? String(uuid) : null;
+}
+
+/**
+ * The nodes a build holds now (released nodes are deleted or ready again, so a finished
+ * build has none unless they were held).
+ * @param {string} tenant
+ * @param {string} uuid
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<any[]>}
+ */
+export async function buildNodes(tenant, uuid, signal) {
+  const nodes = listOf(await either(tenant, 'nodes', 'api/nodes', signal), 'nodes');
+  return nodes.filter((n) => nodeBuild(n) === uuid);
+}
+
 /** @param {any} label @param {...string} names */
 function count(label, ...names) {
   const value = pick(label, ...names);
@@ -133,17 +158,22 @@ export function mountNode(root, {tenant, arg: id}) {
   const body = h('div', {}, h('p', {class: 'muted'}, 'Loading…'));
   root.append(h('h1', {}, 'Node ', h('span', {class: 'mono'}, id)), body);
   const controller = new AbortController();
-  either(tenant, `nodes/${seg(id)}`, `api/node/${seg(id)}`, controller.signal)
+  // The tenant's node list first (it names the build using the node), then Nodepool's.
+  getJSON(apiUrl(`tenant/${seg(tenant)}/nodes`), {signal: controller.signal})
+    .then((all) => listOf(all, 'nodes').find((n) => String(n.id) === id) || Promise.reject(new Error('not here')))
+    .catch(() => either(tenant, `nodes/${seg(id)}`, `api/node/${seg(id)}`, controller.signal))
     .catch(() => nodepool('api/nodes', controller.signal)
       .then((all) => listOf(all, 'nodes').find((n) => String(n.id) === id) || Promise.reject(
         Object.assign(new Error(`Node ${id} does not exist.`), {status: 404}))))
     .then((n) => {
+      const uuid = nodeBuild(n);
       body.replaceChildren(details('node-details', [
         ['Label', nodeLabel(n)], ['State', h('span', {class: `state ${n.state}`}, n.state || '')],
         ['Since', timeEl(pick(n, 'state_time')) || nodeAge(n, Date.now())],
         ['Provider', [pick(n, 'provider'), pick(n, 'pool')].filter(Boolean).join(' / ')],
         ['Host', h('span', {class: 'mono'}, pick(n, 'hostname', 'interface_ip', 'public_ipv4') || '')],
         ['Allocated to request', pick(n, 'allocated_to') || 'none'],
+        ['Build', uuid ? h('a', {id: 'node-build', href: thref(tenant, 'build', uuid)}, uuid) : null],
         ['Held for job', n.hold_job ? h('a', {href: thref(tenant, 'job', n.hold_job)}, n.hold_job) : null],
         ['Builds', h('a', {href: `${thref(tenant, 'builds')}?nodeset=${encodeURIComponent(nodeLabel(n))}`},
           `builds on ${nodeLabel(n)} nodes`)],

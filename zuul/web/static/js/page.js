@@ -71,16 +71,23 @@ export function same(a, b) {
 /**
  * Make the children of `parent` the keyed nodes in `wanted`, reusing nodes whose data is
  * unchanged (deep-equal) and moving nodes only when out of place (so focus and scroll survive).
+ * With a `budget`, at most `budget.left` nodes for new keys are created (each one counts);
+ * the keys left out are counted in `budget.skipped` for a later pass (progressive rendering).
  * @param {HTMLElement} parent
  * @param {[string, any, () => HTMLElement][]} wanted  key, data it is drawn from, create
+ * @param {{left: number, skipped: number}} [budget]
  */
-export function reconcile(parent, wanted) {
+export function reconcile(parent, wanted, budget) {
   /** @type {Map<string, {el: HTMLElement, sig: any}>} */
   const old = /** @type {any} */ (parent)._keyed || new Map();
   const next = new Map();
   let cursor = parent.firstChild;
   for (const [key, sig, create] of wanted) {
     let entry = old.get(key);
+    if (!entry && budget) {
+      if (budget.left <= 0) { budget.skipped++; continue; }
+      budget.left--;
+    }
     if (!entry || !same(entry.sig, sig)) {
       const el = create();
       if (entry) {

@@ -56,15 +56,25 @@ export function jobGraph(tenant, jobs, id) {
   /** @type {string[][]} */
   const columns = [];
   for (const [name, d] of depth) (columns[d] = columns[d] || []).push(name);
+  /** Reverse edges: job -> the jobs that need it. @type {Map<string, string[]>} */
+  const neededBy = new Map();
+  for (const name of byName.keys()) {
+    for (const d of dependencies(byName.get(name))) neededBy.set(d.name, [...(neededBy.get(d.name) || []), name]);
+  }
+  const jobLink = (/** @type {string} */ name) => h('a', {href: thref(tenant, 'job', name)}, name);
   return h('div', {class: 'graph', id, role: 'list', 'aria-label': 'Job graph'},
     columns.map((names, level) => h('div', {class: 'level', role: 'listitem'},
       h('div', {class: 'level-name'}, level ? `stage ${level + 1}` : 'first'),
       names.map((name) => {
         const deps = dependencies(byName.get(name));
-        return h('div', {class: 'node', dataset: {job: name}},
-          h('a', {href: thref(tenant, 'job', name)}, name),
-          deps.length ? h('div', {class: 'needs'}, 'needs ',
-            deps.map((d, i) => [i ? ', ' : '', d.name, d.soft ? ' (soft)' : ''])) : null);
+        const after = neededBy.get(name) || [];
+        // Each edge is named on both of its ends: "needs" (with soft marked) and "then".
+        return h('div', {class: 'node', dataset: {job: name, needs: deps.map((d) => d.name).join(' ')}},
+          jobLink(name),
+          deps.length ? h('div', {class: 'needs'}, '← needs ',
+            deps.map((d, i) => [i ? ', ' : '', jobLink(d.name), d.soft ? ' (soft)' : ''])) : null,
+          after.length ? h('div', {class: 'needs then'}, '→ then ',
+            after.map((n, i) => [i ? ', ' : '', jobLink(n)])) : null);
       }))));
 }
 

@@ -2,7 +2,7 @@
 // Status page: pipelines, change queues, items and job progress. A refresh reconciles the DOM
 // by key (pipeline name, queue name, item id): unchanged items keep their nodes, so focus,
 // scroll and screen reader position survive, and 1,000 items refresh in a few ms.
-import {apiUrl, seg, getJSON} from './api.js';
+import {apiUrl, seg, getJSON, takePrefetch} from './api.js';
 import {isAdmin} from './auth.js';
 import {itemActions} from './admin.js';
 import {notify} from './chrome.js';
@@ -297,9 +297,17 @@ export function mount(root, {tenant, query}) {
       : [h('li', {class: 'muted'}, 'Nothing has finished since this page was opened.')]));
   }
 
+  /** A render pass that creates the cards not drawn yet (progressive first render). */
+  let more = 0;
+  /** Cards a pass may create: the first screenful at once, then bigger slices. */
+  const FIRST_SLICE = 40;
+  const SLICE = 250;
+
   function render() {
     if (!data) return;
+    clearTimeout(more);
     const started = performance.now();
+    const budget = {left: seen.size || board.querySelector('.item') ? SLICE : FIRST_SLICE, skipped: 0};
     const filter = parseFilter(input.value.trim());
     const now = Date.now();
     const pipelines = Array.isArray(data.pipelines) ? data.pipelines : [];
@@ -363,9 +371,11 @@ export function mount(root, {tenant, query}) {
         reconcile(queuesEl, queues.map((q) => [q.key,
           q.named && q.name ? String(q.name) : '', () => h('div', {class: 'queue'},
             q.named && q.name ? h('div', {class: 'queue-name'}, `Queue: ${q.name}`) : null,
-            h('div', {class: 'head'}))]));
+            h('div', {class: 'head'}))]), {left: budget.left, skipped: 0});
         for (const q of queues) {
-          const queueEl = queuesEl._keyed.get(q.key).el;
+          const queueEntry = queuesEl._keyed.get(q.key);
+          if (!queueEntry) { budget.skipped += q.items.length; continue; }
+          const queueEl = queueEntry.el;
           const list = queueEl._head || (queueEl._head = queueEl.querySelector('.head'));
           reconcile(list, q.items.map(({item, ahead, headStart}) => [String(item.id),
             [item, ahead, headStart, admin, collapsed.has(item.id), watched.has(item.id)],
@@ -375,7 +385,7 @@ export function mount(root, {tenant, query}) {
               el._enq = toMs(item.enqueue_time);
               el._age = el.querySelector('.age');
               return el;
-            }]));
+            }]), budget);
           for (const entry of list._keyed.values()) itemEls.push(entry.el);
         }
       }
@@ -391,6 +401,13 @@ export function mount(root, {tenant, query}) {
     if (summary.textContent !== text) summary.textContent = text;
     board.dataset.renderMs = (performance.now() - started).toFixed(1);
     if (!performance.getEntriesByName('zuul-first-status').length) performance.mark('zuul-first-status');
+    // Cards left for later passes: drawn in slices between frames, so the first screen shows
+    // at once and the page stays responsive while a long queue fills in.
+    if (budget.skipped) more = setTimeout(render, 0);
+    else if (!performance.getEntriesByName('zuul-status-complete').length) {
+      performance.mark('zuul-status-complete');
+    }
+    board.dataset.complete = String(!budget.skipped);
   }
 
   const onFilter = debounce(() => {
@@ -406,8 +423,10 @@ export function mount(root, {tenant, query}) {
   empty.addEventListener('change', onFilter);
   isAdmin(tenant).then((ok) => { admin = ok; render(); });
 
-  return poll(async (signal) => {
-    data = await getJSON(apiUrl(`tenant/${seg(tenant)}/status`), {signal});
+  const stop = poll(async (signal) => {
+    const url = apiUrl(`tenant/${seg(tenant)}/status`);
+    data = await (takePrefetch(url, signal) || getJSON(url, {signal}));
     render();
   }, intervalFrom(query, 5000));
+  return () => { clearTimeout(more); stop(); };
 }
