@@ -231,7 +231,7 @@ export function mount(root, {tenant, query}) {
   const collapsed = new Set();
   /** @type {Set<string>} */
   const watched = new Set(JSON.parse(localStorage.getItem(WATCH_KEY) || '[]'));
-  /** @type {Map<string, {label: string, project: string, pipeline: string, item: any}>} */
+  /** @type {Map<string, {pipeline: string, item: any, label?: string, project?: string}>} */
   let seen = new Map();
   /** @type {{label: string, project: string, pipeline: string, result: string, at: number}[]} */
   const finished = [];
@@ -279,6 +279,8 @@ export function mount(root, {tenant, query}) {
     for (const [id, old] of seen) {
       if (now.has(id)) continue;
       const result = outcome(old.item);
+      // label and project computed only for items that left (not for every item each refresh)
+      Object.assign(old, {label: changeLabel(old.item), project: pick(firstChange(old.item), 'project') || ''});
       finished.unshift({label: old.label, project: old.project, pipeline: old.pipeline, result,
                         at: Date.now()});
       if (watched.delete(id)) {
@@ -326,8 +328,7 @@ export function mount(root, {tenant, query}) {
         for (const head of heads) {
           (Array.isArray(head) ? head : []).forEach((item, i) => {
             total++;
-            present.set(String(item.id), {label: changeLabel(item), item, pipeline: name,
-              project: pick(firstChange(item), 'project') || ''});
+            present.set(String(item.id), {item, pipeline: name});
             if (!matches(item, name, String(q.name || ''), filter)) return;
             shown++;
             const ahead = item.item_ahead ? byId.get(item.item_ahead) || {id: item.item_ahead} : null;
