@@ -64,19 +64,37 @@ def zk_counters(zookeeper: ZooKeeperServer) -> tuple[int, int]:
     return int(received.group(1)), int(zxid.group(1), 16) & 0xFFFFFFFF
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, every thread) of process ``pid`` so far; this process's
+    own with None. Unlike latency, it hardly depends on how loaded the machine is."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class OpCounter:
-    """ZooKeeper requests and writes per node request over a burst (server-wide counts:
-    launcher and requester; reads include lock checks and pings)."""
+    """Per node request over a burst: ZooKeeper reads and writes (server-wide counts:
+    launcher and requester; reads include lock checks and pings), and the CPU time the
+    launcher and the requester (this process) spent."""
 
     def __init__(self, zookeeper: ZooKeeperServer) -> None:
         self.zookeeper = zookeeper
-        self.per_request: dict[str, tuple[float, float]] = {}
+        self.launcher_pid: int | None = None
+        self.per_request: dict[str, tuple[float, float, float, float]] = {}
 
-    def count(self, name: str, requests: int, before: tuple[int, int]) -> None:
+    def start(self) -> tuple[int, int, float, float]:
+        return (*zk_counters(self.zookeeper), cpu_seconds(self.launcher_pid),
+                cpu_seconds(None))
+
+    def count(self, name: str, requests: int, before: tuple[int, int, float, float]) -> None:
         received, zxid = zk_counters(self.zookeeper)
         writes = zxid - before[1]
+        launcher_cpu = cpu_seconds(self.launcher_pid) - before[2]
+        requester_cpu = cpu_seconds(None) - before[3]
         self.per_request[name] = ((received - before[0] - writes) / requests,
-                                  writes / requests)
+                                  writes / requests, launcher_cpu * 1000 / requests,
+                                  requester_cpu * 1000 / requests)
 
 
 async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[float, float]:
@@ -101,8 +119,10 @@ async def measure(zk_conf: dict, sequential: int, concurrent: int,
             await asyncio.to_thread(requester.client.delete, path)
             floor.append(time.perf_counter() - began)
         await one(requester, -1)  # warm up
+        before = ops.start()
         seq = [await one(requester, i) for i in range(sequential)]
-        before = zk_counters(ops.zookeeper)
+        ops.count(f"{sequential} sequential (local)", sequential, before)
+        before = ops.start()
         conc = await asyncio.gather(*(one(requester, i) for i in range(concurrent)))
         ops.count(f"{concurrent} concurrent (local)", concurrent, before)
         return {"zookeeper create+get+delete": floor,
@@ -121,7 +141,7 @@ async def burst(zk_conf: dict, concurrent: int, label: str, ops: OpCounter,
     await requester.start()
     try:
         await one(requester, -1, label)  # warm up
-        before = zk_counters(ops.zookeeper)
+        before = ops.start()
         done = await asyncio.gather(*(one(requester, i, label) for i in range(concurrent)))
         ops.count(name, concurrent, before)
         return [d[0] for d in done]
@@ -145,16 +165,18 @@ def side_by_side(base: Path, procs: ProcessGroup, zookeeper: ZooKeeperServer,
         conf = {**zookeeper.conf(chroot, acl=EXTERNAL_ACL), "session_timeout": 10.0}
         stack = Stack(base, procs, zookeeper, chroot)
         if name == "ours":
-            stack.launcher(f"bench-{name}", **{
+            ops.launcher_pid = stack.launcher(f"bench-{name}", **{
                 "launcher-name": "bench-static", "zookeeper": conf,
                 "labels": [{"name": "burst"}],
                 "providers": [{"name": "static", "driver": "static", "pools": [
-                    {"name": "main", "nodes": static_pool(zookeeper, concurrent)}]}]})
+                    {"name": "main", "nodes": static_pool(zookeeper, concurrent)}]}]}).pid
         else:
             client = zookeeper.client(chroot)
             config = nodepool_config(zookeeper, chroot, base, labels=["burst"],
                                      nodes=static_pool(zookeeper, concurrent))
-            stack.add(RealNodepoolLauncher(config, NodepoolStore(client), "real-static", base))
+            real = RealNodepoolLauncher(config, NodepoolStore(client), "real-static", base)
+            stack.add(real)
+            ops.launcher_pid = real.pid
         results[name] = asyncio.run(burst(conf, concurrent, "burst", ops,
                                           f"{concurrent} concurrent (static, {name})"))
     return results
@@ -173,12 +195,13 @@ def main() -> None:
         zookeeper.start()
         zookeeper.create_chroot("/local")
         stack = Stack(base, procs, zookeeper, "/local")
-        stack.launcher(**{
+        launcher = stack.launcher(**{
             "launcher-name": "bench",
             "labels": [{"name": "bench"}],
             "providers": [{"name": "localhost", "driver": "local", "pools": [
                 {"name": "main", "max-servers": concurrent, "labels": ["bench"]}]}]})
         ops = OpCounter(zookeeper)
+        ops.launcher_pid = launcher.pid
         results = asyncio.run(measure(stack.zookeeper_conf(), sequential, concurrent, ops))
         if (EXT / "nodepool" / "bin" / "nodepool-launcher").exists():
             compared = side_by_side(base, procs, zookeeper, concurrent, ops)
@@ -205,11 +228,15 @@ def main() -> None:
               f"{percentile(real, 99) * 1000:<11.1f} "
               f"{percentile(real, 50) / percentile(ours, 50):>9.1f}x")
     print()
-    print(f"{'ZooKeeper ops per node request':<40} {'reads':>7} {'writes':>7}")
-    for name, (reads, writes) in ops.per_request.items():
-        print(f"{name:<40} {reads:>7.1f} {writes:>7.1f}")
-    print("(server-wide srvr counts over the burst: launcher + requester; reads include"
-          " lock checks, watches' re-reads and pings; a multi-op transaction is one write)")
+    print(f"{'per node request':<40} {'zk reads':>8} {'zk writes':>9} "
+          f"{'launcher CPU ms':>15} {'requester CPU ms':>16}")
+    for name, (reads, writes, launcher_ms, requester_ms) in ops.per_request.items():
+        print(f"{name:<40} {reads:>8.1f} {writes:>9.1f} {launcher_ms:>15.1f} "
+              f"{requester_ms:>16.1f}")
+    print("(ZooKeeper: server-wide srvr counts over the burst, launcher + requester; reads"
+          " include lock checks, watches' re-reads and pings; a multi-op transaction is one"
+          " write. CPU: user + system time of the launcher process (ours, or Nodepool 11's)"
+          " and of this process (our requester) over the burst)")
 
 
 if __name__ == "__main__":

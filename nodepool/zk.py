@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import json
+import secrets
 import socket
 import time
 import uuid
@@ -33,7 +34,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import BadVersionError, NoNodeError, NotEmptyError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
 from kazoo.recipe.lock import Lock
 
 ROOT = "/nodepool"
@@ -88,6 +89,22 @@ OPEN_REQUEST_STATES = (RequestState.REQUESTED, RequestState.PENDING)
 
 class RecordGone(Exception):
     """The znode of a record disappeared, or changed under us (version mismatch)."""
+
+
+def new_node_id() -> str:
+    """A node id chosen by the launcher, so a node can be created in the same transaction
+    as the request it fulfils: 20 decimal digits (microseconds since the epoch, then four
+    random), so ids sort by creation and never collide with the ten-digit ZooKeeper
+    sequence names a real Nodepool gives its nodes."""
+    return f"{time.time_ns() // 1000:016d}{secrets.randbelow(10000):04d}"
+
+
+def _raise_failed(results: list[Any], what: str) -> None:
+    """Raise :class:`RecordGone` for a multi-op transaction that failed."""
+    failed = [r for r in results if isinstance(r, Exception)
+              and type(r).__name__ != "RolledBackError"]
+    if failed:
+        raise RecordGone(f"{what}: {type(failed[0]).__name__}")
 
 
 class Field:
@@ -311,12 +328,27 @@ class NodepoolStore:
     # Nodes --------------------------------------------------------------------------------
 
     def create_node(self, node: NodeRecord) -> NodeRecord:
-        """Store a new node; its id is assigned by ZooKeeper's sequence counter."""
+        """Store a new node (with its empty lock dir) under an id of :func:`new_node_id`."""
+        for _ in range(3):
+            node.id = new_node_id()
+            transaction = self.client.transaction()
+            self.add_create_node(transaction, node)
+            try:
+                _raise_failed(transaction.commit(), f"node {node.id}")
+            except RecordGone:
+                continue  # the id was taken (two launchers in the same microsecond)
+            node.version = 0
+            return node
+        raise RecordGone(f"could not create node {node.id}")
+
+    def add_create_node(self, transaction: Any, node: NodeRecord) -> None:
+        """Add the creation of ``node`` and of its lock dir to ``transaction`` (``node.id``
+        is :func:`new_node_id` if unset). The lock dir existing spares every locker
+        kazoo's check for it (see :meth:`node_lock`)."""
+        node.id = node.id or new_node_id()
         node.state_time = node.created_time = time.time()
-        path = self.client.create(f"{NODES}/", node.to_json(), sequence=True, makepath=True)
-        node.id = path.rsplit("/", 1)[1]
-        node.version = 0
-        return node
+        transaction.create(f"{NODES}/{node.id}", node.to_json())
+        transaction.create(f"{NODES}/{node.id}/lock", b"")
 
     def get_node(self, node_id: str) -> NodeRecord | None:
         try:
@@ -348,21 +380,33 @@ class NodepoolStore:
         node.version = stat.version
         return node
 
-    def delete_node(self, node_id: str) -> None:
-        """Delete a node with its lock znodes in one transaction (recursively if it raced)."""
+    def delete_node(self, node_id: str, version: int = -1,
+                    lock: Lock | None = None) -> None:
+        """Delete a node with its lock znodes in one transaction (recursively if it raced).
+
+        With ``lock`` (held by the caller, so its only contender) the lock dir is not
+        listed first; ``version``: only if the node was not changed since (else RecordGone).
+        """
         path, lock_dir = f"{NODES}/{node_id}", f"{NODES}/{node_id}/lock"
-        try:
-            contenders: list[str] | None = self.client.get_children(lock_dir)
-        except NoNodeError:
-            contenders = None
+        contenders: list[str] | None
+        if lock is not None and lock.node:
+            contenders = [lock.node]
+        else:
+            try:
+                contenders = self.client.get_children(lock_dir)
+            except NoNodeError:
+                contenders = None
         transaction = self.client.transaction()
         for name in contenders or ():
             transaction.delete(f"{lock_dir}/{name}")
         if contenders is not None:
             transaction.delete(lock_dir)
-        transaction.delete(path)
-        if not any(isinstance(r, Exception) for r in transaction.commit()):
+        transaction.delete(path, version=version)
+        results = transaction.commit()
+        if not any(isinstance(r, Exception) for r in results):
             return
+        if any(isinstance(r, BadVersionError) for r in results):
+            raise RecordGone(f"node {node_id}: BadVersionError")
         try:
             self.client.delete(path, recursive=True)
         except NoNodeError:
@@ -377,9 +421,30 @@ class NodepoolStore:
         except NoNodeError:
             pass
 
-    def node_lock(self, node_id: str, identifier: str = "") -> Lock:
-        """The kazoo lock of one node (``/nodepool/nodes/<id>/lock``)."""
-        return self.client.Lock(f"{NODES}/{node_id}/lock", identifier)
+    def node_lock(self, node_id: str, identifier: str = "", assured: bool = False) -> Lock:
+        """The kazoo lock of one node (``/nodepool/nodes/<id>/lock``).
+
+        ``assured``: the lock dir is known to exist (our launchers create it with the node),
+        so kazoo skips its exists/create round trips; acquiring then raises
+        ``NoNodeError`` if it does not (the node is gone, or was never locked).
+        """
+        lock = self.client.Lock(f"{NODES}/{node_id}/lock", identifier)
+        lock.assured_path = assured  # kazoo's own flag: the lock's parent path exists
+        return lock
+
+    def lock_node(self, node_id: str, identifier: str = "", blocking: bool = True,
+                  timeout: float | None = None) -> Lock | None:
+        """Acquire a node's lock, the fast way first (:meth:`node_lock` ``assured``);
+        None if it is held (not ``blocking``) or the node is gone. Raises ``LockTimeout``."""
+        lock = self.node_lock(node_id, identifier, assured=True)
+        try:
+            return lock if lock.acquire(blocking=blocking, timeout=timeout) else None
+        except NoNodeError:
+            pass
+        if self.client.exists(f"{NODES}/{node_id}") is None:
+            return None
+        lock = self.node_lock(node_id, identifier)
+        return lock if lock.acquire(blocking=blocking, timeout=timeout) else None
 
     def node_locked(self, node_id: str) -> bool:
         try:
@@ -433,6 +498,49 @@ class NodepoolStore:
         request.version = stat.version
         return request
 
+    def fulfil_request(self, request: RequestRecord, new_nodes: list[NodeRecord]) -> None:
+        """Create ``new_nodes`` (each with its lock dir) and write ``request`` (versioned)
+        in one transaction: one round trip; RecordGone if the request changed meanwhile."""
+        transaction = self.client.transaction()
+        for node in new_nodes:
+            self.add_create_node(transaction, node)
+        request.state_time = time.time()
+        transaction.set_data(f"{REQUESTS}/{request.id}", request.to_json(),
+                             version=request.version)
+        results = transaction.commit()
+        _raise_failed(results, f"request {request.id}")
+        for node in new_nodes:
+            node.version = 0
+        request.version = results[-1].version
+
+    def accept_request(self, request: RequestRecord, nodes: list[NodeRecord]) -> bool:
+        """Zuul's side, once it holds the nodes' locks: write ``nodes`` (versioned) and
+        delete the request with its lock dir, in one transaction. False if that cannot be
+        (then nothing was written: do it step by step)."""
+        transaction = self.client.transaction()
+        for node in nodes:
+            node.state_time = time.time()
+            transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
+        transaction.delete(f"{REQUESTS}/{request.id}")
+        transaction.delete(f"{REQUEST_LOCKS}/{request.id}")
+        results = transaction.commit()
+        if any(isinstance(r, Exception) for r in results):
+            return False
+        for node, stat in zip(nodes, results, strict=False):
+            node.version = stat.version
+        return True
+
+    def ensure_request_locks(self, request_ids: list[str]) -> None:
+        """Create the lock dirs of ``request_ids`` (pipelined: one round trip for all), so
+        locking them spares kazoo's exists/create (see :meth:`request_lock`)."""
+        pending = [self.client.create_async(f"{REQUEST_LOCKS}/{request_id}", b"")
+                   for request_id in request_ids]
+        for result in pending:
+            try:
+                result.get()
+            except (NodeExistsError, NoNodeError):
+                pass
+
     def delete_request(self, request_id: str) -> None:
         """Delete a request and its (empty) lock dir in one transaction, one round trip;
         if that cannot be (no lock dir, or a contender in it), each on its own."""
@@ -452,8 +560,12 @@ class NodepoolStore:
             # under it right now; launchers remove such stale lock dirs themselves.
             pass
 
-    def request_lock(self, request_id: str, identifier: str = "") -> Lock:
-        return self.client.Lock(f"{REQUEST_LOCKS}/{request_id}", identifier)
+    def request_lock(self, request_id: str, identifier: str = "",
+                     assured: bool = False) -> Lock:
+        """A request's kazoo lock; ``assured`` as for :meth:`node_lock`."""
+        lock = self.client.Lock(f"{REQUEST_LOCKS}/{request_id}", identifier)
+        lock.assured_path = assured
+        return lock
 
     # Components (Nodepool 11's registry) ---------------------------------------------------
 

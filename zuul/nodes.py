@@ -25,6 +25,7 @@ from nodepool.zk import (
     OPEN_REQUEST_STATES,
     REQUESTS,
     NodepoolStore,
+    NodeRecord,
     NodeState,
     RecordGone,
     RequestRecord,
@@ -36,7 +37,7 @@ from zuul.lib.zk import make_client
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = 10.0
-ZK_THREADS = 16  # blocking kazoo calls in flight at once
+ZK_THREADS = 64  # blocking kazoo calls in flight at once (each mostly waits on ZooKeeper)
 
 
 class NodeRequestFailed(Exception):
@@ -73,7 +74,8 @@ class NodeRequester:
         self.store = NodepoolStore(self.client)
         # (request id, node id) -> our lock: a node reclaimed after our session expired may
         # be ours again under a later request, and releasing the stale set must not unlock it.
-        self._locks: dict[tuple[str, str], Lock] = {}
+        # With the lock, the node as we last wrote it (its version): returned without a read.
+        self._locks: dict[tuple[str, str], tuple[Lock, NodeRecord | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: asyncio.Event | None = None
         self._closed = False
@@ -173,7 +175,6 @@ class NodeRequester:
                     f"node request {record.id} for {labels} failed: "
                     f"{result.reason or 'declined by every launcher'}")
             nodes = await self._run(self._accept, result, taken)
-            await self._run(self.store.delete_request, record.id)
             return NodeSet(record.id, nodes, fulfilled_seconds)
         except KazooException as exc:
             await asyncio.shield(self._run(self._abandon, record.id, taken))
@@ -209,14 +210,16 @@ class NodeRequester:
         self.client.DataWatch(f"{REQUESTS}/{request_id}", on_change)
 
     def _accept(self, request: RequestRecord, taken: list[str]) -> list[Node]:
-        """Lock every node of a fulfilled request and mark it in-use."""
-        nodes = []
-        for index, node_id in enumerate(request.nodes):
-            lock = self.store.node_lock(node_id, self.requestor)
+        """Lock every node of a fulfilled request, mark them in-use and delete the request
+        (one transaction when it can be: the usual case)."""
+        records: list[NodeRecord] = []
+        for node_id in request.nodes:
             try:
-                lock.acquire(timeout=LOCK_TIMEOUT)
+                lock = self.store.lock_node(node_id, self.requestor, timeout=LOCK_TIMEOUT)
             except LockTimeout:
                 raise NodeRequestFailed(f"node {node_id} stayed locked by someone else") from None
+            if lock is None:
+                raise NodeRequestFailed(f"node {node_id} of {request.id} is gone")
             try:
                 record = self.store.get_node(node_id)
                 if record is None or record.allocated_to != request.id \
@@ -228,24 +231,29 @@ class NodeRequester:
                 # dashboard links node <-> build by it.
                 record.user_data = {**(record.user_data if isinstance(record.user_data, dict)
                                        else {}), "build_uuid": request.build_uuid}
-                self.store.update_node(record)
-            except RecordGone as exc:
-                lock.release()
-                raise NodeRequestFailed(str(exc)) from None
             except BaseException:
                 lock.release()
-                self.store.remove_if_empty(node_id)
                 raise
-            self._locks[(request.id, node_id)] = lock
+            self._locks[(request.id, node_id)] = (lock, None)  # read again if returned now
             taken.append(node_id)
-            nodes.append(Node(
-                id=node_id,
-                label=request.node_types[index] if index < len(request.node_types)
-                else record.label,
-                host=record.interface_ip or record.hostname,
-                connection_type=record.connection_type,
-                connection_port=record.connection_port, username=record.username))
-        return nodes
+            records.append(record)
+        if not self.store.accept_request(request, records):
+            try:
+                for record in records:
+                    self.store.update_node(record)
+            except RecordGone as exc:
+                raise NodeRequestFailed(str(exc)) from None
+            self.store.delete_request(request.id)
+        for record in records:
+            self._locks[(request.id, record.id)] = (self._locks[(request.id, record.id)][0],
+                                                    record)
+        return [Node(id=record.id,
+                     label=request.node_types[index] if index < len(request.node_types)
+                     else record.label,
+                     host=record.interface_ip or record.hostname,
+                     connection_type=record.connection_type,
+                     connection_port=record.connection_port, username=record.username)
+                for index, record in enumerate(records)]
 
     def _abandon(self, request_id: str, taken: list[str]) -> None:
         """After a failure or cancellation: delete the request, give back taken nodes."""
@@ -258,28 +266,42 @@ class NodeRequester:
     def _return(self, node_ids: list[str], hold: dict[str, Any] | None,
                 request_id: str) -> None:
         for node_id in node_ids:
-            lock = self._locks.pop((request_id, node_id), None)
+            lock, record = self._locks.pop((request_id, node_id), (None, None))
             try:
-                record = self.store.get_node(node_id)
-                # After a lost session the node may already have been reclaimed (and given
-                # to someone else): only a node still allocated to our request is ours.
-                if record is not None and record.state == NodeState.IN_USE \
-                        and record.allocated_to == request_id:
-                    if hold is not None:
-                        record.state = NodeState.HOLD
-                        record.hold_job = hold.get("job") or hold.get("id")
-                        record.comment = hold.get("reason") or hold.get("comment")
-                        expiration = hold.get("expiration")
-                        # Nodepool's meaning: seconds after state_time (an int).
-                        record.hold_expiration = int(expiration) if expiration else None
-                    else:
-                        record.state = NodeState.USED
-                    self.store.update_node(record)
+                self._return_one(node_id, record, hold, request_id)
             except RecordGone as exc:
                 log.warning("Node %s changed while returning it: %s", node_id, exc)
             finally:
                 if lock is not None:
                     lock.release()
+
+    def _return_one(self, node_id: str, record: NodeRecord | None,
+                    hold: dict[str, Any] | None, request_id: str) -> None:
+        """Write the node back as used (or held): from the record we last wrote, read
+        again only if someone changed it since (e.g. a comment through the API)."""
+        for attempt in range(2):
+            if record is None or attempt:
+                record = self.store.get_node(node_id)
+            # After a lost session the node may already have been reclaimed (and given
+            # to someone else): only a node still allocated to our request is ours.
+            if record is None or record.state != NodeState.IN_USE \
+                    or record.allocated_to != request_id:
+                return
+            if hold is not None:
+                record.state = NodeState.HOLD
+                record.hold_job = hold.get("job") or hold.get("id")
+                record.comment = hold.get("reason") or hold.get("comment")
+                expiration = hold.get("expiration")
+                # Nodepool's meaning: seconds after state_time (an int).
+                record.hold_expiration = int(expiration) if expiration else None
+            else:
+                record.state = NodeState.USED
+            try:
+                self.store.update_node(record)
+                return
+            except RecordGone:
+                if attempt:
+                    raise
 
     async def release(self, nodeset: NodeSet, hold: dict[str, Any] | None = None) -> None:
         """Return a build's nodes as ``used`` (or ``hold`` with ``hold`` info) and unlock them.

@@ -1,9 +1,11 @@
 """Handling one node request: decline it, or allocate ready nodes / launch new ones.
 
-Called with the request's lock held. Every node is allocated under its own kazoo lock and
-re-read after locking, so two launchers never give the same node to two requests. Allocation
-is recorded on the node (``allocated_to``) before the request is marked ``fulfilled``, so a
-launcher that dies half way leaves a state the next round (of any launcher) continues from.
+Called with the request's lock held. Every ready node is allocated under its own kazoo lock
+with a write carrying the version the round saw, so two launchers never give the same node to
+two requests. Allocation is recorded on the node (``allocated_to``, ``tenant_name``,
+``requestor``) before the request is marked ``fulfilled``; new nodes are created in the
+same transaction that marks it, so a launcher that dies half way leaves a state the next
+round (of any launcher) continues from.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from kazoo.exceptions import LockTimeout
+from kazoo.exceptions import LockTimeout, NoNodeError
 
 from nodepool.launcher import metrics
 from nodepool.launcher.drivers.base import Provider
@@ -82,25 +84,33 @@ def decline(store: NodepoolStore, request: RequestRecord, pool_ids: set[str],
 
 def _take_ready(store: NodepoolStore, node: NodeRecord, request: RequestRecord,
                 owner: str) -> bool:
-    """Allocate one ready node to ``request`` under its lock; False if someone was faster."""
-    lock = store.node_lock(node.id, owner)
-    if not lock.acquire(blocking=False):
+    """Allocate one ready node to ``request`` under its lock; False if someone was faster.
+
+    ``node`` is the round's view: not read again under the lock, since the write carries
+    the version it was read at (a node changed meanwhile fails it).
+    """
+    if node.state != NodeState.READY or node.allocated_to:
         return False
-    fresh = None
     try:
-        fresh = store.get_node(node.id)
-        if fresh is None or fresh.state != NodeState.READY or fresh.allocated_to:
-            return False
-        fresh.allocate(request)
-        store.update_node(fresh, state_changed=False)
+        lock = store.lock_node(node.id, owner, blocking=False)
+    except NoNodeError:
+        return False
+    if lock is None:
+        return False
+    try:
+        taken = NodeRecord(node.id, dict(node.data), node.version)
+        taken.allocate(request)
+        store.update_node(taken, state_changed=False)
         node.allocate(request)
+        node.version = taken.version
         return True
     except RecordGone:
         return False
     finally:
-        lock.release()
-        if fresh is None:
-            store.remove_if_empty(node.id)
+        try:
+            lock.release()
+        except NoNodeError:
+            pass  # deleted meanwhile
 
 
 def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
@@ -109,11 +119,11 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     """Allocate (or launch) nodes for ``request``; mark it fulfilled when all are there.
 
     ``nodes`` is the round's view of every node (kept up to date with what this call
-    allocates or launches; every allocation re-reads its node under the node's lock);
+    allocates or launches; every allocation is a versioned write under the node's lock);
     ``preferred`` are the ready nodes the round's plan reserved for this request.
-    Returns False when the pool has no free capacity right now: the request is then marked
-    ``pending`` (accepted, waiting) and retried on the next round. A request fulfilled at
-    once goes straight to ``fulfilled`` (one ZooKeeper write less on the hot path).
+    New nodes are created in the same transaction that marks the request ``fulfilled``
+    (one round trip). Returns False when the pool has no free capacity right now: the
+    request is then marked ``pending`` (accepted, waiting) and retried on the next round.
     """
     # Nodes allocated to this request in an earlier pass (the round's view may be stale:
     # re-read them; only the holder of the request lock changes such an allocation).
@@ -128,30 +138,40 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
         if label is not None:
             missing[label] -= 1
             chosen.append(node)
-    for label in request.node_types:
-        if missing[label] == 0:
-            continue
-        allocated = _allocate_one(store, request, provider, pool, label, launcher, nodes,
-                                  preferred or [])
-        if allocated is None:
-            # All or nothing: holding some nodes while waiting for others could deadlock
-            # two multi-node requests. Give them back and retry the whole request later.
-            _give_back(store, chosen, request.id, launcher)
-            if request.state == RequestState.REQUESTED:
-                request.state = RequestState.PENDING
-                store.update_request(request)
-            return False
-        missing[label] -= 1
-        chosen.append(allocated)
-    ordered: list[str] = []
-    for label in request.node_types:
-        node = next(n for n in chosen if n.has_label(label) and n.id not in ordered)
-        ordered.append(node.id)
-    request.nodes = ordered
-    request.state = RequestState.FULFILLED
-    store.update_request(request)
+    new: list[NodeRecord] = []
+    created = False
+    try:
+        for label in request.node_types:
+            if missing[label] == 0:
+                continue
+            allocated = _allocate_one(store, request, provider, pool, label, launcher,
+                                      nodes, preferred or [])
+            if allocated is None:
+                # All or nothing: holding some nodes while waiting for others could
+                # deadlock two multi-node requests. Give them back and retry later.
+                _give_back(store, chosen, request.id, launcher)
+                if request.state == RequestState.REQUESTED:
+                    request.state = RequestState.PENDING
+                    store.update_request(request)
+                return False
+            missing[label] -= 1
+            chosen.append(allocated)
+            if allocated.version < 0:
+                new.append(allocated)
+        ordered: list[str] = []
+        for label in request.node_types:
+            node = next(n for n in chosen if n.has_label(label) and n.id not in ordered)
+            ordered.append(node.id)
+        request.nodes = ordered
+        request.state = RequestState.FULFILLED
+        store.fulfil_request(request, new)
+        created = True
+    finally:
+        for node in new:
+            provider.launched(pool, node, nodes, created)
     metrics.REQUESTS.labels("fulfilled").inc()
-    log.info("Request %s fulfilled with nodes %s", request.id, ordered)
+    log.info("Request %s fulfilled with nodes %s (event %s)", request.id, ordered,
+             request.event_id)
     return True
 
 
@@ -185,4 +205,4 @@ def _allocate_one(store: NodepoolStore, request: RequestRecord, provider: Provid
                 and provider.owns(node, pool)
                 and _take_ready(store, node, request, launcher)):
             return node
-    return provider.launch(store, pool, label, request, nodes)
+    return provider.new_node(pool, label, request, nodes)  # stored by fulfil

@@ -2,32 +2,36 @@
 
 A round (re-)registers the launcher, syncs static hosts, cleans up nodes (``used`` ->
 recycled, ``deleting`` -> removed, nodes of dead requestors freed), handles requests in
-priority/FIFO order and tops up ``min-ready``. Rounds run when a kazoo ``TreeCache`` on the
+priority/FIFO order and tops up ``min-ready``. Rounds run when a :class:`ChildCache` on the
 nodes and requests reports a change, and at least every ``cleanup-interval`` seconds. While
 the ZooKeeper session is not connected no round runs, so nothing is handed out; every write
 is versioned, so a round cut short by a lost session leaves consistent records behind.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, LockTimeout, NoNodeError, NotEmptyError
 from kazoo.protocol.states import KazooState
-from kazoo.recipe.cache import TreeCache, TreeEvent
+from kazoo.recipe.lock import Lock
 
 from nodepool.launcher import metrics
+from nodepool.launcher.cache import ChildCache
 from nodepool.launcher.drivers import Provider, StaticProvider, make_providers
 from nodepool.launcher.handler import Yield, choose_pool, decline, fulfil
 from nodepool.launcher.planner import RoundPlan
 from nodepool.zk import (
     NODES,
     OPEN_REQUEST_STATES,
+    POOL_COMPONENTS,
     REQUEST_LOCKS,
     REQUESTS,
     NodepoolStore,
@@ -42,8 +46,9 @@ log = logging.getLogger(__name__)
 
 ELECTION_TIMEOUT = 5.0
 STOP_GRACE = 3.0  # seconds a stopping launcher lets its current round finish
-PARALLEL = 8  # requests (and cleanup chores) handled at once
+PARALLEL = 32  # requests (and cleanup chores) handled at once: each waits on ZooKeeper
 FAILED_RETRY = 30.0  # seconds before a failed node is checked again
+SETTLE_TIMEOUT = 0.5  # seconds a round waits for its caches' reads already sent
 
 
 class LauncherWorker:
@@ -61,11 +66,20 @@ class LauncherWorker:
         self._stopping = threading.Event()
         self._register = threading.Event()
         self._register.set()
-        self._caches: list[TreeCache] = []
-        self._nodes_cached = threading.Event()
-        self._requests_cached = threading.Event()
+        self._stale_caches = threading.Event()
+        self._caches: dict[str, ChildCache] = {}  # NODES, REQUESTS, POOL_COMPONENTS
+        self._lock_dirs: set[str] = set()  # requests whose lock dir we made sure of
+        self._parsed: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}  # see _cached
+        self._written: dict[str, int] = {}  # request id -> version of our last write
+        self._timer_round = True  # the slower checks' turn (every ``interval`` seconds)
+        self._last_timer_round = 0.0
         self._thread = threading.Thread(target=self._run, name="launcher-worker", daemon=True)
         self._executor = ThreadPoolExecutor(PARALLEL, thread_name_prefix="launcher-task")
+        # Tasks still running, which later rounds leave alone: request id -> the ready
+        # nodes its plan reserved, and the node ids of cleanup chores.
+        self._busy_lock = threading.Lock()
+        self._busy_requests: dict[str, list[str]] = {}
+        self._busy_nodes: set[str] = set()
 
     def start(self) -> None:
         """Start the worker thread (the kazoo client may still be connecting)."""
@@ -77,6 +91,7 @@ class LauncherWorker:
 
         A round stuck on an unreachable ZooKeeper is cut short by closing the session.
         """
+        log.info("Stopping after %d rounds", self.rounds)
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=STOP_GRACE)
@@ -87,36 +102,26 @@ class LauncherWorker:
             self._thread.join(timeout=10)
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.client.remove_listener(self._on_state)
-        for cache in self._caches:
+        for cache in self._caches.values():
             cache.close()
 
     def _on_state(self, state: str) -> None:
         if state == KazooState.LOST:
             self._register.set()  # our ephemeral registration is gone with the session
-            self._nodes_cached.clear()
-            self._requests_cached.clear()
-        self._wake.set()
-
-    def _on_nodes_event(self, event: TreeEvent) -> None:
-        if event.event_type == TreeEvent.INITIALIZED:
-            self._nodes_cached.set()
-        self._on_tree_event(event)
-
-    def _on_requests_event(self, event: TreeEvent) -> None:
-        if event.event_type == TreeEvent.INITIALIZED:
-            self._requests_cached.set()
-        self._on_tree_event(event)
-
-    def _on_tree_event(self, event: TreeEvent) -> None:
-        data = event.event_data
-        if data is not None and "/lock" in getattr(data, "path", ""):
-            return  # lock contenders come and go; they change nothing to act on
+        if state in (KazooState.LOST, KazooState.SUSPENDED):
+            # A watch whose re-read failed while the connection was down is not set
+            # again: start the caches afresh once connected.
+            self._stale_caches.set()
         self._wake.set()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
+            now = time.monotonic()
+            self._timer_round = now - self._last_timer_round >= self.interval
+            if self._timer_round:
+                self._last_timer_round = now
             if self._stopping.is_set() or not self.client.connected:
                 continue
             try:
@@ -152,66 +157,104 @@ class LauncherWorker:
             self.store.ensure_paths()
             self.store.register(*self.registration())
             self._register.clear()
-            self._start_caches()  # fresh caches after a lost session, not a half-stale one
+            self._stale_caches.set()
+        if self._stale_caches.is_set():
+            self._stale_caches.clear()
+            self._start_caches()  # after a lost connection, not half-stale ones
+        for cache in self._caches.values():
+            cache.refresh()
+            cache.settle(SETTLE_TIMEOUT)
         with metrics.ROUND_SECONDS.time():
             nodes = self._nodes()
             self._sync_static(nodes)
-            self._cleanup(nodes)
-            nodes = self._nodes()
+            self._cleanup(nodes)  # its chores run on in the pool
             self._handle_requests(nodes)
             self._min_ready()
             metrics.observe_nodes(nodes)
         self.rounds += 1
 
     def _start_caches(self) -> None:
-        self._nodes_cached.clear()
-        self._requests_cached.clear()
-        for cache in self._caches:
+        for cache in self._caches.values():
             cache.close()
-        self._caches = []
-        for path, listener in ((NODES, self._on_nodes_event),
-                               (REQUESTS, self._on_requests_event)):
-            cache = TreeCache(self.client, path)
-            cache.listen(listener)
-            cache.start()
-            self._caches.append(cache)
+        self._caches = {path: ChildCache(self.client, path, self._wake.set)
+                        for path in (NODES, REQUESTS, POOL_COMPONENTS)}
+
+    def _cache(self, path: str) -> ChildCache | None:
+        """The cache of ``path`` if it is ready to plan from."""
+        cache = self._caches.get(path)
+        if cache is None or not cache.initialized.is_set() or not self.client.connected:
+            return None
+        return cache
+
+    def _cached(self, cache: ChildCache, kind: type[Any]) -> list[Any]:
+        """The records in ``cache``, in name order. Each znode's JSON is parsed once per
+        version (rounds run on every change, and most records did not change); each round
+        gets its own records (shallow copies of the parsed dicts)."""
+        parsed = self._parsed.setdefault(cache.path, {})
+        result = []
+        names = set()
+        for name, data, stat in cache.items():
+            names.add(name)
+            if not data:
+                continue
+            known = parsed.get(name)
+            if known is None or known[0] != stat.mzxid:
+                parsed[name] = known = (stat.mzxid, kind.from_json(name, data, stat.version).data)
+            result.append(kind(name, dict(known[1]), stat.version))
+        for name in set(parsed) - names:
+            del parsed[name]
+        return result
 
     def _nodes(self) -> list[NodeRecord]:
-        """Every node, from the TreeCache once it is initialized (else read directly).
+        """Every node, from the cache once it is initialized (else read directly).
 
-        The cache is only for planning: every change re-reads its node under the node's
-        lock and writes with the version it read, so a stale entry cannot do harm.
+        The cache is only for planning: every change is written with the version the view
+        had (under the node's lock), so a stale entry cannot do harm.
         """
-        if not self._nodes_cached.is_set() or not self.client.connected:
-            return self.store.nodes()
-        cache = self._caches[0]
-        result = []
-        for child in sorted(cache.get_children(NODES) or ()):
-            entry = cache.get_data(f"{NODES}/{child}")
-            if entry is not None and entry.data:
-                result.append(NodeRecord.from_json(child, entry.data, entry.stat.version))
-        return result
+        cache = self._cache(NODES)
+        return self.store.nodes() if cache is None else self._cached(cache, NodeRecord)
 
     def _open_requests(self) -> list[RequestRecord | None]:
-        """Every request, from the TreeCache once it is initialized (else read directly).
+        """Every request, from the cache once it is initialized (else read directly).
 
-        Only for planning, like :meth:`_nodes`: each request is read again under its lock
-        before anything is written, so this saves one ZooKeeper read per request and round.
+        Only for planning, like :meth:`_nodes`: writes carry the version the view had.
         """
-        if not self._requests_cached.is_set() or not self.client.connected:
+        cache = self._cache(REQUESTS)
+        if cache is None:
             return list(self._executor.map(self.store.get_request, self.store.request_ids()))
-        cache = self._caches[1]
-        result: list[RequestRecord | None] = []
-        for child in cache.get_children(REQUESTS) or ():
-            entry = cache.get_data(f"{REQUESTS}/{child}")
-            if entry is not None and entry.data:
-                result.append(RequestRecord.from_json(child, entry.data, entry.stat.version))
+        return self._cached(cache, RequestRecord)
+
+    def _pools(self) -> list[dict[str, Any]]:
+        """Every registered pool (Nodepool's component registry), from the cache."""
+        cache = self._cache(POOL_COMPONENTS)
+        if cache is None:
+            return self.store.pools()
+        result = []
+        for _name, data, _stat in cache.items():
+            try:
+                content = json.loads(data) if data else None
+            except ValueError:
+                continue
+            if isinstance(content, dict):
+                result.append(content)
         return result
 
-    def _locked(self, node_id: str) -> bool:
-        if not self._nodes_cached.is_set():
-            return self.store.node_locked(node_id)
-        return bool(self._caches[0].get_children(f"{NODES}/{node_id}/lock"))
+    def _request_ids(self) -> set[str]:
+        cache = self._cache(REQUESTS)
+        return set(self.store.request_ids()) if cache is None else cache.names()
+
+    def _unlocked(self, node_ids: list[str]) -> set[str]:
+        """Which of ``node_ids`` nobody holds locked (one pipelined round trip)."""
+        pending = [(node_id, self.client.get_children_async(f"{NODES}/{node_id}/lock"))
+                   for node_id in node_ids]
+        unlocked = set()
+        for node_id, result in pending:
+            try:
+                if not result.get():
+                    unlocked.add(node_id)
+            except NoNodeError:
+                unlocked.add(node_id)
+        return unlocked
 
     # Static hosts -------------------------------------------------------------------------
 
@@ -237,7 +280,9 @@ class LauncherWorker:
 
     def _cleanup(self, nodes: list[NodeRecord]) -> None:
         request_ids: set[str] | None = None
-        chores: list[tuple[NodeRecord, Provider, Callable[[NodeRecord, Provider], None]]] = []
+        in_use: list[tuple[NodeRecord, Provider]] = []
+        chores: list[tuple[NodeRecord, Provider,
+                           Callable[[NodeRecord, Provider, Lock], None]]] = []
         for node in nodes:
             provider = self._ours(node)
             if provider is None:
@@ -246,29 +291,60 @@ class LauncherWorker:
                     node.state == NodeState.FAILED
                     and time.time() - node.state_time > FAILED_RETRY):
                 chores.append((node, provider, self._recycle))
-            elif node.state == NodeState.IN_USE and not self._locked(node.id):
-                chores.append((node, provider, self._recycle))
+            elif node.state == NodeState.IN_USE and self._timer_round:
+                in_use.append((node, provider))
             elif node.state == NodeState.READY and node.allocated_to:
                 if request_ids is None:
-                    request_ids = set(self.store.request_ids())
+                    request_ids = self._request_ids()
                 if node.allocated_to not in request_ids:
                     chores.append((node, provider, self._free))
             elif node.state == NodeState.HOLD and node.hold_expiration \
                     and time.time() - node.state_time > node.hold_expiration:
                 chores.append((node, provider, self._expire_hold))
-        list(self._executor.map(lambda chore: self._with_node(*chore), chores))
-        self._remove_stale_request_locks()
+        if in_use:  # held by nobody: its requestor's session died
+            unlocked = self._unlocked([node.id for node, _ in in_use])
+            chores.extend((node, provider, self._recycle) for node, provider in in_use
+                          if node.id in unlocked)
+        for chore in chores:
+            node_id = chore[0].id
+            with self._busy_lock:
+                if node_id in self._busy_nodes:
+                    continue
+                self._busy_nodes.add(node_id)
+            self._submit(self._with_node, chore, partial(self._busy_nodes.discard, node_id))
+        if self._timer_round:
+            self._remove_stale_request_locks()
+
+    def _submit(self, func: Callable[..., None], args: tuple[Any, ...],
+                done: Callable[[], object]) -> None:
+        """Run ``func(*args)`` in the pool without waiting for it (so a request is never
+        held up behind cleanup, nor behind the slowest request of its round); ``done``
+        runs after it (under the busy lock). No round is asked for: what the task wrote
+        wakes the worker through the caches."""
+        def run() -> None:
+            try:
+                func(*args)
+            except Exception:
+                log.exception("Launcher task %s failed", getattr(func, "__name__", func))
+            finally:
+                with self._busy_lock:
+                    done()
+        self._executor.submit(run)
 
     def _with_node(self, node: NodeRecord, provider: Provider, action: Any) -> None:
-        """Run ``action(fresh_node, provider)`` if the node's lock is free right now."""
-        lock = self.store.node_lock(node.id, self.name)
-        if not lock.acquire(blocking=False):
-            return
-        fresh = None
+        """Run ``action(node, provider, lock)`` if the node's lock is free right now.
+
+        ``node`` is the round's view, not read again: every write and delete carries its
+        version, so a node changed since fails with RecordGone and waits for the next round.
+        """
         try:
-            fresh = self.store.get_node(node.id)
-            if fresh is not None and fresh.state == node.state:
-                action(fresh, provider)
+            lock = self.store.lock_node(node.id, self.name, blocking=False)
+        except NoNodeError:
+            return
+        if lock is None:
+            return
+        try:
+            action(node, provider, lock)
         except RecordGone as exc:
             log.debug("Node %s changed during cleanup: %s", node.id, exc)
         finally:
@@ -276,24 +352,23 @@ class LauncherWorker:
                 lock.release()
             except NoNodeError:
                 pass  # the node (and its lock) was deleted
-            if fresh is None:
-                self.store.remove_if_empty(node.id)
 
-    def _recycle(self, node: NodeRecord, provider: Provider) -> None:
+    def _recycle(self, node: NodeRecord, provider: Provider, lock: Lock) -> None:
         if node.state == NodeState.IN_USE:
-            # Nobody holds the lock of an in-use node: its requestor died. Treat as used.
-            log.info("Node %s was in use by a requestor that went away", node.id)
+            # We got the lock of an in-use node, so nobody holds it: its requestor died.
+            # Treat it as used.
             node.state = NodeState.USED
-            self.store.update_node(node)
+            self.store.update_node(node)  # RecordGone if it changed since the view
+            log.info("Node %s was in use by a requestor that went away", node.id)
         log.info("Recycling %s node %s (%s)", node.state, node.id, provider.name)
-        provider.recycle(self.store, node)
+        provider.recycle(self.store, node, lock)
 
-    def _free(self, node: NodeRecord, _provider: Provider) -> None:
+    def _free(self, node: NodeRecord, _provider: Provider, _lock: Lock) -> None:
         if node.allocated_to not in set(self.store.request_ids()):
             node.allocate(None)
             self.store.update_node(node, state_changed=False)
 
-    def _expire_hold(self, node: NodeRecord, _provider: Provider) -> None:
+    def _expire_hold(self, node: NodeRecord, _provider: Provider, _lock: Lock) -> None:
         node.state = NodeState.DELETING
         self.store.update_node(node)
 
@@ -313,53 +388,91 @@ class LauncherWorker:
     def _handle_requests(self, nodes: list[NodeRecord]) -> None:
         """Plan the open requests in priority/FIFO order, then handle them several at a
         time (ZooKeeper round trips dominate), each under its request lock."""
-        pools = self.store.pools()
+        pools = self._pools()
         registered = {str(pool.get("id")) for pool in pools}
         ours = self.pool_ids
-        requests = sorted((r for r in self._open_requests()
-                           if r is not None and r.state in OPEN_REQUEST_STATES
+        # A request the view shows older than our own last write to it is stale: skip it
+        # until the cache catches up (it was just fulfilled or marked pending by us).
+        viewed = [r for r in self._open_requests() if r is not None]
+        seen = {r.id for r in viewed}
+        with self._busy_lock:
+            for request_id in set(self._written) - seen:
+                del self._written[request_id]
+            written = dict(self._written)
+        open_requests = [r for r in viewed if r.version >= written.get(r.id, -1)]
+        requests = sorted((r for r in open_requests
+                           if r.state in OPEN_REQUEST_STATES
                            and not ours <= set(r.declined_by)),
                           key=RequestRecord.sort_key)
+        with self._busy_lock:
+            busy = dict(self._busy_requests)
         plan = RoundPlan(nodes)
+        plan.reserved.update(node_id for ids in busy.values() for node_id in ids)
         tasks: list[tuple[RequestRecord, Any]] = []
         for request in requests:
+            if request.id in busy:
+                continue  # still being handled
             choice = choose_pool(self.providers, request, pools)
             if isinstance(choice, Yield):
                 continue  # left to the launcher of the provider it asks for
             if choice is None:
                 tasks.append((request, None))
-            else:
-                tasks.append((request, (*choice, plan.reserve(*choice, request))))
-        list(self._executor.map(
-            lambda task: self._handle_one(task[0], task[1], registered, nodes), tasks))
+                continue
+            reserved = plan.reserve(*choice, request)
+            if reserved is None and request.state == RequestState.PENDING:
+                continue  # still waits for capacity: nothing to write
+            tasks.append((request, (*choice, reserved)))
+        # The lock dirs of new requests, all in one pipelined round trip, so that each
+        # lock below is one create and one listing (kazoo's own exists/create skipped).
+        self._lock_dirs &= seen
+        new = [r.id for r, _ in tasks if r.id not in self._lock_dirs]
+        self.store.ensure_request_locks(new)
+        self._lock_dirs.update(new)
+        for request, choice in tasks:
+            with self._busy_lock:
+                self._busy_requests[request.id] = list(choice[2] or []) if choice else []
+            self._submit(self._handle_one, (request, choice, registered, nodes),
+                         partial(self._busy_requests.pop, request.id, None))
 
     def _handle_one(self, planned: RequestRecord, choice: Any, registered: set[str],
                     nodes: list[NodeRecord]) -> None:
-        """Decline, fulfil or mark pending one request, as planned, under its lock."""
+        """Decline, fulfil or mark pending one request, as planned, under its lock.
+
+        The request is not read again under the lock when new nodes are launched for it:
+        its write carries the version the plan saw (a request changed meanwhile fails it
+        and is planned again). One given ready nodes is read again first, so no node is
+        allocated to a request that is no longer open.
+        """
         if self._stopping.is_set() or not self.client.connected:
             return
-        lock = self.store.request_lock(planned.id, self.name)
+        lock = self.store.request_lock(planned.id, self.name, assured=True)
         try:
             if not lock.acquire(blocking=False):
                 return
+        except NoNodeError:
+            return  # deleted with its lock dir meanwhile
         except KazooException as exc:
             log.warning("Cannot lock request %s: %s", planned.id, exc)
             return
         try:
-            request = self.store.get_request(planned.id)
+            request: RequestRecord | None = planned
+            if choice is not None and choice[2]:
+                request = self.store.get_request(planned.id)
             if request is None or request.state not in OPEN_REQUEST_STATES \
                     or self.pool_ids <= set(request.declined_by):
                 return
             if choice is None:
                 decline(self.store, request, self.pool_ids, registered)
-                return
-            provider, pool, reserved = choice
-            if reserved is None:  # waits for capacity behind an earlier request
-                if request.state == RequestState.REQUESTED:
-                    request.state = RequestState.PENDING
-                    self.store.update_request(request)
-                return
-            fulfil(self.store, request, provider, pool, self.name, nodes, reserved)
+            else:
+                provider, pool, reserved = choice
+                if reserved is None:  # waits for capacity behind an earlier request
+                    if request.state == RequestState.REQUESTED:
+                        request.state = RequestState.PENDING
+                        self.store.update_request(request)
+                else:
+                    fulfil(self.store, request, provider, pool, self.name, nodes, reserved)
+            with self._busy_lock:
+                self._written[request.id] = request.version
         except (RecordGone, KazooException) as exc:
             log.debug("Request %s changed while handling it: %s", planned.id, exc)
         finally:

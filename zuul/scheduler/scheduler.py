@@ -18,7 +18,7 @@ from zuul.db.history import BuildHistory, HistoryOp
 from zuul.db.writer import HistoryWriter
 from zuul.lib.config import ConfigError
 from zuul.reporters.github import GitHubReporter
-from zuul.scheduler import tenant_config, zkstate
+from zuul.scheduler import speculative, tenant_config, zkstate
 from zuul.scheduler.dependencies import DependencyError, resolve
 from zuul.scheduler.events import TriggerEvent
 from zuul.scheduler.gating import Gating
@@ -447,10 +447,11 @@ class Scheduler:
 
     def prepare(self, manager: PipelineManager, item: QueueItem) -> None:
         """Hook: prepare ``item``'s future state (merge check); wake when it is known."""
-        if self.gating is None:
-            item.merge_state = MergeState.READY
+        tenant = self.tenants[manager.tenant]
+        if self.gating is None or speculative.merge_spec(tenant, item) is None:
+            item.merge_state = MergeState.READY  # nothing to merge: ready in this pass
             return
-        self._spawn(self._wake_after(self.gating.prepare(self.tenants[manager.tenant], item)))
+        self._spawn(self._wake_after(self.gating.prepare(tenant, item)))
 
     def merge_change(self, manager: PipelineManager, item: QueueItem) -> None:
         """Hook: merge the passing head ``item`` through its merging reporters."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from kazoo.recipe.lock import Lock
+
 from nodepool.zk import NodepoolStore, NodeRecord, RequestRecord
 
 
@@ -34,15 +36,35 @@ class Provider:
 
     def launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
                request: RequestRecord | None, nodes: list[NodeRecord]) -> NodeRecord | None:
-        """Create a new node for ``label`` (None when the pool is at capacity or cannot)."""
+        """Create a new node for ``label`` now (None when the pool is at capacity or cannot)."""
+        node = self.new_node(pool, label, request, nodes)
+        if node is None:
+            return None
+        try:
+            store.create_node(node)
+        except BaseException:
+            self.launched(pool, node, nodes, created=False)
+            raise
+        self.launched(pool, node, nodes, created=True)
+        return node
+
+    def new_node(self, pool: dict[str, Any], label: str, request: RequestRecord | None,
+                 nodes: list[NodeRecord]) -> NodeRecord | None:
+        """A node for ``label`` the caller stores (in a transaction with the request it
+        fulfils), its capacity reserved; None when the pool is at capacity or cannot launch.
+        The caller then calls :meth:`launched`, whether it stored it or not."""
         return None
+
+    def launched(self, pool: dict[str, Any], node: NodeRecord, nodes: list[NodeRecord],
+                 created: bool) -> None:
+        """Release the reservation of :meth:`new_node`; a created node joins ``nodes``."""
 
     def room(self, pool: dict[str, Any], nodes: list[NodeRecord]) -> int:
         """How many more nodes ``pool`` could launch now (0 for drivers that cannot)."""
         return 0
 
-    def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
-        """Handle a ``used`` or ``deleting`` node (locked by the caller)."""
+    def recycle(self, store: NodepoolStore, node: NodeRecord, lock: Lock | None = None) -> None:
+        """Handle a ``used`` or ``deleting`` node (``lock``: the caller's lock on it)."""
         raise NotImplementedError
 
     def sync(self, store: NodepoolStore, nodes: list[NodeRecord]) -> None:

@@ -9,11 +9,15 @@ from __future__ import annotations
 import getpass
 import socket
 import threading
+import time
 from typing import Any
 
-from nodepool.launcher.drivers.base import Provider
-from nodepool.zk import NodepoolStore, NodeRecord, NodeState, RequestRecord
+from kazoo.recipe.lock import Lock
 
+from nodepool.launcher.drivers.base import Provider
+from nodepool.zk import NodepoolStore, NodeRecord, NodeState, RequestRecord, new_node_id
+
+RECENT = 10.0  # seconds a created node counts as active without a view showing it
 ACTIVE = (NodeState.BUILDING, NodeState.READY, NodeState.IN_USE, NodeState.USED,
           NodeState.HOLD)
 
@@ -27,6 +31,9 @@ class LocalProvider(Provider):
         super().__init__(conf, launcher)
         self._capacity = threading.Lock()
         self._launching: dict[str, int] = {}  # per pool: launches writing to ZooKeeper now
+        # Nodes this provider created that a round's view (the launcher's cache) may not
+        # show yet: counted against max-servers until a view has them, at most RECENT s.
+        self._created: dict[str, tuple[str, float]] = {}
 
     def pool_labels(self, pool: dict[str, Any]) -> set[str]:
         return set(pool["labels"])
@@ -34,30 +41,30 @@ class LocalProvider(Provider):
     def can_satisfy(self, pool: dict[str, Any], node_types: list[str]) -> bool:
         return set(node_types) <= set(pool["labels"]) and len(node_types) <= pool["max-servers"]
 
-    def room(self, pool: dict[str, Any], nodes: list[NodeRecord]) -> int:
+    def _active(self, pool: dict[str, Any], nodes: list[NodeRecord]) -> int:
+        """Nodes of ``pool`` holding a slot: active in the view, or created but not in it
+        yet, or being created (called with ``_capacity`` held)."""
+        seen = {n.id for n in nodes if self.owns(n, pool)}
+        now = time.monotonic()
+        for node_id, (_pool, created) in list(self._created.items()):
+            if node_id in seen or now - created > RECENT:
+                del self._created[node_id]
         active = sum(1 for n in nodes if self.owns(n, pool) and n.state in ACTIVE)
-        return max(0, pool["max-servers"] - active)
+        recent = sum(1 for pool_name, _ in self._created.values() if pool_name == pool["name"])
+        return active + recent + self._launching.get(pool["name"], 0)
 
-    def launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
-               request: RequestRecord | None, nodes: list[NodeRecord]) -> NodeRecord | None:
+    def room(self, pool: dict[str, Any], nodes: list[NodeRecord]) -> int:
+        with self._capacity:
+            return max(0, pool["max-servers"] - self._active(pool, nodes))
+
+    def new_node(self, pool: dict[str, Any], label: str, request: RequestRecord | None,
+                 nodes: list[NodeRecord]) -> NodeRecord | None:
         # Requests are handled in parallel threads: a slot is reserved under the lock, and
         # the ZooKeeper write happens outside it, so a burst's launches do not queue on it.
         with self._capacity:
-            in_pool = [n for n in nodes if self.owns(n, pool) and n.state in ACTIVE]
-            if len(in_pool) + self._launching.get(pool["name"], 0) >= pool["max-servers"]:
+            if self._active(pool, nodes) >= pool["max-servers"]:
                 return None
             self._launching[pool["name"]] = self._launching.get(pool["name"], 0) + 1
-        try:
-            node = self._launch(store, pool, label, request)
-            with self._capacity:
-                nodes.append(node)
-        finally:
-            with self._capacity:
-                self._launching[pool["name"]] -= 1
-        return node
-
-    def _launch(self, store: NodepoolStore, pool: dict[str, Any], label: str,
-                request: RequestRecord | None) -> NodeRecord:
         # Nothing to build: a local node is ready the moment it is recorded.
         node = NodeRecord(
             type=[label], provider=self.name, pool=pool["name"], state=NodeState.READY,
@@ -65,9 +72,18 @@ class LocalProvider(Provider):
             private_ipv4="127.0.0.1", public_ipv4="127.0.0.1", connection_type="local",
             connection_port=22, username=pool.get("username") or getpass.getuser(),
             launcher=self.launcher)
+        node.id = new_node_id()
         node.allocate(request)
-        return store.create_node(node)
+        return node
 
-    def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
+    def launched(self, pool: dict[str, Any], node: NodeRecord, nodes: list[NodeRecord],
+                 created: bool) -> None:
+        with self._capacity:
+            self._launching[pool["name"]] -= 1
+            if created:
+                self._created[node.id] = (pool["name"], time.monotonic())
+                nodes.append(node)
+
+    def recycle(self, store: NodepoolStore, node: NodeRecord, lock: Lock | None = None) -> None:
         """A local node is deleted after use; the slot is free for the next launch."""
-        store.delete_node(node.id)
+        store.delete_node(node.id, node.version, lock)

@@ -12,6 +12,8 @@ import logging
 import socket
 from typing import Any
 
+from kazoo.recipe.lock import Lock
+
 from nodepool.launcher.drivers.base import Provider, fits
 from nodepool.zk import NodepoolStore, NodeRecord, NodeState
 
@@ -69,11 +71,11 @@ class StaticProvider(Provider):
                 return self.slots(pool).get(node.static_slot or "")
         return None
 
-    def recycle(self, store: NodepoolStore, node: NodeRecord) -> None:
+    def recycle(self, store: NodepoolStore, node: NodeRecord, lock: Lock | None = None) -> None:
         """``used`` -> ``ready`` after the cleanup check; ``deleting`` -> removed."""
         host = self._host(node)
         if node.state == NodeState.DELETING or host is None:
-            store.delete_node(node.id)
+            store.delete_node(node.id, node.version, lock)
             return
         if host["cleanup-check"] and host["connection-type"] == "ssh" \
                 and not host_answers(node.interface_ip, node.connection_port):
