@@ -71,6 +71,10 @@ SCHEMA = vol.Schema(
             vol.Optional("webhook", default=[]): vol.Any([], Members),
             vol.Optional("streamer", default=[]): vol.Any([], Members),
             vol.Optional("dashboard_root"): NonEmptyStr,
+            # How the dashboard routes: "hash" (ours: <prefix>/t/... links redirect to
+            # <prefix>/#/t/...) or "path" (Zuul's own dashboard: every unknown path is its
+            # index.html, which must then be served at the site's root, prefix "/").
+            vol.Optional("dashboard_routing", default="hash"): vol.In(["hash", "path"]),
             vol.Optional("log_root"): NonEmptyStr,
         },
         vol.Optional("nodepool"): {

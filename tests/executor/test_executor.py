@@ -69,10 +69,11 @@ async def test_failure_error_and_unreachable(executor: Executor, log_root: Path)
 async def test_timeout_kills_every_process(executor: Executor, log_root: Path,
                                            workdir: Path) -> None:
     pid_file = workdir / "sleep.pid"
-    request = build_request("sleep.yaml", timeout=5, pid_file=str(pid_file))
+    # Long enough for ansible-playbook to start its task on a loaded machine (it took 4.6 s).
+    request = build_request("sleep.yaml", timeout=15, pid_file=str(pid_file))
     result = await executor.run(request)
     assert result.result == "TIMED_OUT"
-    assert "timed out after 5s" in result.error
+    assert "timed out after 15s" in result.error
     pid = read_pid(pid_file)
     assert pid is not None, "the sleep task never started"
     await wait_until(lambda: not alive(pid), 5, f"sleep (PID {pid}) to be gone")

@@ -304,7 +304,7 @@ class GitHubAPI:
         app.router.add_patch(repo + "/check-runs/{id}", self._update_check_run)
         app.router.add_get(repo + "/installation", self._installation)
         app.router.add_post("/app/installations/{id}/access_tokens", self._access_token)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=2.0)  # a scheduler may still be calling
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
@@ -318,6 +318,8 @@ class GitHubAPI:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     # What tests look at ---------------------------------------------------------------------
 

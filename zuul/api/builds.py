@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urljoin
 
 from aiohttp import web
 
@@ -43,6 +44,16 @@ def _filters(request: web.Request, tenant: Any, extra: tuple[str, ...]) -> dict[
     return filters
 
 
+def absolute_log_urls(builds: list[dict[str, Any]], base: str) -> list[dict[str, Any]]:
+    """Builds whose relative ``log_url`` (``logs/<uuid>/``, no ``public_url`` configured) is
+    made absolute against the API's public base: Zuul's dashboard parses it with ``new URL``
+    and fetches ``job-output.json`` from it, as zuul-client does."""
+    for build in builds:
+        if build.get("log_url"):
+            build["log_url"] = urljoin(base, build["log_url"])
+    return builds
+
+
 def _badge(result: str | None) -> str:
     text, color = {"SUCCESS": ("passing", "#4c1"), None: ("unknown", "#9f9f9f")}.get(
         result, ("failing", "#e05d44"))
@@ -76,7 +87,7 @@ def routes(ctx: APIContext) -> list[Route]:
         if bool_query(request, "final") is False:
             return json_response([])  # every stored build is final
         rows = await asyncio.to_thread(history.builds, tenant.name, **filters)
-        return json_response(rows)
+        return json_response(absolute_log_urls(rows, ctx.base_url(request)))
 
     async def build(request: web.Request) -> web.Response:
         tenant = get_tenant(view, request)
@@ -84,7 +95,7 @@ def routes(ctx: APIContext) -> list[Route]:
         rows = await asyncio.to_thread(history.builds, tenant.name, 1, 0, uuid=uuid)
         if not rows:
             raise JSONHTTPError(404, "not_found", f"Build '{uuid}' does not exist.")
-        return json_response(rows[0])
+        return json_response(absolute_log_urls(rows, ctx.base_url(request))[0])
 
     async def buildsets(request: web.Request) -> web.Response:
         tenant = get_tenant(view, request)
@@ -98,6 +109,7 @@ def routes(ctx: APIContext) -> list[Route]:
         found = await asyncio.to_thread(history.buildset, tenant.name, uuid)
         if found is None:
             raise JSONHTTPError(404, "not_found", f"Buildset '{uuid}' does not exist.")
+        absolute_log_urls(found["builds"], ctx.base_url(request))
         return json_response(found)
 
     async def build_times(request: web.Request) -> web.Response:

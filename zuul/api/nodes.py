@@ -37,7 +37,11 @@ def _node_dict(node: Any) -> dict[str, Any]:
             "allocated_to": node.allocated_to,
             # the build that took the node (zuul.nodes records it in Nodepool's user_data)
             "build_uuid": node.user_data.get("build_uuid")
-            if isinstance(node.user_data, dict) else None}
+            if isinstance(node.user_data, dict) else None,
+            # Zuul 14.3's dashboard reads these (its nodes table splits ``lock_holder``);
+            # ``uuid`` names the node for its PUT nodes/{id} actions.
+            "uuid": node.id, "lock_holder": None, "is_locked": node.state == "in-use",
+            "next_state": None, "main_node_id": None}
 
 
 def _request_dict(request: Any, build: dict[str, Any]) -> dict[str, Any]:

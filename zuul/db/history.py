@@ -127,6 +127,28 @@ BUILDSET_FILTERS = ("project", "pipeline", "change", "branch", "patchset", "ref"
 REF_KEYS = ("project", "branch", "change", "patchset", "ref", "oldrev", "newrev", "ref_url")
 
 
+ZERO_SHA = "0" * 40
+
+
+class BuildsetEventType(enum.Enum):
+    """Buildset event types (Zuul's ``zuul_buildset_event.event_type``)."""
+
+    TRIGGERED = "triggered"
+
+
+def describe_ref(record: dict[str, Any]) -> str:
+    """A change or ref as Zuul's ``toString()`` names it (``PullRequest org/a 1,<sha>``)."""
+    project = record.get("project")
+    if record.get("change") is not None:
+        return f"PullRequest {project} {record['change']},{record.get('patchset') or ''}"
+    ref, oldrev, newrev = record.get("ref"), record.get("oldrev"), record.get("newrev")
+    if newrev == ZERO_SHA:
+        return f"Ref {project} deletes {ref} from {oldrev}"
+    if not oldrev or oldrev == ZERO_SHA:
+        return f"Ref {project} creates {ref} on {newrev}"
+    return f"Ref {project} {ref} updated {oldrev}..{newrev}"
+
+
 # A buildset's result, with its first build's start and last build's end (executemany).
 END_BUILDSET = buildsets.update().where(buildsets.c.uuid == sa.bindparam("b_uuid")).values(
     result=sa.bindparam("b_result"), message=sa.bindparam("b_message"),
@@ -313,8 +335,19 @@ class BuildHistory:
                 events.append({"tenant": tenant, "event_type": event_type,
                                "description": description, "event_id": event_id,
                                "event_time": time.time()})
+        triggered: list[dict[str, Any]] = []
+        if started:
+            stored = set(conn.execute(sa.select(buildsets.c.uuid).where(
+                buildsets.c.uuid.in_(list(started)))).scalars())
+            # The one buildset event Zuul 14 records (its SQL reporter, on creation).
+            triggered = [{"buildset_uuid": uuid, "event_type": BuildsetEventType.TRIGGERED.value,
+                          "event_time": record.get("event_timestamp") or time.time(),
+                          "description": f"Triggered by {describe_ref(record)}"}
+                         for uuid, record in started.items() if uuid not in stored]
         for rows in _same_keys(started.values()):
             self._insert_new(conn, buildsets, rows)
+        if triggered:
+            conn.execute(buildset_events.insert(), triggered)
         for rows in _same_keys(added.values()):
             self._upsert(conn, builds, rows)
         if ended:

@@ -9,6 +9,7 @@ lists them in Zuul's shape.
 """
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import logging
@@ -16,6 +17,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -24,6 +27,7 @@ from kazoo.protocol.states import KazooState
 from kazoo.retry import KazooRetry
 
 import zuul
+from zuul.lib.zk import make_client
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,8 @@ class ComponentRegistration:
 
     def _on_state(self, state: str) -> None:
         if state == KazooState.LOST:
+            log.warning("Component %s: ZooKeeper session lost; registering again on "
+                        "reconnect", self.path)
             self._lost = True
         elif state == KazooState.CONNECTED and self._lost:
             self._lost = False
@@ -90,7 +96,26 @@ class ComponentRegistration:
         log.info("Registered component %s (%s)", self.path, state.value)
 
     def register_when_connected(self, deadline: float = 120.0) -> None:
-        """:meth:`register`, retried (kazoo's retry) until the session is up (blocking)."""
+        """:meth:`register` once the session is up (blocking), retried by kazoo's retry.
+
+        It waits for CONNECTED first: right after ``start_async()`` kazoo fails a call with
+        ``ConnectionClosedError`` (its connection thread has no socket yet), which kazoo's
+        retry does not retry.
+        """
+        connected = threading.Event()
+
+        def listener(state: str) -> bool:
+            if state == KazooState.CONNECTED:
+                connected.set()
+                return True  # kazoo removes a listener that returns True
+            return False
+
+        self.client.add_listener(listener)
+        if self.client.connected:
+            connected.set()
+        if not connected.wait(deadline):
+            self.client.remove_listener(listener)
+            raise TimeoutError(f"ZooKeeper not connected after {deadline:.0f}s")
         KazooRetry(max_tries=-1, delay=0.2, max_delay=2.0, deadline=deadline)(self.register)
 
     def set_state(self, state: ComponentState) -> None:
@@ -129,3 +154,46 @@ def list_components(client: KazooClient) -> dict[str, list[dict[str, Any]]]:
                 {"hostname": data.get("hostname"), "state": data.get("state"),
                  "version": data.get("version")})
     return found
+
+
+def registration_ctx(zk_conf: dict[str, Any] | None, kind: str
+                     ) -> Callable[[Any], Any]:
+    """An aiohttp ``cleanup_ctx`` entry registering a service that has no other use for
+    ZooKeeper (webhook workers, log streamers) as ``kind``, on its own kazoo client.
+
+    Without ``zk_conf`` it does nothing. The service never waits for ZooKeeper: the client
+    connects and registers in the background (retrying while ZooKeeper is away), and the
+    znode is removed and the client closed when the application stops.
+    """
+
+    @asynccontextmanager
+    async def lifecycle(_app: Any) -> AsyncIterator[None]:
+        if not zk_conf:
+            yield
+            return
+        client = make_client(zk_conf)
+        client.start_async()
+        component = ComponentRegistration(client, kind)
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(component.register_when_connected))
+        task.add_done_callback(_log_failure)
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.to_thread(_close, client, component)
+
+    return lifecycle
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Component registration failed: %r", task.exception())
+
+
+def _close(client: KazooClient, component: ComponentRegistration) -> None:
+    if client.connected:
+        component.unregister()
+    client.stop()
+    client.close()

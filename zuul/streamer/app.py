@@ -19,6 +19,7 @@ import prometheus_client
 from aiohttp import WSMsgType, web
 
 from zuul.lib.client_limit import limit_per_client
+from zuul.lib.components import registration_ctx
 from zuul.lib.web import add_health_routes, make_app
 from zuul.streamer.files import BuildFiles, NotFound
 from zuul.streamer.follower import (
@@ -234,6 +235,7 @@ def build_app(conf: dict[str, Any]) -> web.Application:
         await registry.close()
 
     app.on_cleanup.append(close_registry)
+    app.cleanup_ctx.append(registration_ctx(conf.get("zookeeper"), "streamer"))
 
     async def ready() -> tuple[bool, str]:
         if await asyncio.to_thread(log_root.is_dir):

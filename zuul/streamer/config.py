@@ -6,7 +6,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from zuul.lib.config import NonEmptyStr, listen_schema, load_config
+from zuul.lib.config import ZOOKEEPER_SCHEMA, NonEmptyStr, listen_schema, load_config
 
 DEFAULT_PATH = "/etc/zuul/streamer.yaml"
 
@@ -16,6 +16,8 @@ SCHEMA = vol.Schema(
     {
         vol.Optional("api", default={}): listen_schema(9001),
         vol.Required("log_root"): NonEmptyStr,
+        # Optional: the streamer registers in Zuul's component registry (GET /api/components).
+        vol.Optional("zookeeper"): ZOOKEEPER_SCHEMA,
         # Server websocket pings; keeps idle streams alive through proxies.
         vol.Optional("heartbeat", default=20.0): Seconds,
         # Bytes queued for one viewer before it is dropped as too slow.

@@ -4,6 +4,7 @@ Example::
 
     api: {listen: 127.0.0.1, port: 9001}
     gearman: {servers: ["127.0.0.1:4730"]}
+    zookeeper: {hosts: ["127.0.0.1:2281"], tls: {...}}   # optional: component registry
     spool_dir: /var/lib/zuul/webhook-spool
     spool_max_bytes: 1073741824
     spool_max_events: 100000
@@ -27,7 +28,13 @@ from typing import Any
 
 import voluptuous as vol
 
-from zuul.lib.config import GEARMAN_SCHEMA, NonEmptyStr, listen_schema, load_config
+from zuul.lib.config import (
+    GEARMAN_SCHEMA,
+    ZOOKEEPER_SCHEMA,
+    NonEmptyStr,
+    listen_schema,
+    load_config,
+)
 from zuul.webhook.verify import EVENT_NAME
 
 DEFAULT_PATH = "/etc/zuul/webhook.yaml"
@@ -79,6 +86,8 @@ SCHEMA = vol.Schema(
     {
         vol.Optional("api", default={}): listen_schema(DEFAULT_PORT),
         vol.Required("gearman"): GEARMAN_SCHEMA,
+        # Optional: the worker registers in Zuul's component registry (GET /api/components).
+        vol.Optional("zookeeper"): ZOOKEEPER_SCHEMA,
         vol.Required("spool_dir"): NonEmptyStr,
         vol.Optional("spool_max_bytes", default=1024 * 1024 * 1024): PositiveInt,
         vol.Optional("spool_max_events", default=100_000): PositiveInt,

@@ -28,6 +28,7 @@ import gear
 from aiohttp import web
 
 from zuul.lib import gearman
+from zuul.lib.components import registration_ctx
 from zuul.lib.service import DRAIN_KEY
 from zuul.lib.web import JSONHTTPError, add_health_routes, json_response, make_app
 from zuul.webhook import verify
@@ -255,6 +256,7 @@ class WebhookService:
         app[DRAIN_KEY] = self
         app.on_response_prepare.append(self._close_when_draining)
         app.cleanup_ctx.append(self._lifecycle)
+        app.cleanup_ctx.append(registration_ctx(self.conf.get("zookeeper"), "webhook"))
         app.router.add_post("/webhook/{connection}", self.handle_webhook)
         add_health_routes(app, self.ready)
         return app
