@@ -37,7 +37,8 @@ class ChildCache:
         self._children: set[str] = set()
         self._first: set[str] | None = None  # children of the first listing not read yet
         self._retry: set[str] = set()  # children whose read failed (connection lost)
-        self._reading = 0  # reads sent and not answered yet
+        self._sent = 0  # reads sent so far (each read's ticket)
+        self._reading: set[int] = set()  # tickets of reads not answered yet
         self._settled = threading.Condition(self._lock)
         self._closed = False
         self._watch = ChildrenWatch(client, path, self._on_children, allow_session_lost=False)
@@ -57,10 +58,12 @@ class ChildCache:
             return set(self._children)
 
     def settle(self, timeout: float) -> None:
-        """Wait (at most ``timeout`` seconds) for the reads already sent: the changes seen
-        so far are then in the cache (a round plans from it, in the order of the data)."""
+        """Wait (at most ``timeout`` seconds) for the reads sent before this call: the
+        changes seen so far are then in the cache (a round plans from it in the order of
+        the data). Reads sent meanwhile are not waited for, so a burst cannot hold it up."""
         with self._settled:
-            self._settled.wait_for(lambda: self._reading == 0, timeout)
+            sent = self._sent
+            self._settled.wait_for(lambda: not any(t <= sent for t in self._reading), timeout)
 
     def refresh(self) -> None:
         """Read again the children whose read failed while the connection was down (a
@@ -91,19 +94,21 @@ class ChildCache:
 
     def _fetch(self, name: str) -> None:
         with self._lock:
-            self._reading += 1
+            self._sent += 1
+            ticket = self._sent
+            self._reading.add(ticket)
         try:
             result = self.client.get_async(f"{self.path}/{name}", watch=self._on_event)
         except KazooException as exc:  # the connection is closing
             log.debug("Cannot read %s/%s: %s", self.path, name, exc)
             with self._lock:
                 self._retry.add(name)
-                self._reading -= 1
+                self._reading.discard(ticket)
                 self._settled.notify_all()
             return
-        result.rawlink(partial(self._on_data, name))
+        result.rawlink(partial(self._on_data, name, ticket))
 
-    def _on_data(self, name: str, result: Any) -> None:
+    def _on_data(self, name: str, ticket: int, result: Any) -> None:
         failed = False
         try:
             data, stat = result.get()
@@ -114,7 +119,7 @@ class ChildCache:
             data = stat = None
             failed = True
         with self._lock:
-            self._reading -= 1
+            self._reading.discard(ticket)
             self._settled.notify_all()
             known = self._data.get(name)
             if failed:
