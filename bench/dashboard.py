@@ -102,7 +102,7 @@ def main() -> None:
                 context.close()
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(api.url + "#/t/example/status?refresh=1")
-            page.wait_for_selector(f".item[data-id^='{100 + items - 1},']")
+            page.wait_for_selector(f".item[data-change^='{100 + items - 1},']")
             page.evaluate(OBSERVE)
             cdp = page.context.new_cdp_session(page)
             cdp.send("Performance.enable", {"timeDomain": "threadTicks"})

@@ -36,9 +36,13 @@ def job(name: str, uuid: str, result: str | None = None, elapsed: int | None = N
 
 def item(number: int, project: str, jobs: list[dict[str, Any]], ahead: str | None = None,
          live: bool = True) -> dict[str, Any]:
-    """An item of status.json."""
-    return {"id": f"{number},{number:040x}", "url": f"https://github.example/{project}/pull/{number}",
-            "project": project, "ref": f"refs/pull/{number}/head", "live": live, "active": True,
+    """An item of status.json, as Zuul 14 shapes it: ``id`` is the item's uuid, the change
+    is in ``refs``."""
+    url = f"https://github.example/{project}/pull/{number}"
+    ref = {"id": f"{number},{number:040x}", "url": url, "project": project,
+           "ref": f"refs/pull/{number}/head", "change": number, "patchset": f"{number:040x}"}
+    return {"id": f"{number:032x}", "url": url, "refs": [ref],
+            "project": project, "ref": ref["ref"], "live": live, "active": True,
             "enqueue_time": NOW_MS - number * 7_000, "item_ahead": ahead, "items_behind": [],
             "failing_reasons": [], "remaining_time": 45_000, "jobs": jobs}
 
@@ -188,15 +192,17 @@ class RecordedAPI:
     def _status_document(self) -> dict[str, Any]:
         document = status(self.status_items)
         if self.evil_url:
-            document["pipelines"][0]["change_queues"][0]["heads"][0][0]["url"] = self.evil_url
+            first = document["pipelines"][0]["change_queues"][0]["heads"][0][0]
+            first["url"] = first["refs"][0]["url"] = self.evil_url
         for pipeline in document["pipelines"]:  # finished items leave the board
             pipeline["change_queues"] = [
                 q for q in pipeline["change_queues"]
-                if not any(i["id"].split(",")[0] in self.finished for h in q["heads"] for i in h)]
+                if not any(i["refs"][0]["id"].split(",")[0] in self.finished
+                           for h in q["heads"] for i in h)]
         if self.changed_item is not None:
             for queue in document["pipelines"][0]["change_queues"]:
                 for item in queue["heads"][0]:
-                    if item["id"].startswith(f"{self.changed_item},"):
+                    if item["refs"][0]["id"].startswith(f"{self.changed_item},"):
                         item["jobs"][0]["elapsed_time"] = 1000 * self._tick
         return document
 

@@ -43,7 +43,7 @@ def test_status_console_builds_nodes_and_banner(zk_stack: Stack, github: GitHubA
     # An event enqueues an item; its job shows progress while it runs.
     page.goto(real.url + "#/t/example/status?refresh=1")
     assert real.send_event("pull_request", pull_request("org/dash", 42, SHA)) == "accepted"
-    item = page.locator(f".item[data-id='42,{SHA}']")
+    item = page.locator(f".item[data-change='42,{SHA}']")
     item.wait_for()
     assert item.locator("a.change").inner_text() == "#42"
     assert item.locator("a.change").get_attribute("href") == "https://github.com/org/dash/pull/42"
@@ -107,7 +107,7 @@ def test_status_console_builds_nodes_and_banner(zk_stack: Stack, github: GitHubA
                   "review": {"state": "approved"}}
         assert real.send_event("pull_request_review", review) == "accepted"
     gate = page.locator(".pipeline[data-pipeline='gate']")
-    gate.locator(f".item[data-id='44,{44:040x}'] .behind").wait_for()
+    gate.locator(f".item[data-change='44,{44:040x}'] .behind").wait_for()
     assert gate.locator(".item").count() == 2
     assert gate.locator(".item .behind").inner_text() == "↳ tested on top of #43"
     assert gate.locator(".queue-name").inner_text().startswith("Queue: ")

@@ -46,7 +46,7 @@ def _running_uuid(real: DashboardStack, number: int) -> str | None:
     for pipeline in _api(real, "tenant/example/status")["pipelines"]:
         for queue in pipeline["change_queues"]:
             for item in (i for head in queue["heads"] for i in head):
-                if item["id"].startswith(f"{number},"):
+                if item["refs"][0]["id"].startswith(f"{number},"):
                     for job in item["jobs"]:
                         if job["uuid"] and job["start_time"] and not job["result"]:
                             return str(job["uuid"])
@@ -69,7 +69,7 @@ def _pages(finished: str, running: str, node: str) -> list[tuple[str, str]]:
     """(hash route, selector that shows the page has its data) for every page."""
     return [
         ("#/tenants", "#tenants li"),
-        ("#/t/example/status", ".item[data-id^='50,'] [role=progressbar]"),
+        ("#/t/example/status", ".item[data-change^='50,'] [role=progressbar]"),
         ("#/t/example/change/50", "#change-live .item"),
         ("#/t/example/projects", "#projects tr[data-name='org/dash']"),
         ("#/t/example/project/org/dash", "[data-pipeline='check'] .graph .node"),
@@ -179,7 +179,7 @@ def test_admin_actions_focus_and_live_regions(real: DashboardStack, page: Any,
                                               shots: Path) -> None:
     _, running, _ = _prepare(real)
     page.goto(real.url + "#/t/example/status?refresh=1")
-    item = page.locator(".item[data-id^='50,']")
+    item = page.locator(".item[data-change^='50,']")
     item.locator("[role=progressbar]").wait_for()
     assert item.locator(".actions").count() == 0  # not signed in: no admin buttons
     assert page.get_attribute("#updated", "aria-live") is None  # no chatter every refresh
@@ -190,7 +190,8 @@ def test_admin_actions_focus_and_live_regions(real: DashboardStack, page: Any,
     fetched = "performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/status'))"
     done = page.evaluate(f"{fetched}.length")
     page.wait_for_function(f"{fetched}.length >= {done + 3}", timeout=45_000)
-    assert page.evaluate("document.activeElement.dataset.fk") == f"50,{'b' * 40}:slow-job"
+    item_id = item.get_attribute("data-id")  # the item's uuid, as in Zuul's status.json
+    assert page.evaluate("document.activeElement.dataset.fk") == f"{item_id}:slow-job"
 
     # A token for another tenant grants nothing here; the tenant's admin sees the buttons.
     for tenants, visible in ((["other"], False), (["example"], True)):
@@ -204,7 +205,7 @@ def test_admin_actions_focus_and_live_regions(real: DashboardStack, page: Any,
         if visible:
             item.locator("button[data-action='Dequeue']").wait_for()
         else:
-            wait_for(lambda: page.locator(".item[data-id^='50,']").count() == 1, 10,
+            wait_for(lambda: page.locator(".item[data-change^='50,']").count() == 1, 10,
                      what="status after sign-in")
             assert item.locator("button[data-action='Dequeue']").count() == 0
     page.screenshot(path=str(shots / "admin-status.png"), full_page=True)
@@ -228,7 +229,7 @@ def test_admin_actions_focus_and_live_regions(real: DashboardStack, page: Any,
     page.click("#confirm button[value=yes]")
     page.wait_for_selector("#notice:has-text('Done: Enqueue change 50')")
     page.goto(real.url + "#/t/example/status?refresh=1")
-    page.locator(".item[data-id^='50,']").wait_for()
+    page.locator(".item[data-change^='50,']").wait_for()
 
     # Autohold: create, list, delete.
     page.goto(real.url + "#/t/example/autoholds")

@@ -29,12 +29,12 @@ def api() -> Iterator[RecordedAPI]:
 def test_status_page_shows_pipelines_jobs_and_dependencies(page, api: RecordedAPI,
                                                            shots: Path) -> None:
     page.goto(api.url + "#/t/example/status")
-    page.wait_for_selector(".item[data-id^='12,']")
+    page.wait_for_selector(".item[data-change^='12,']")
     assert page.locator(".pipeline").count() == 2  # the empty one is hidden by default
     page.check("#show-empty")
     wait_for(lambda: page.locator(".pipeline").count() == 3, 5, what="empty pipeline shown")
     assert "empty=1" in page.url
-    alpha = page.locator(".item[data-id^='12,']")
+    alpha = page.locator(".item[data-change^='12,']")
     assert alpha.locator("a.change").get_attribute("href") == \
         "https://github.example/org/alpha/pull/12"
     assert "in queue" in alpha.locator(".meta").inner_text()
@@ -46,7 +46,7 @@ def test_status_page_shows_pipelines_jobs_and_dependencies(page, api: RecordedAP
     assert done.locator(".result").inner_text() == "SUCCESS"
     assert done.locator("a.name").get_attribute("href") == "#/t/example/build/u-success"
     assert alpha.locator("li[data-job='docs'] .result").inner_text() == "queued"
-    assert "failing" in page.locator(".item[data-id^='13,']").get_attribute("class")
+    assert "failing" in page.locator(".item[data-change^='13,']").get_attribute("class")
     behind = page.locator(".pipeline[data-pipeline='gate'] .item").nth(1)
     assert "tested on top of #20" in behind.locator(".behind").inner_text()
     assert page.locator("#banner").is_hidden()
@@ -56,7 +56,7 @@ def test_status_page_shows_pipelines_jobs_and_dependencies(page, api: RecordedAP
 def test_status_filter_and_many_items(page, api: RecordedAPI, shots: Path) -> None:
     api.status_items = 150
     page.goto(api.url + "#/t/example/status")
-    page.wait_for_selector(".item[data-id^='249,']")
+    page.wait_for_selector(".item[data-change^='249,']")
     assert page.locator(".item").count() == 154
     assert page.locator("#status-summary").inner_text() == "154 items in queue"
     page.fill("#status-filter", "org/repo3")
@@ -109,6 +109,7 @@ def test_status_pauses_when_hidden_and_shows_unreachable_banner(page, api: Recor
 def test_console_follows_until_scrolled_up(page, api: RecordedAPI, shots: Path) -> None:
     api.console_lines = 400
     page.goto(api.url + "#/t/example/stream/u-running")
+    page.wait_for_selector("#console")  # the console page's module loads on first visit
     page.wait_for_function("document.querySelector('#console').textContent.includes('0150 ')")
     at_bottom = "innerHeight + scrollY >= document.documentElement.scrollHeight - 60"
     assert page.evaluate(at_bottom)
@@ -234,7 +235,7 @@ def test_status_refresh_reuses_unchanged_items_and_keeps_focus(page, api: Record
     focus on a link inside an unchanged item, and renders in well under 50 ms."""
     api.status_items = 1000
     page.goto(api.url + "#/t/example/status?refresh=1")
-    page.wait_for_selector(".item[data-id^='1099,']")
+    page.wait_for_selector(".item[data-change^='1099,']")
     assert page.locator(".item").count() == 1004
     page.evaluate("""() => {
         window.__added = 0;
@@ -242,7 +243,7 @@ def test_status_refresh_reuses_unchanged_items_and_keeps_focus(page, api: Record
             for (const r of records) for (const n of r.addedNodes)
                 if (n.classList && n.classList.contains('item')) window.__added++;
         }).observe(document.getElementById('pipelines'), {childList: true, subtree: true});
-        document.querySelector(".item[data-id^='500,'] a.change").focus();
+        document.querySelector(".item[data-change^='500,'] a.change").focus();
     }""")
     path = "/zuul/api/tenant/example/status"
     before = api.hits[path]
@@ -259,7 +260,8 @@ def test_status_refresh_reuses_unchanged_items_and_keeps_focus(page, api: Record
     # only the changed item was rebuilt: one card per refresh since the reset (plus one for
     # an answer in flight at the reset); a full rebuild would add 1,004
     assert page.evaluate("window.__added") <= api.hits[path] - before + 1
-    assert page.evaluate("document.activeElement.closest('.item').dataset.id").startswith("500,")
+    focused = page.evaluate("document.activeElement.closest('.item').dataset.change")
+    assert focused.startswith("500,")
     # The render's own wall-clock time (data parsed -> DOM reconciled), the median of eight
     # refreshes against the target stretched by the machine's load (tests/dashboard/timing.py).
     # Chromium's main-thread task time is printed beside it.
@@ -299,7 +301,8 @@ def test_first_status_visible_with_1000_items(browser, api: RecordedAPI) -> None
             if load == 0:  # the rest fills in: every card, in order
                 page.wait_for_selector("#pipelines[data-complete='true']", timeout=30_000)
                 ids = page.eval_on_selector_all(
-                    ".pipeline[data-pipeline='check'] .item", "els => els.map(e => e.dataset.id)")
+                    ".pipeline[data-pipeline='check'] .item",
+                    "els => els.map(e => e.dataset.change)")
                 assert len(ids) == 1002
                 assert [int(i.split(",")[0]) for i in ids] == [12, 13, *range(100, 1100)]
         finally:
@@ -313,8 +316,8 @@ def test_only_http_urls_become_links(page, api: RecordedAPI) -> None:
     api.evil_url = "javascript:alert(document.domain)"
     no_js_links = "document.querySelectorAll('a[href^=\"javascript\" i]').length"
     page.goto(api.url + "#/t/example/status")
-    page.wait_for_selector(".item[data-id^='12,']")
-    assert page.locator(".item[data-id^='12,'] .change").evaluate("e => e.tagName") == "SPAN"
+    page.wait_for_selector(".item[data-change^='12,']")
+    assert page.locator(".item[data-change^='12,'] .change").evaluate("e => e.tagName") == "SPAN"
     assert page.evaluate(no_js_links) == 0
     page.goto(api.url + "#/t/example/builds")
     page.wait_for_selector("#builds tbody tr[data-uuid='b-0']")
@@ -341,7 +344,7 @@ def test_watched_change_notifies_when_it_finishes(browser, api: RecordedAPI) -> 
     page = context.new_page()
     try:
         page.goto(api.url + "#/t/example/status?refresh=1")
-        watch = page.locator(".item[data-id^='13,'] button.watch")
+        watch = page.locator(".item[data-change^='13,'] button.watch")
         watch.click()
         wait_for(lambda: watch.get_attribute("aria-pressed") == "true", 5, what="watching")
         api.finished.add("13")

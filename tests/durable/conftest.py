@@ -22,9 +22,9 @@ def durable_scheduler(stack: Stack, geard: GearmanServer, github: GitHubAPI, ten
 
 
 def item_ids(url: str, pipeline: str) -> list[str]:
-    """Ids of the items of ``pipeline``, in queue order (empty when the API is down)."""
+    """Change ids of the items of ``pipeline``, in queue order (empty when the API is down)."""
     try:
-        return [i["id"] for i in items(status(url), pipeline)]
+        return [i["refs"][0]["id"] for i in items(status(url), pipeline)]
     except OSError:
         return []
 

@@ -76,10 +76,10 @@ def test_dashboard_works_under_its_csp(zk_stack: Stack, github: GitHubAPI, page)
     hostile = pr_body("org/dash", 8, "e" * 40)
     hostile["pull_request"]["html_url"] = "javascript:window.__ran=1//"
     assert real.send_event("pull_request", hostile) == "accepted"
-    page.locator(f".item[data-id='8,{'e' * 40}']").wait_for(timeout=30_000)
+    page.locator(f".item[data-change='8,{'e' * 40}']").wait_for(timeout=30_000)
     assert page.evaluate("""() => [...document.querySelectorAll('a[href], area[href]')]
         .filter((a) => !/^https?:/.test(a.href)).map((a) => a.href)""") == []
-    job = page.locator(f".item[data-id='7,{'c' * 40}'] li[data-job='console-job']")
+    job = page.locator(f".item[data-change='7,{'c' * 40}'] li[data-job='console-job']")
     job.wait_for(timeout=30_000)
     job.locator("a.name").wait_for(timeout=60_000)
     job.locator("a.name").click()

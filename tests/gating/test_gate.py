@@ -41,7 +41,7 @@ def test_b_behind_a_sees_a_and_both_merge_in_order(stack: Stack, github: GitHubA
                            what="B's build checked out")
         seen = checkout(stack, {"uuid": running})
         queued = items(status(scheduler.url), "gate")
-        item_b = [i for i in queued if i["id"].startswith("2,")][0]
+        item_b = [i for i in queued if i["refs"][0]["id"].startswith("2,")][0]
         assert item_b["future_state"] == {"org/a": seen["head"]}
         assert seen["zuul"]["projects"]["github.com/org/a"]["commit"] == seen["head"]
         hold.unlink()
@@ -76,7 +76,7 @@ def test_b_behind_a_sees_a_and_both_merge_in_order(stack: Stack, github: GitHubA
 def _running_uuid(url: str, log_dir: Path) -> str | None:
     """The uuid of B's build once its playbook recorded what it checked out."""
     for item in items(status(url), "gate"):
-        if item["id"].startswith("2,"):
+        if item["refs"][0]["id"].startswith("2,"):
             for job in item["jobs"]:
                 if job["uuid"] and (log_dir / job["uuid"] / "recorded").exists():
                     return job["uuid"]

@@ -52,20 +52,20 @@ def test_item_ahead_is_the_base_the_item_is_tested_on() -> None:
     assert a is not None and b is not None and c is not None
     manager.process()
     heads = _status(manager)["change_queues"][0]["heads"]
-    assert [[i["id"] for i in head] for head in heads] == [[a.change.id, b.change.id,
-                                                            c.change.id]]
-    assert heads[0][2]["item_ahead"] == b.change.id
+    assert [[i["id"] for i in head] for head in heads] == [[a.uuid, b.uuid,
+                                                            c.uuid]]
+    assert heads[0][2]["item_ahead"] == b.uuid
     # B fails while A still runs: C is reset onto A, and the status says so.
     b.builds["unit"].result = FAILURE
     manager.process()
     assert c.base is a
     heads = _status(manager)["change_queues"][0]["heads"]
     by_id = {i["id"]: i for head in heads for i in head}
-    assert by_id[c.change.id]["item_ahead"] == a.change.id
-    assert by_id[a.change.id]["items_behind"] == [b.change.id, c.change.id]
-    assert by_id[b.change.id]["failing_reasons"] == ["at least one job failed"]
-    assert [[i["id"] for i in head] for head in heads] == [[a.change.id, b.change.id],
-                                                           [c.change.id]]
+    assert by_id[c.uuid]["item_ahead"] == a.uuid
+    assert by_id[a.uuid]["items_behind"] == [b.uuid, c.uuid]
+    assert by_id[b.uuid]["failing_reasons"] == ["at least one job failed"]
+    assert [[i["id"] for i in head] for head in heads] == [[a.uuid, b.uuid],
+                                                           [c.uuid]]
     a.builds["unit"].result = SUCCESS
     manager.process()
-    assert [i.change.id for i in manager.items] == [c.change.id]
+    assert [i.uuid for i in manager.items] == [c.uuid]

@@ -92,14 +92,14 @@ def test_enqueue_dequeue_promote_autohold(stack: Stack, github_api: GitHubAPI) -
     # As in Zuul: enqueueing a change already queued is accepted and adds nothing.
     again = _post(slow + "/enqueue", {"pipeline": "gate", "change": "1," + "1" * 40}, ADMIN)
     assert again.status == 200 and again.json() is True
-    order = [i["id"].split(",")[0] for i in items(status(scheduler.url), "gate")]
+    order = [i["refs"][0]["id"].split(",")[0] for i in items(status(scheduler.url), "gate")]
     assert order == ["1", "2", "3"]
     assert _post(api + "/promote", {"pipeline": "gate", "changes": ["3"]}, ADMIN).json()
-    order = [i["id"].split(",")[0] for i in items(status(scheduler.url), "gate")]
+    order = [i["refs"][0]["id"].split(",")[0] for i in items(status(scheduler.url), "gate")]
     assert order == ["3", "1", "2"]
     # Dequeue change 1: it leaves; builds were canceled.
     assert _post(slow + "/dequeue", {"pipeline": "gate", "change": "1"}, ADMIN).json()
-    order = [i["id"].split(",")[0] for i in items(status(scheduler.url), "gate")]
+    order = [i["refs"][0]["id"].split(",")[0] for i in items(status(scheduler.url), "gate")]
     assert order == ["3", "2"]
     assert _post(slow + "/dequeue", {"pipeline": "gate", "change": "1"}, ADMIN).status == 404
     wait_for(lambda: get(api + "/builds?change=1&result=CANCELED").json(), 20,
@@ -139,7 +139,8 @@ def test_reload_keeps_queued_items(stack: Stack, github_api: GitHubAPI) -> None:
     events = Events(geard)
     try:
         events.send("pull_request", pr_body("org/slow", 4, "4" * 40))
-        assert [i["id"] for i in items(status(scheduler.url), "check")] == [f"4,{'4' * 40}"]
+        queued = items(status(scheduler.url), "check")
+        assert [i["refs"][0]["id"] for i in queued] == [f"4,{'4' * 40}"]
 
         # A broken config is refused with a one-line error; the running config stays.
         tenants.write_text(tenants.read_text().replace("manager: dependent", "manager: nope"))
@@ -158,7 +159,7 @@ def test_reload_keeps_queued_items(stack: Stack, github_api: GitHubAPI) -> None:
                  10, what="new pipeline after SIGHUP")
         doc = status(scheduler.url)
         assert doc["last_reconfigured"] > before
-        assert [i["id"] for i in items(doc, "check")] == [f"4,{'4' * 40}"]
+        assert [i["refs"][0]["id"] for i in items(doc, "check")] == [f"4,{'4' * 40}"]
         # And through the admin endpoint.
         assert _post(scheduler.url + "/api/tenant/example/reconfigure", {}, ADMIN).json()
         wait_for(lambda: get(scheduler.url + "/api/tenant/example/builds?change=4").json(),

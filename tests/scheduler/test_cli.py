@@ -45,7 +45,7 @@ def test_client_commands(stack: Stack, github_api: GitHubAPI) -> None:
                      and "org/slow" in t.stdout and t, 10, what="the item in zuul status")
     assert "PIPELINE" in table.stdout and "org/slow" in table.stdout and "check" in table.stdout
     doc = json.loads(zuul(url, "status", "--json").stdout)
-    assert doc["pipelines"][0]["change_queues"][0]["heads"][0][0]["id"].startswith("5,")
+    assert doc["pipelines"][0]["change_queues"][0]["heads"][0][0]["refs"][0]["id"].startswith("5,")
 
     wait_for(lambda: json.loads(zuul(url, "builds", "--change", "5", "--json").stdout), 30,
              what="build of change 5")

@@ -80,7 +80,7 @@ def test_status_json_shape_while_running(stack: Stack, github_api: GitHubAPI) ->
             lambda: [i for i in items(status(scheduler.url), "check")
                      if i["jobs"][0]["start_time"]], 20, what="slow job running")
         item = running[0]
-        assert item["id"] == f"3,{'d' * 40}" and item["project"] == "org/slow"
+        assert item["refs"][0]["id"] == f"3,{'d' * 40}" and item["project"] == "org/slow"
         assert item["live"] and item["active"] and item["failing_reasons"] == []
         assert item["url"] == "https://github.com/org/slow/pull/3"
         assert item["enqueue_time"] > 1e12  # milliseconds
@@ -114,7 +114,7 @@ def test_gate_reset_on_failure(stack: Stack, github_api: GitHubAPI) -> None:
         events.send("pull_request_review", review_body("org/broken", 2, "2" * 40))
         events.send("pull_request_review", review_body("org/slow", 3, "3" * 40))
         queued = items(status(scheduler.url), "gate")
-        assert [i["id"].split(",")[0] for i in queued] == ["1", "2", "3"]
+        assert [i["refs"][0]["id"].split(",")[0] for i in queued] == ["1", "2", "3"]
         assert queued[1]["item_ahead"] == queued[0]["id"]
         assert queued[1]["items_behind"] == [queued[2]["id"]]
         # The broken change fails while the slow change behind it runs: the slow change is

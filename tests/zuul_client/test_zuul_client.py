@@ -264,7 +264,7 @@ def test_zuul_client_against_our_api(zk_stack: Stack, github_api: GitHubAPI) -> 
         assert get(api + "/status", headers={"Cache-Control": "no-cache"}).json()[
             "state"]["trigger_queue_paused"] is True
         assert events.send("pull_request", pr_body("org/project", 12, "c" * 40)) == "accepted"
-        assert not any(i["id"].startswith("12,") for p in get(api + "/status").json()[
+        assert not any(i["refs"][0]["id"].startswith("12,") for p in get(api + "/status").json()[
             "pipelines"] for q in p["change_queues"] for h in q["heads"] for i in h)
         zc.ok("manage-events", "--tenant", "example", "normal", admin=True)
         wait_for(lambda: _builds(api, change="12"), 60, what="the held-back event handled")
@@ -283,7 +283,7 @@ def test_zuul_client_against_our_api(zk_stack: Stack, github_api: GitHubAPI) -> 
               "--change", f"{number},{str(number) * 20}", admin=True)
     zc.ok("promote", "--tenant", "example", "--pipeline", "gate", "--changes",
           f"22,{'22' * 20}", admin=True)
-    order = [i["id"].split(",")[0] for p in get(api + "/status", headers={
+    order = [i["refs"][0]["id"].split(",")[0] for p in get(api + "/status", headers={
         "Cache-Control": "no-cache"}).json()["pipelines"] if p["name"] == "gate"
         for q in p["change_queues"] for h in q["heads"] for i in h]
     assert order == ["22", "21"], order

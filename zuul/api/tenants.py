@@ -75,8 +75,8 @@ def _status_change(document: dict[str, Any], change: str) -> list[dict[str, Any]
     for pipeline in document["pipelines"]:
         for queue in pipeline["change_queues"]:
             for head in queue["heads"]:
-                found.extend(i for i in head
-                             if i["id"] == change or i["id"].startswith(change + ","))
+                found.extend(i for i in head if any(
+                    r["id"] == change or r["id"].startswith(change + ",") for r in i["refs"]))
     return found
 
 

@@ -20,7 +20,7 @@ def _render(doc: Any) -> str:
                     jobs = item["jobs"]
                     done = sum(1 for j in jobs if j["result"])
                     failing = "failing" if item["failing_reasons"] else ""
-                    rows.append([pipeline["name"], item["project"], item["id"][:20],
+                    rows.append([pipeline["name"], item["project"], item["refs"][0]["id"][:20],
                                  f"{done}/{len(jobs)}", failing])
     if not rows:
         return "No items queued."

@@ -84,15 +84,19 @@ def item_dict(item: QueueItem, ahead: QueueItem | None, behind: list[QueueItem],
     started = all(j["start_time"] is not None for j in jobs)
     canonical = f"github.com/{change.project}"
     return {
-        "id": change.id, "uuid": item.buildset_uuid, "url": change.url or None,
+        # As Zuul: ``id`` is the item's own uuid (stable across gate resets) and the change
+        # is in ``refs``; ``item_ahead``/``items_behind`` name items by that uuid.
+        "id": item.uuid, "uuid": item.buildset_uuid, "url": change.url or None,
         "project": change.project, "project_canonical": canonical, "ref": change.ref,
         "branch": change.branch or None, "live": item.live, "active": item.active,
         "refs": [{"id": change.id, "url": change.url or None, "ref": change.ref,
                   "project": change.project, "project_canonical": canonical,
-                  "owner": None}],
+                  "branch": change.branch or None, "change": change.number,
+                  "patchset": change.patchset, "oldrev": change.oldrev or None,
+                  "newrev": change.newrev or None, "owner": None}],
         "enqueue_time": _ms(item.enqueue_time),
-        "item_ahead": ahead.change.id if ahead is not None else None,
-        "items_behind": [b.change.id for b in behind],
+        "item_ahead": ahead.uuid if ahead is not None else None,
+        "items_behind": [b.uuid for b in behind],
         "failing_reasons": item.failing_reasons(),
         "remaining_time": max([r for r in remaining if r is not None], default=0)
         if started else None,

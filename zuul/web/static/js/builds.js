@@ -5,7 +5,7 @@ import {apiUrl, getJSON, seg} from './api.js';
 import {setBanner} from './chrome.js';
 import {buildFields} from './buildfields.js';
 import {failure} from './page.js';
-import {extLink, formatDuration, h, listOf, pick, resultBadge, table, thref, timeEl, toMs} from './util.js';
+import {extLink, firstChange, formatDuration, h, listOf, pick, resultBadge, table, thref, timeEl, toMs} from './util.js';
 
 const BUILD_FILTERS = [['project', 'Project'], ['pipeline', 'Pipeline'], ['job_name', 'Job'],
   ['change', 'Change'], ['branch', 'Branch'], ['ref', 'Ref'], ['patchset', 'Patchset'],
@@ -91,8 +91,8 @@ export function runningBuilds(status, query) {
   for (const p of listOf(status, 'pipelines')) {
     for (const q of p.change_queues || []) {
       for (const item of (q.heads || []).flat()) {
-        const change = (Array.isArray(item.changes) && item.changes[0]) || item;
-        const [number, sha] = String(item.id || '').split(',');
+        const change = firstChange(item);
+        const [number, sha] = String(change.id || '').split(',');
         for (const job of item.jobs || []) {
           if (!job.uuid || job.result || toMs(job.start_time) === null) continue;
           const b = {uuid: job.uuid, job_name: job.name, result: null, voting: job.voting,

@@ -8,10 +8,8 @@ import {itemActions} from './admin.js';
 import {notify} from './chrome.js';
 import {reconcile} from './page.js';
 import {poll, intervalFrom} from './poll.js';
-import {debounce, formatDuration, h, pick, resultBadge, resultClass, thref, toMs, input as inputEl} from './util.js';
+import {debounce, firstChange, formatDuration, h, pick, resultBadge, resultClass, thref, toMs, input as inputEl} from './util.js';
 
-/** @param {any} item */
-const firstChange = (item) => (Array.isArray(item.changes) && item.changes[0]) || item;
 
 /**
  * The change number of an item ("12" from id "12,abc..."), or null for a ref.
@@ -66,7 +64,7 @@ export function matches(item, pipeline, queue, f) {
   const project = String(pick(change, 'project', 'project_canonical') || '').toLowerCase();
   const jobs = (Array.isArray(item.jobs) ? item.jobs : []).map((j) => String(j.name).toLowerCase());
   const number = changeNumber(item);
-  const text = [project, changeLabel(item), item.id, pick(change, 'ref'), pipeline, queue,
+  const text = [project, changeLabel(item), pick(change, 'id'), pick(change, 'ref'), pipeline, queue,
                 ...jobs].join(' ').toLowerCase();
   return f.project.every((t) => project.includes(t))
     && f.pipeline.every((t) => pipeline.toLowerCase().includes(t))
@@ -155,7 +153,7 @@ export function renderItem(ctx, item, ahead, now) {
   const jobsId = `jobs-${id.replace(/[^\w-]/g, '_')}`;
   return h('article', {class: ['item', failing && 'failing', item.live === false && 'nonlive',
                                collapsed && 'collapsed'].filter(Boolean).join(' '),
-                       dataset: {id}},
+                       dataset: {id, change: String(pick(change, 'id') || '')}},
     ahead ? h('div', {class: 'behind'}, '↳ tested on top of ', ahead) : null,
     h('div', {class: 'top'},
       h('button', {type: 'button', class: 'toggle', 'aria-expanded': String(!collapsed),
@@ -179,7 +177,7 @@ export function renderItem(ctx, item, ahead, now) {
                    dataset: {fk: `${id}:watch`}, onclick: () => ctx.onWatch(id)},
         watched ? 'Watching' : 'Watch'),
       ctx.admin ? itemActions(tenant, ctx.pipeline, item, {
-        project, number, newrev: String(id).split(',')[1], ref: pick(change, 'ref')}) : null),
+        project, number, newrev: String(pick(change, 'id') || '').split(',')[1], ref: pick(change, 'ref')}) : null),
     h('ul', {class: 'jobs', id: jobsId, hidden: collapsed},
       jobs.length ? jobs.map((job) => h('li', {
         class: job.result ? resultClass(job.result) : '', dataset: {job: job.name || ''}},

@@ -252,3 +252,10 @@ export function details(id, rows) {
  * @param {Record<string, any>} attrs
  */
 export const input = (attrs) => /** @type {HTMLInputElement} */ (h('input', attrs));
+
+/**
+ * The change an item tests: Zuul's ``refs[0]`` (older Zuul: ``changes[0]``, or the item).
+ * @param {any} item
+ */
+export const firstChange = (item) => (Array.isArray(item.refs) && item.refs[0])
+  || (Array.isArray(item.changes) && item.changes[0]) || item;
