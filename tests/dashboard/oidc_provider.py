@@ -23,13 +23,11 @@ registered web client. Tokens carry ``zuul.admin`` (the tenants the user adminis
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import html
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -39,6 +37,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.harness.app_thread import AppThread
 from tests.harness.ports import free_port
 
 CODE_LIFETIME = 60  # seconds an authorization code may be exchanged in
@@ -79,9 +78,7 @@ class OIDCProvider:
     def __post_init__(self) -> None:
         self.kid = secrets.token_hex(8)
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
+        self._server = AppThread(self.port)
 
     @property
     def issuer(self) -> str:
@@ -197,17 +194,8 @@ class OIDCProvider:
         return app
 
     def start(self) -> OIDCProvider:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.start(self._app())
         return self
 
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(self._app())
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._server.stop()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from tests.harness.app_thread import AppThread
 from tests.harness.ports import free_port
 
 NOW_MS = int(time.time() * 1000)
@@ -125,9 +125,7 @@ class RecordedAPI:
         self._tick = 0
         self._status_body: tuple[Any, bytes, bytes] | None = None
         self.stream_requests: list[dict[str, Any]] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
+        self._server = AppThread(self.port)
 
     @property
     def url(self) -> str:
@@ -255,17 +253,8 @@ class RecordedAPI:
         return ws
 
     def start(self) -> RecordedAPI:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.start(self._app())
         return self
 
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(self._app())
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._server.stop()

@@ -33,6 +33,7 @@ import jwt
 from aiohttp import web
 from openapi_schema_validator import OAS30Validator
 
+from tests.harness.app_thread import AppThread
 from tests.harness.ports import free_port
 
 BODY = web.RequestKey("body", object)
@@ -139,9 +140,7 @@ class GitHubAPI:
         self.tokens: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._operations = self._load_operations()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
+        self._server = AppThread(self.port)
 
     @staticmethod
     def _load_operations() -> list[tuple[str, re.Pattern[str], str, Any, bool]]:
@@ -293,7 +292,7 @@ class GitHubAPI:
         stamp = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return web.json_response({"token": token, "expires_at": stamp}, status=201)
 
-    async def _start(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         repo = "/repos/{owner}/{repo}"
         app.router.add_post(repo + "/statuses/{sha}", self._created)
@@ -304,22 +303,14 @@ class GitHubAPI:
         app.router.add_patch(repo + "/check-runs/{id}", self._update_check_run)
         app.router.add_get(repo + "/installation", self._installation)
         app.router.add_post("/app/installations/{id}/access_tokens", self._access_token)
-        self._runner = web.AppRunner(app, shutdown_timeout=2.0)  # a scheduler may still be calling
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return app
 
     def start(self) -> GitHubAPI:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.start(self._app())
         return self
 
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        if not self._thread.is_alive():
-            self._loop.close()
+        self._server.stop()
 
     # What tests look at ---------------------------------------------------------------------
 
