@@ -73,8 +73,12 @@ def _prepare(real: DashboardStack) -> dict[str, str]:
     done = wait_for(lambda: [b for b in _api(real, "tenant/example/builds?project=org/dash")
                              if b.get("result")], 90, what="org/dash's build to finish")
     running = wait_for(lambda: _running(real, 50), 60, what="org/slow's build to start")
-    # The running build's node is the tenant's (Nodepool's tenant_name on the node).
-    nodes = wait_for(lambda: _api(real, "tenant/example/nodes"), 30, what="a tenant node")
+    # The running build's node is the tenant's (Nodepool's tenant_name on the node). It is
+    # the one that stays listed while the pages are visited: org/dash's node is deleted once
+    # its build is done, and may still be listed here.
+    nodes = wait_for(lambda: [n for n in _api(real, "tenant/example/nodes")
+                              if n["build_uuid"] == running and n["state"] == "in-use"],
+                     30, what="the running build's node")
     answer = request("POST", f"{real.scheduler.url}/api/tenant/example/project/org/dash/"
                      "autohold", {"job": "console-job", "reason": "zuul-dash-hold",
                                        "count": 1}, headers=bearer(["example"]))
