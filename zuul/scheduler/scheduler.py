@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # Trigger events kept per tenant while its trigger processing is paused.
 MAX_DEFERRED = 10_000
+# Processing passes start at most this often (seconds); wakes in between share the next pass.
+MIN_PASS_INTERVAL = 0.005
 
 
 class Scheduler:
@@ -85,6 +87,9 @@ class Scheduler:
         self._persisted = asyncio.Condition()
         self._persist_retry: asyncio.TimerHandle | None = None
         self._stopping = False
+        # While suspended (the ZooKeeper session was lost) no pass runs and nothing is
+        # written: builds go on, their ends wait for resume().
+        self.suspended = False
 
     # Layout -------------------------------------------------------------------------------
 
@@ -507,6 +512,22 @@ class Scheduler:
         self.state_version += 1
         self._wake.set()
 
+    def suspend(self) -> None:
+        """Stop processing pipelines (the scheduler lock went with the ZooKeeper session)."""
+        self.suspended = True
+
+    async def resume(self) -> None:
+        """Carry on after :meth:`suspend`, holding the scheduler lock again.
+
+        The store re-reads what ZooKeeper holds now, so the next pass writes exactly the
+        difference between it and the state in memory, which went on meanwhile (builds
+        ended, results came in).
+        """
+        if self.state is not None:
+            await self.state.resync()
+        self.suspended = False
+        self.wake()
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -516,8 +537,18 @@ class Scheduler:
         """Process the pipelines whenever woken; send reports; forever (until canceled)."""
         reporter = asyncio.get_running_loop().create_task(self._report_loop())
         try:
+            last_pass = 0.0
             while True:
                 await self._wake.wait()
+                if self.suspended:
+                    self._wake.clear()
+                    continue  # resume() wakes it
+                # A pass costs O(queued items): under a burst of events, let those arriving
+                # within MIN_PASS_INTERVAL share one pass rather than each get its own.
+                pause = last_pass + MIN_PASS_INTERVAL - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                last_pass = time.monotonic()
                 self._wake.clear()
                 for tenant, pipelines in self.managers.items():
                     if self.paused.get(tenant, {}).get("result_queue_paused"):
