@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import prometheus_client
+
 from zuul.db.history import BuildHistory, HistoryOp
 from zuul.db.writer import HistoryWriter
 from zuul.lib.config import ConfigError
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 
 # Trigger events kept per tenant while its trigger processing is paused.
 MAX_DEFERRED = 10_000
+FINALS_AFTER_RESTART = prometheus_client.Counter(
+    "zuul_final_reports_after_restart",
+    "Final reports sent by a scheduler that found them unsent in ZooKeeper at start (at "
+    "least once: one may have been sent, in part, before the previous scheduler died)")
 # Processing passes start at most this often (seconds); wakes in between share the next pass.
 MIN_PASS_INTERVAL = 0.005
 
@@ -90,6 +96,8 @@ class Scheduler:
         # While suspended (the ZooKeeper session was lost) no pass runs and nothing is
         # written: builds go on, their ends wait for resume().
         self.suspended = False
+        # Items whose final report a previous scheduler left unsent (or not known sent).
+        self._after_restart: set[str] = set()
 
     # Layout -------------------------------------------------------------------------------
 
@@ -167,6 +175,7 @@ class Scheduler:
                 self.finals[item.uuid] = zkstate.PendingReport(tenant, pipeline, item,
                                                                data["final"])
                 self._report_queue.put_nowait((tenant, manager, item, data["final"]))
+                self._after_restart.add(item.uuid)
             count += len(items)
             log.info("Restored %d item(s) of %s/%s", len(items), tenant, pipeline)
         if lost:
@@ -585,6 +594,13 @@ class Scheduler:
         while True:
             tenant, manager, item, action = await self._report_queue.get()
             self.results_pending = self._report_queue.qsize()
+            if item.uuid in self._after_restart:
+                self._after_restart.discard(item.uuid)
+                FINALS_AFTER_RESTART.inc()
+                log.warning("Event %s: final report of %s (buildset %s) sent by this "
+                            "scheduler after a restart; the previous one may have sent it "
+                            "(in part) already", item.event_id, item.change.id,
+                            item.buildset_uuid)
             options = manager.config.reporters.get(action, {})
             for name, opts in options.items():
                 reporter = self.reporters.get(name)
