@@ -166,8 +166,24 @@ def test_nodes_page(page, api: RecordedAPI, shots: Path) -> None:
     card.wait_for()
     assert card.locator(".counts").inner_text().split() == ["1", "ready", "2", "in", "use", "3",
                                                             "total"]
-    assert page.locator("#nodes tbody tr").count() == 2
+    assert page.locator("#nodes tbody tr").count() == 3
     assert page.inner_text("#nodes tbody tr[data-id='0000000001']").split("\t")[3] == "1m 15s"
+
+
+def test_node_page_links_its_build_until_the_node_is_gone(page, api: RecordedAPI) -> None:
+    """A node being deleted after its build still links that build; a ready node names none;
+    a node Nodepool no longer knows says so and points at the build history (builds record
+    node labels, not node ids: the build of a gone node cannot be named)."""
+    page.goto(api.url + "#/t/example/node/0000000003")
+    page.wait_for_selector("#node-build")
+    assert page.get_attribute("#node-build", "href") == "#/t/example/build/u-success"
+    page.goto(api.url + "#/t/example/node/0000000002")
+    page.wait_for_selector("#node-details")
+    assert page.locator("#node-build").count() == 0
+    page.goto(api.url + "#/t/example/node/0000000999")
+    page.wait_for_selector("#node-gone")
+    assert "does not exist" in page.inner_text("main")
+    assert page.get_attribute("#node-gone a", "href") == "#/t/example/builds"
 
 
 def test_tenant_list_and_unknown_route(page, api: RecordedAPI) -> None:
