@@ -18,6 +18,7 @@ from tests.harness.pki import TestCA
 from tests.harness.process import ProcessGroup
 from tests.harness.servers import ZooKeeperServer
 from tests.harness.stack import Stack
+from tests.scheduler.github_api import GitHubAPI
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -102,3 +103,13 @@ def zk_stack(zookeeper: ZooKeeperServer, zk_chroot: str, workdir: Path,
     only then deletes the chroot (a running launcher would write into it meanwhile).
     """
     return Stack(workdir, procs, zookeeper, zk_chroot)
+
+
+@pytest.fixture
+def github_api() -> Iterator[GitHubAPI]:
+    """The GitHub REST stand-in (checked against GitHub's published OpenAPI description):
+    any call GitHub would not take fails the test."""
+    api = GitHubAPI().start()
+    yield api
+    api.stop()
+    assert not api.violations, f"calls GitHub would not take: {api.violations}"

@@ -12,6 +12,10 @@ the published contracts a browser client uses with the authorization code flow a
   the client, the exact registered ``redirect_uri`` (an unknown one is an error page, never a
   redirect) and the PKCE challenge (RFC 7636, ``S256`` only); a sign-in page whose button
   redirects back with ``code`` and ``state``;
+- 3.2 (implicit flow, ``response_type=id_token token``, which Zuul 14's own dashboard asks
+  for through oidc-client 1.11): the approved request redirects back with ``access_token``,
+  ``id_token`` (with the required ``nonce`` and ``at_hash``, 3.2.2.10), ``token_type``,
+  ``expires_in`` and ``state`` in the fragment;
 - 3.1.3: the token endpoint (form-encoded POST, public client) exchanges a code once, within
   its lifetime, only with the same ``client_id`` and ``redirect_uri`` and a ``code_verifier``
   whose SHA-256 is the challenge; answers ``access_token``, ``id_token`` (iss, sub, aud, exp,
@@ -43,12 +47,19 @@ from tests.harness.ports import free_port
 CODE_LIFETIME = 60  # seconds an authorization code may be exchanged in
 TOKEN_LIFETIME = 3600
 CORS = {"Access-Control-Allow-Origin": "*"}
+IMPLICIT = {"id_token", "token"}  # OIDC Core 3.2: response_type "id_token token", any order
 
 
 def s256(verifier: str) -> str:
     """RFC 7636 4.2: BASE64URL(SHA256(ASCII(code_verifier))), no padding."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def at_hash(access_token: str) -> str:
+    """OIDC Core 3.2.2.9: the left half of SHA-256 (RS256) of the token, base64url."""
+    digest = hashlib.sha256(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode("ascii")
 
 
 @dataclass
@@ -99,7 +110,7 @@ class OIDCProvider:
             "authorization_endpoint": f"{base}/protocol/openid-connect/auth",
             "token_endpoint": f"{base}/protocol/openid-connect/token",
             "jwks_uri": f"{base}/protocol/openid-connect/certs",
-            "response_types_supported": ["code"],
+            "response_types_supported": ["code", "id_token token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": ["openid", "profile"],
@@ -115,14 +126,30 @@ class OIDCProvider:
         return web.json_response({"keys": [jwk]}, headers=CORS)
 
     def _check_authorize(self, params: dict[str, str]) -> str | None:
-        """Why this authorization request is refused (OIDC Core 3.1.2.2), or None."""
-        if params.get("response_type") != "code":
+        """Why this authorization request is refused (OIDC Core 3.1.2.2, 3.2.2.2), or None."""
+        implicit = set(params.get("response_type", "").split()) == IMPLICIT
+        if params.get("response_type") != "code" and not implicit:
             return "unsupported_response_type"
         if "openid" not in params.get("scope", "").split():
             return "invalid_scope"
+        if implicit:  # the nonce is required in the implicit flow (3.2.2.1)
+            return None if params.get("nonce") else "invalid_request"
         if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
             return "invalid_request"
         return None
+
+    def _tokens(self, nonce: str | None) -> dict[str, str]:
+        """A signed access token and ID token for the user (``at_hash`` binds the two)."""
+        now = int(time.time())
+        claims = {"iss": self.issuer, "sub": self.user, "aud": self.client_id, "iat": now,
+                  "exp": now + TOKEN_LIFETIME, "auth_time": now, "name": self.user.title(),
+                  "preferred_username": self.user, "zuul": {"admin": self.admin_of}}
+        headers = {"kid": self.kid}
+        access = jwt.encode({**claims, "typ": "Bearer"}, self._key, "RS256", headers=headers)
+        id_claims = {**claims, "at_hash": at_hash(access),
+                     **({"nonce": nonce} if nonce else {})}
+        return {"access_token": access,
+                "id_token": jwt.encode(id_claims, self._key, "RS256", headers=headers)}
 
     async def _authorize(self, request: web.Request) -> web.Response:
         raw = request.query if request.method == "GET" else await request.post()
@@ -143,6 +170,10 @@ class OIDCProvider:
                 "<!doctype html><html lang=en><title>Stand-in provider</title>"
                 f"<form method=post><p>Sign in to Zuul as {html.escape(self.user)}</p>"
                 f"{fields}<button id=approve>Sign in</button></form></html>"))
+        if params["response_type"] != "code":  # implicit: the tokens in the fragment
+            fragment = {**self._tokens(params["nonce"]), "token_type": "Bearer",
+                        "expires_in": str(TOKEN_LIFETIME), "state": params.get("state", "")}
+            raise web.HTTPFound(f"{self.redirect_uri}#{urlencode(fragment)}")
         code = secrets.token_urlsafe(24)
         self.grants[code] = Grant(self.client_id, self.redirect_uri,
                                   params["code_challenge"], params.get("nonce"), time.time())
@@ -168,16 +199,8 @@ class OIDCProvider:
             return self._token_error("invalid_grant", "redirect_uri differs")
         if s256(form.get("code_verifier", "")) != grant.challenge:
             return self._token_error("invalid_grant", "PKCE verification failed")
-        now = int(time.time())
-        claims = {"iss": self.issuer, "sub": self.user, "aud": self.client_id, "iat": now,
-                  "exp": now + TOKEN_LIFETIME, "auth_time": now, "name": self.user.title(),
-                  "preferred_username": self.user, "zuul": {"admin": self.admin_of}}
-        id_claims = {**claims, **({"nonce": grant.nonce} if grant.nonce else {})}
-        headers = {"kid": self.kid}
         return web.json_response({
-            "access_token": jwt.encode({**claims, "typ": "Bearer"}, self._key, "RS256",
-                                       headers=headers),
-            "id_token": jwt.encode(id_claims, self._key, "RS256", headers=headers),
+            **self._tokens(grant.nonce),
             "token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "scope": "openid profile"},
             headers={**CORS, "Cache-Control": "no-store", "Pragma": "no-cache"})
 

@@ -8,7 +8,6 @@ page is wider than the screen. A second test drives the admin actions and focus 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,8 @@ UNAVAILABLE = "[data-unavailable]"
 
 
 @pytest.fixture
-def github() -> Iterator[GitHubAPI]:
-    api = GitHubAPI().start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def real(zk_stack: Stack, github: GitHubAPI) -> DashboardStack:
-    return start(zk_stack, github.url, auth=AUTH)
+def real(zk_stack: Stack, github_api: GitHubAPI) -> DashboardStack:
+    return start(zk_stack, github_api.url, auth=AUTH)
 
 
 def _api(real: DashboardStack, path: str) -> Any:

@@ -9,7 +9,7 @@ import psutil
 from tests.harness.http import get
 from tests.harness.servers import GearmanServer, HTTPService
 from tests.harness.stack import Stack
-from tests.scheduler.conftest import github_api, items, start_scheduler, status  # noqa: F401
+from tests.scheduler.conftest import items, start_scheduler, status  # noqa: F401
 from tests.scheduler.github_api import GitHubAPI
 
 

@@ -35,13 +35,6 @@ document.addEventListener('securitypolicyviolation',
 
 
 @pytest.fixture
-def github() -> Iterator[GitHubAPI]:
-    api = GitHubAPI().start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
 def page() -> Iterator[object]:
     """A fresh headless Debian Chromium page (module-free: closed with the test)."""
     if not Path(CHROMIUM).exists():
@@ -57,8 +50,8 @@ def page() -> Iterator[object]:
             browser.close()
 
 
-def test_dashboard_works_under_its_csp(zk_stack: Stack, github: GitHubAPI, page) -> None:
-    real = start(zk_stack, github.url)
+def test_dashboard_works_under_its_csp(zk_stack: Stack, github_api: GitHubAPI, page) -> None:
+    real = start(zk_stack, github_api.url)
     index = get(real.url)
     assert index.headers["Content-Security-Policy"] == vhost.DASHBOARD_CSP
     console: list[str] = []

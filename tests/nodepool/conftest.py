@@ -12,7 +12,6 @@ from kazoo.client import KazooClient
 from nodepool.zk import NodepoolStore
 from tests.harness.servers import HTTPService
 from tests.harness.stack import Stack
-from tests.scheduler.conftest import github_api  # noqa: F401 - a fixture for these tests
 from zuul.nodes import NodeRequester
 
 

@@ -5,13 +5,11 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gear
 import jwt
-import pytest
 import yaml
 
 from tests.harness.http import get
@@ -75,14 +73,6 @@ class Events:
 
     def close(self) -> None:
         self.client.shutdown()
-
-
-@pytest.fixture
-def github_api() -> Iterator[GitHubAPI]:
-    api = GitHubAPI().start()
-    yield api
-    api.stop()
-    assert not api.violations, f"calls GitHub would not take: {api.violations}"
 
 
 def tenant_file(workdir: Path, source: Path = FIXTURES / "tenant.yaml") -> Path:

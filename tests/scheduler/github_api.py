@@ -93,6 +93,12 @@ class GitRepos:
     def tip(self, project: str, branch: str = "main") -> str:
         return _git(["rev-parse", f"refs/heads/{branch}"], self.path(project))
 
+    def resolve(self, project: str, ref: str) -> str | None:
+        """The commit ``ref`` names, or None when the repository has no such ref."""
+        sha = _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                   self.path(project), check=False)
+        return sha or None
+
     def files(self, project: str, branch: str = "main") -> list[str]:
         return _git(["ls-tree", "--name-only", "-r", f"refs/heads/{branch}"],
                     self.path(project)).splitlines()
@@ -281,6 +287,21 @@ class GitHubAPI:
         run["history"].append(dict(request[BODY]))
         return web.json_response(run)
 
+    async def _git_ref(self, request: web.Request) -> web.Response:
+        """"Get a branch" (``commit.sha``) and "Get a reference" (``object.sha``), from the
+        real git repositories when the stand-in has them."""
+        project = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        name = request.match_info.get("branch") or request.match_info["ref"]
+        ref = f"refs/heads/{name}" if "branch" in request.match_info else f"refs/{name}"
+        sha = None
+        if self.repos is not None and self.repos.path(project).exists():
+            sha = await asyncio.to_thread(self.repos.resolve, project, ref)
+        if sha is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        if "branch" in request.match_info:
+            return web.json_response({"name": name, "commit": {"sha": sha}, "protected": False})
+        return web.json_response({"ref": ref, "object": {"type": "commit", "sha": sha}})
+
     async def _installation(self, request: web.Request) -> web.Response:
         return web.json_response({"id": 4242, "app_id": self.app_id,
                                   "account": {"login": request.match_info["owner"]}})
@@ -302,6 +323,8 @@ class GitHubAPI:
         app.router.add_post(repo + "/check-runs", self._create_check_run)
         app.router.add_patch(repo + "/check-runs/{id}", self._update_check_run)
         app.router.add_get(repo + "/installation", self._installation)
+        app.router.add_get(repo + "/branches/{branch}", self._git_ref)
+        app.router.add_get(repo + "/git/ref/{ref:.+}", self._git_ref)
         app.router.add_post("/app/installations/{id}/access_tokens", self._access_token)
         return app
 

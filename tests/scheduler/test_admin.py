@@ -76,6 +76,25 @@ def test_admin_auth_errors(stack: Stack, github_api: GitHubAPI) -> None:
                                                          "count": "x"}, ADMIN).status == 400
     assert _post(api + "/project/org/project/autohold", {"job": "nope", "reason": "r"},
                  ADMIN).status == 404
+    # Enqueueing a ref: newrev may only be left out for a branch or tag (its head, asked of
+    # GitHub: this stand-in has no repository, so the branch does not exist); Zuul 14.3's
+    # parameters need a branch or tag, and none are declared.
+    main = {"pipeline": "post", "ref": "refs/heads/main"}
+    missing = _post(api + "/project/org/project/enqueue", main, ADMIN)
+    assert missing.status == 404 and "does not exist" in missing.json()["description"]
+    assert _post(api + "/project/org/project/enqueue", {"pipeline": "post",
+                 "ref": "refs/changes/1"}, ADMIN).status == 400
+    for ref in ("refs/heads/main", "refs/changes/1"):
+        with_params = _post(api + "/project/org/project/enqueue",
+                            {**main, "ref": ref, "parameters": {"x": "1"}}, ADMIN)
+        assert with_params.status == 400 and with_params.json()["error"] == "bad_request"
+    # freeze-pipeline (read access): the parameters a ref would take, none here.
+    freeze = api + "/project/org/project/freeze-pipeline"
+    answer = _post(freeze, main)
+    assert answer.status == 200 and answer.json() == {"parameters": []}, answer.text
+    assert _post(freeze, {"pipeline": "post"}).status == 400
+    assert _post(freeze, {**main, "pipeline": "nope"}).status == 404
+    assert _post(api + "/project/org/nope/freeze-pipeline", main).status == 404
 
 
 def test_enqueue_dequeue_promote_autohold(stack: Stack, github_api: GitHubAPI) -> None:

@@ -11,7 +11,6 @@ answer 2xx/3xx with a body that parses (JSON, or the YAML/SVG/text those routes 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,15 +39,8 @@ NAVIGATE = """(path) => {
 
 
 @pytest.fixture
-def github() -> Iterator[GitHubAPI]:
-    api = GitHubAPI().start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def real(zk_stack: Stack, github: GitHubAPI) -> DashboardStack:
-    return start(zk_stack, github.url, AUTH)
+def real(zk_stack: Stack, github_api: GitHubAPI) -> DashboardStack:
+    return start(zk_stack, github_api.url, AUTH)
 
 
 def _api(real: DashboardStack, path: str) -> Any:

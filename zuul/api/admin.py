@@ -20,6 +20,7 @@ from zuul.lib.web import JSONHTTPError, json_response
 
 ADMIN = Access.TENANT_ADMIN
 REASON_MAX = 1024
+TIP_REFS = ("refs/heads/", "refs/tags/")  # refs Zuul enqueues at their head when no newrev
 
 
 def _string(body: dict[str, Any], key: str, required: bool = True) -> str | None:
@@ -39,6 +40,21 @@ def _int(body: dict[str, Any], key: str, default: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise JSONHTTPError(400, "bad_request", f"'{key}' must be an integer >= 0.")
     return value
+
+
+def _parameters(body: dict[str, Any], project: str, pipeline: str) -> None:
+    """Zuul 14.3's enqueue ``parameters``: only with a branch or tag, and only those the
+    project's pipeline config declares; our config language declares none."""
+    parameters = body.get("parameters")
+    if parameters in (None, {}):
+        return
+    if not isinstance(parameters, dict):
+        raise JSONHTTPError(400, "bad_request", "'parameters' must be an object.")
+    if not str(body.get("ref") or "").startswith(TIP_REFS):
+        raise JSONHTTPError(400, "bad_request",
+                            "Parameters are supported only with branches or tags.")
+    raise JSONHTTPError(400, "bad_request", f"{project} declares no parameters in "
+                        f"pipeline {pipeline}: {', '.join(sorted(map(str, parameters)))}.")
 
 
 class AdminRoutes:
@@ -67,13 +83,19 @@ class AdminRoutes:
         project = get_project(tenant, request.match_info["project"])
         body = await json_body(request)
         pipeline = get_pipeline(tenant, body.get("pipeline"))
+        _parameters(body, project.name, pipeline)
         if _string(body, "change", False):
             change = await self._change(tenant, project.name, str(_string(body, "change")))
         else:
             ref = str(_string(body, "ref"))
+            newrev = _string(body, "newrev", not ref.startswith(TIP_REFS))
+            if newrev is None:  # a branch or tag without newrev: its head now, as Zuul does
+                newrev = await self.control.resolve_ref(tenant.name, project.name, ref)
+                if newrev is None:
+                    raise JSONHTTPError(404, "not_found",
+                                        f"{ref} does not exist in {project.name}.")
             change = self.control.ref_change(tenant.name, project.name, ref,
-                                             _string(body, "oldrev", False) or "",
-                                             str(_string(body, "newrev")))
+                                             _string(body, "oldrev", False) or "", newrev)
         outcome = self.control.enqueue(tenant.name, pipeline, change)
         if outcome == "no-jobs":
             raise JSONHTTPError(400, "bad_request", f"Project {project.name} has no jobs in "

@@ -8,7 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
-from zuul.api.common import canonical_name, get_project, get_tenant, int_query
+from zuul.api.common import (
+    canonical_name,
+    get_pipeline,
+    get_project,
+    get_tenant,
+    int_query,
+    json_body,
+)
 from zuul.api.routes import Route
 from zuul.api.view import APIContext
 from zuul.lib.web import JSONHTTPError, json_response
@@ -217,6 +224,19 @@ class TenantRoutes:
                                 f"pipeline {pipeline}.")
         return tenant, graph
 
+    async def freeze_pipeline(self, request: web.Request) -> web.Response:
+        """``POST .../project/{project}/freeze-pipeline`` ``{pipeline, ref}``: what the
+        dashboard's enqueue form asks before enqueueing a ref, the parameters the project's
+        pipeline config declares (Zuul 14.3's ``ProjectPipelineConverter``); our config
+        language declares none, so the list is empty once project and pipeline exist."""
+        tenant = get_tenant(self.view, request)
+        get_project(tenant, request.match_info["project"])
+        body = await json_body(request)
+        if not isinstance(body.get("ref"), str) or not body["ref"]:
+            raise JSONHTTPError(400, "bad_request", "'ref' must be a non-empty string.")
+        get_pipeline(tenant, body.get("pipeline"))
+        return json_response({"parameters": []})
+
     async def freeze_jobs(self, request: web.Request) -> web.Response:
         """The job graph of a project in a pipeline: jobs and their dependencies."""
         _tenant, graph = self._freeze(request)
@@ -285,6 +305,8 @@ def routes(ctx: APIContext) -> list[Route]:
         Route("tenant_status", "GET", base + "/tenant-status", r.tenant_status),
         Route("semaphores", "GET", base + "/semaphores", r.semaphores),
         Route("project_freeze_jobs", "GET", freeze + "/freeze-jobs", r.freeze_jobs),
+        Route("project_freeze_pipeline", "POST", base + "/project/{project:.+}/freeze-pipeline",
+              r.freeze_pipeline),
         Route("project_freeze_job", "GET", freeze + "/freeze-job/{job}", r.freeze_job),
         Route("key", "GET", base + "/key/{project:.+}.pub", r.key),
         Route("project_ssh_key", "GET", base + "/project-ssh-key/{project:.+}.pub",

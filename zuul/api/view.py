@@ -57,6 +57,9 @@ class SchedulerControl(Protocol):
     async def resolve_change(self, tenant: str, project: str, spec: str) -> Any | None:
         """The change a ``N`` or ``N,sha`` spec names (asks GitHub if unknown), or None."""
 
+    async def resolve_ref(self, tenant: str, project: str, ref: str) -> str | None:
+        """The sha a branch or tag ref points at now (asks GitHub), or None."""
+
     def ref_change(self, tenant: str, project: str, ref: str, oldrev: str,
                    newrev: str) -> Any:
         """A change object for a pushed ref."""

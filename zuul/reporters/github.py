@@ -126,6 +126,10 @@ class GitHubReporter:
         """Fetch a pull request (for comments, whose payload lacks the head sha)."""
         return await self.client.get_pull(project, number)
 
+    async def ref_sha(self, project: str, ref: str) -> str | None:
+        """The sha a branch or tag of ``project`` points at now (None: no such ref)."""
+        return await self.client.ref_sha(project, ref)
+
     async def close(self) -> None:
         await self.client.close()
 

@@ -88,6 +88,26 @@ class GitHubClient:
         data: Any = response.json()
         return data if isinstance(data, dict) else None
 
+    async def ref_sha(self, project: str, ref: str) -> str | None:
+        """The commit a ``refs/heads/<branch>`` (GitHub's "Get a branch") or the object a
+        ``refs/tags/<tag>`` ("Get a reference") points at now; None when GitHub has none."""
+        github = await self._client(project)
+        try:
+            if ref.startswith("refs/heads/"):
+                branch = await github.rest.repos.async_get_branch(
+                    *_split(project), ref.removeprefix("refs/heads/"))
+                return str(branch.json()["commit"]["sha"])
+            if ref.startswith("refs/tags/"):
+                tag = await github.rest.git.async_get_ref(
+                    *_split(project), ref.removeprefix("refs/"))
+                found: Any = tag.json()  # GitHub's JSON (githubkit names the key object_)
+                return str(found["object"]["sha"])
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        return None
+
     async def create_status(self, project: str, sha: str, state: str, context: str,
                             description: str, target_url: str | None) -> None:
         github = await self._client(project)

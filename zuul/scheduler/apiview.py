@@ -87,6 +87,11 @@ class SchedulerAPIView:
             self._scheduler.known_changes[(project, change.number)] = change
         return change
 
+    async def resolve_ref(self, tenant: str, project: str, ref: str) -> str | None:
+        connection = self._scheduler.tenants[tenant].projects[project].connection
+        reporter = self._scheduler.reporters.get(connection)
+        return await reporter.ref_sha(project, ref) if reporter is not None else None
+
     def ref_change(self, tenant: str, project: str, ref: str, oldrev: str,
                    newrev: str) -> Change:
         connection = self._scheduler.tenants[tenant].projects[project].connection

@@ -28,6 +28,8 @@ OPERATIONS = [
     ("patch", "/repos/{owner}/{repo}/check-runs/{check_run_id}"),
     ("get", "/repos/{owner}/{repo}/installation"),
     ("post", "/app/installations/{installation_id}/access_tokens"),
+    ("get", "/repos/{owner}/{repo}/branches/{branch}"),
+    ("get", "/repos/{owner}/{repo}/git/ref/{ref}"),
 ]
 
 
