@@ -91,6 +91,11 @@ class RecordGone(Exception):
     """The znode of a record disappeared, or changed under us (version mismatch)."""
 
 
+class RequestChanged(RecordGone):
+    """The request a node write was made for is no longer at the version it was planned
+    from (fulfilled, declined, revised or deleted meanwhile): nothing was written."""
+
+
 def new_node_id() -> str:
     """A node id chosen by the launcher, so a node can be created in the same transaction
     as the request it fulfils: 20 decimal digits (microseconds since the epoch, then four
@@ -378,6 +383,24 @@ class NodepoolStore:
         except (NoNodeError, BadVersionError) as exc:
             raise RecordGone(f"node {node.id}: {type(exc).__name__}") from None
         node.version = stat.version
+        return node
+
+    def update_node_for(self, node: NodeRecord, request: RequestRecord) -> NodeRecord:
+        """Write ``node`` (versioned) only while ``request`` is still at ``request.version``,
+        in one transaction (one round trip). How a launcher allocates a node to a request it
+        holds locked, or gives one back: a request it saw open but that was fulfilled (or
+        changed) meanwhile raises :class:`RequestChanged` and no node is touched, so nobody
+        but its requestor ever changes the nodes of a fulfilled request (Nodepool 11 reads
+        the request again after locking it for the same reason). A node changed since it
+        was read raises :class:`RecordGone`."""
+        transaction = self.client.transaction()
+        transaction.check(f"{REQUESTS}/{request.id}", request.version)
+        transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
+        results = transaction.commit()
+        if isinstance(results[0], Exception) and type(results[0]).__name__ != "RolledBackError":
+            raise RequestChanged(f"request {request.id}: {type(results[0]).__name__}")
+        _raise_failed(results, f"node {node.id}")
+        node.version = results[1].version
         return node
 
     def delete_node(self, node_id: str, version: int = -1,

@@ -131,7 +131,7 @@ class NodeRequester:
                       relative_priority: int = 0, event_id: str | None = None,
                       tenant_name: str | None = None,
                       requestor_data: dict[str, Any] | None = None,
-                      provider: str | None = None,
+                      provider: str | None = None, reuse: bool = True,
                       submitted: Callable[[str], None] | None = None) -> NodeSet:
         """Request nodes with ``labels``; return them locked and ``in-use``.
 
@@ -139,7 +139,8 @@ class NodeRequester:
         ``relative_priority`` (position of the item in its queue: 0 first), ``event_id`` and
         ``tenant_name`` (the launcher writes it on the nodes it allocates); ``provider`` (the
         provider to prefer, as Zuul asks for its parent job's); ``requestor_data`` (opaque
-        to Nodepool) gets the ``build_uuid``.
+        to Nodepool) gets the ``build_uuid``; ``reuse=False`` asks for new nodes only (no
+        existing ready node), as Nodepool 11 serves it.
         ``submitted`` is called with the request id once written (to :meth:`revise` it).
         Raises :class:`NodeRequestFailed` when Nodepool fails the request or the request is
         lost. Cancelling deletes the request (and returns any nodes already taken).
@@ -155,7 +156,7 @@ class NodeRequester:
             requestor_data={**(requestor_data or {}), "build_uuid": build_uuid,
                             "tenant_name": tenant_name},
             relative_priority=relative_priority, event_id=event_id, tenant_name=tenant_name,
-            provider=provider)
+            provider=provider, reuse=reuse)
         began = time.monotonic()
         try:
             record = await self._run(self.store.submit_request, record, priority)
@@ -224,8 +225,10 @@ class NodeRequester:
                 record = self.store.get_node(node_id)
                 if record is None or record.allocated_to != request.id \
                         or record.state != NodeState.READY:
+                    now = "gone" if record is None else \
+                        f"{record.state}, allocated to {record.allocated_to}"
                     raise NodeRequestFailed(
-                        f"node {node_id} is no longer allocated to {request.id}")
+                        f"node {node_id} is no longer allocated to {request.id} ({now})")
                 record.state = NodeState.IN_USE
                 # Which build has the node (Nodepool keeps user_data for the requestor): the
                 # dashboard links node <-> build by it.

@@ -2,7 +2,10 @@
 
 Called with the request's lock held. Every ready node is allocated under its own kazoo lock
 with a write carrying the version the round saw, so two launchers never give the same node to
-two requests. Allocation is recorded on the node (``allocated_to``, ``tenant_name``,
+two requests; that write (and giving a node back) also checks, in the same transaction, that
+the request is still at the version the round saw, so once a request is fulfilled nobody but
+its requestor changes its nodes, however stale a launcher's view of it is.
+Allocation is recorded on the node (``allocated_to``, ``tenant_name``,
 ``requestor``) before the request is marked ``fulfilled``; new nodes are created in the
 same transaction that marks it, so a launcher that dies half way leaves a state the next
 round (of any launcher) continues from.
@@ -10,6 +13,7 @@ round (of any launcher) continues from.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from typing import Any
 
@@ -22,6 +26,7 @@ from nodepool.zk import (
     NodeRecord,
     NodeState,
     RecordGone,
+    RequestChanged,
     RequestRecord,
     RequestState,
 )
@@ -29,6 +34,10 @@ from nodepool.zk import (
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = 2.0
+# The round's view of the nodes is shared by the requests it handles in parallel threads,
+# and updated by each allocation: a node's data and version are read and replaced together
+# under this lock, so a write never pairs one thread's version with another's data.
+_VIEW = threading.Lock()
 
 
 class Yield:
@@ -87,9 +96,13 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request: RequestRecord,
     """Allocate one ready node to ``request`` under its lock; False if someone was faster.
 
     ``node`` is the round's view: not read again under the lock, since the write carries
-    the version it was read at (a node changed meanwhile fails it).
+    the version it was read at (a node changed meanwhile fails it), and it is written only
+    while ``request`` is at the version the round saw (else :class:`RequestChanged`: the
+    request was fulfilled or changed meanwhile, and no node is touched).
     """
-    if node.state != NodeState.READY or node.allocated_to:
+    with _VIEW:
+        taken = NodeRecord(node.id, dict(node.data), node.version)
+    if taken.state != NodeState.READY or taken.allocated_to:
         return False
     try:
         lock = store.lock_node(node.id, owner, blocking=False)
@@ -98,12 +111,13 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request: RequestRecord,
     if lock is None:
         return False
     try:
-        taken = NodeRecord(node.id, dict(node.data), node.version)
         taken.allocate(request)
-        store.update_node(taken, state_changed=False)
-        node.allocate(request)
-        node.version = taken.version
+        store.update_node_for(taken, request)
+        with _VIEW:
+            node.data, node.version = dict(taken.data), taken.version
         return True
+    except RequestChanged:
+        raise
     except RecordGone:
         return False
     finally:
@@ -126,7 +140,9 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     request is then marked ``pending`` (accepted, waiting) and retried on the next round.
     """
     # Nodes allocated to this request in an earlier pass (the round's view may be stale:
-    # re-read them; only the holder of the request lock changes such an allocation).
+    # re-read them). Only the holder of the request lock changes such an allocation, and
+    # only while the request is at the version this pass saw (``update_node_for``): if it
+    # was fulfilled meanwhile (by another launcher), its nodes are its requestor's.
     mine = [fresh for fresh in (store.get_node(n.id) for n in nodes
                                 if n.allocated_to == request.id)
             if fresh is not None and fresh.allocated_to == request.id
@@ -149,7 +165,7 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
             if allocated is None:
                 # All or nothing: holding some nodes while waiting for others could
                 # deadlock two multi-node requests. Give them back and retry later.
-                _give_back(store, chosen, request.id, launcher)
+                _give_back(store, chosen, request, launcher)
                 if request.state == RequestState.REQUESTED:
                     request.state = RequestState.PENDING
                     store.update_request(request)
@@ -175,9 +191,14 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     return True
 
 
-def _give_back(store: NodepoolStore, nodes: list[NodeRecord], request_id: str,
+def _give_back(store: NodepoolStore, nodes: list[NodeRecord], request: RequestRecord,
                owner: str) -> None:
-    """Undo the allocation of ready ``nodes`` to ``request_id``."""
+    """Undo the allocation of ready ``nodes`` to ``request`` (whose lock the caller holds).
+
+    Each write is conditional on ``request`` being at the version this pass saw
+    (:class:`RequestChanged` otherwise, and nothing more is given back): a request that was
+    fulfilled meanwhile keeps its nodes for its requestor.
+    """
     for node in nodes:
         lock = store.node_lock(node.id, owner)
         try:
@@ -187,10 +208,15 @@ def _give_back(store: NodepoolStore, nodes: list[NodeRecord], request_id: str,
         try:
             fresh = store.get_node(node.id)
             if fresh is not None and fresh.state == NodeState.READY \
-                    and fresh.allocated_to == request_id:
+                    and fresh.allocated_to == request.id:
                 fresh.allocate(None)
-                store.update_node(fresh, state_changed=False)
-                node.allocate(None)
+                store.update_node_for(fresh, request)
+                with _VIEW:
+                    node.data, node.version = dict(fresh.data), fresh.version
+                log.info("Gave node %s back from request %s (event %s)", node.id,
+                         request.id, request.event_id)
+        except RequestChanged:
+            raise
         except RecordGone:
             pass
         finally:
@@ -200,7 +226,9 @@ def _give_back(store: NodepoolStore, nodes: list[NodeRecord], request_id: str,
 def _allocate_one(store: NodepoolStore, request: RequestRecord, provider: Provider,
                   pool: dict[str, Any], label: str, launcher: str,
                   nodes: list[NodeRecord], preferred: list[str]) -> NodeRecord | None:
-    for node in sorted(nodes, key=lambda n: n.id not in preferred):
+    """A ready node of ``pool`` for ``label`` (unless the request says ``reuse: false``,
+    as Nodepool's min-ready requests do: then always a new one), else a new node."""
+    for node in sorted(nodes, key=lambda n: n.id not in preferred) if request.reuse else ():
         if (node.state == NodeState.READY and not node.allocated_to and node.has_label(label)
                 and provider.owns(node, pool)
                 and _take_ready(store, node, request, launcher)):

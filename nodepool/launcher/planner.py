@@ -28,14 +28,16 @@ class RoundPlan:
     def reserve(self, provider: Provider, pool: dict[str, Any], request: RequestRecord
                 ) -> list[str] | None:
         """Reserve nodes for ``request`` in ``pool``: the ready node ids to use first, or
-        None when the pool is paused or cannot serve it now (which pauses it)."""
+        None when the pool is paused or cannot serve it now (which pauses it). A request
+        with ``reuse: false`` gets no existing ready node, only launches (Nodepool 11)."""
         key = (provider.name, pool["name"])
         if key in self.paused:
             return None
         usable = [n for n in self.nodes
                   if n.state == NodeState.READY and provider.owns(n, pool)
                   and n.id not in self.reserved
-                  and n.allocated_to in (None, request.id)]
+                  and (n.allocated_to == request.id
+                       or (request.reuse and not n.allocated_to))]
         usable.sort(key=lambda n: n.allocated_to != request.id)  # its own nodes first
         room = provider.room(pool, self.nodes) - self.launches[key]
         picked: list[str] = []

@@ -365,8 +365,10 @@ class LauncherWorker:
 
     def _free(self, node: NodeRecord, _provider: Provider, _lock: Lock) -> None:
         if node.allocated_to not in set(self.store.request_ids()):
+            request_id = node.allocated_to
             node.allocate(None)
             self.store.update_node(node, state_changed=False)
+            log.info("Freed node %s of request %s, which is gone", node.id, request_id)
 
     def _expire_hold(self, node: NodeRecord, _provider: Provider, _lock: Lock) -> None:
         node.state = NodeState.DELETING
@@ -438,10 +440,11 @@ class LauncherWorker:
                     nodes: list[NodeRecord]) -> None:
         """Decline, fulfil or mark pending one request, as planned, under its lock.
 
-        The request is not read again under the lock when new nodes are launched for it:
-        its write carries the version the plan saw (a request changed meanwhile fails it
-        and is planned again). One given ready nodes is read again first, so no node is
-        allocated to a request that is no longer open.
+        The request is not read again under the lock: every write for it carries the
+        version the plan saw, its own and those of the nodes allocated to it or given back
+        (``NodepoolStore.update_node_for``), so a request fulfilled or changed meanwhile
+        fails the first write (RecordGone), nothing else is touched and it is planned again
+        from the cache. Nodepool 11 reads the request again after locking it instead.
         """
         if self._stopping.is_set() or not self.client.connected:
             return
@@ -455,12 +458,7 @@ class LauncherWorker:
             log.warning("Cannot lock request %s: %s", planned.id, exc)
             return
         try:
-            request: RequestRecord | None = planned
-            if choice is not None and choice[2]:
-                request = self.store.get_request(planned.id)
-            if request is None or request.state not in OPEN_REQUEST_STATES \
-                    or self.pool_ids <= set(request.declined_by):
-                return
+            request = planned
             if choice is None:
                 decline(self.store, request, self.pool_ids, registered)
             else:

@@ -34,6 +34,27 @@ async def test_local_request_in_use_then_deleted(zk_stack: Stack, requester: Nod
     assert "nodepool_round_seconds_count" in metrics
 
 
+async def test_reuse_false_gets_a_new_node(zk_stack: Stack, requester: NodeRequester,
+                                           store: NodepoolStore) -> None:
+    """``reuse: false`` (Nodepool 11's meaning, as its own min-ready requests use it): the
+    request is never given an existing ready node, a new one is launched for it; the
+    next request with the default ``reuse`` takes the ready one."""
+    start_launcher(zk_stack, "launcher-a", local_config({"local-label": 1}))
+
+    def spare_ids() -> set[str]:
+        return {n.id for n in store.nodes() if n.state == "ready" and not n.allocated_to}
+
+    spare = await eventually(spare_ids, what="the min-ready node")
+    fresh = await asyncio.wait_for(
+        requester.request(["local-label", "local-label"], "build-1", reuse=False), 20)
+    assert not {n.id for n in fresh.nodes} & spare
+    assert spare <= spare_ids()  # the ready node was left alone
+    reused = await asyncio.wait_for(requester.request(["local-label"], "build-2"), 20)
+    assert reused.nodes[0].id in spare
+    await requester.release(fresh)
+    await requester.release(reused)
+
+
 async def test_static_node_goes_back_to_ready(zk_stack: Stack, requester: NodeRequester,
                                              store: NodepoolStore) -> None:
     hosts = [{"name": "static-1", "labels": ["static"], "connection-type": "local"}]
