@@ -1,8 +1,9 @@
 """Dashboard render benchmark in headless Chromium: status page with N items (default 1,000).
 
-Serves the real static files and recorded API answers (tests/dashboard/recorded_api.py: one
-check pipeline of N items with 4 jobs each, plus a gate) from a loopback aiohttp server, and
-measures in Debian's Chromium:
+Serves the real static files from a real Apache, as a deployment does (the generated vhost:
+compressed, ``no-cache``, the dashboard's Content-Security-Policy), with the API proxied to
+recorded answers (tests/dashboard/recorded_api.py: one check pipeline of N items with 4 jobs
+each, plus a gate; tests/dashboard/front.py), and measures in Debian's Chromium:
 
 - first status visible: navigation start -> the first status rendered (the page's
   ``zuul-first-status`` performance mark: the first screenful of cards is in the DOM), per
@@ -15,7 +16,8 @@ measures in Debian's Chromium:
   MutationObserver counts added cards);
 - the bytes the browser fetched for the dashboard itself (HTML, CSS, JS; no API data).
 
-The machine is shared: the load average is printed with the results.
+The machine is shared: the load average is printed with the results. ``DASHBOARD_ROOT=DIR``
+serves another copy of the dashboard's files (e.g. an older one, for before/after runs).
 Usage: python bench/dashboard.py [ITEMS=1000] [REFRESHES=10] [LOADS=5]
 """
 from __future__ import annotations
@@ -23,11 +25,13 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.dashboard.conftest import CHROMIUM, CHROMIUM_ARGS, STATIC_ROOT  # noqa: E402
+from tests.dashboard.front import FrontDoor  # noqa: E402
 from tests.dashboard.recorded_api import RecordedAPI  # noqa: E402
 from tests.harness.process import wait_for  # noqa: E402
 
@@ -77,19 +81,22 @@ def main() -> None:
     items = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     loads = int(sys.argv[3]) if len(sys.argv) > 3 else 5
-    api = RecordedAPI(STATIC_ROOT).start()
+    root = Path(os.environ.get("DASHBOARD_ROOT") or STATIC_ROOT).resolve()
+    workdir = tempfile.TemporaryDirectory(prefix="bench-dashboard-")
+    front = FrontDoor(root, Path(workdir.name)).start()
+    api = front.api
     api.status_items = items
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             first, complete, transferred = [], [], 0
             warm = browser.new_page()  # serialized once, as the scheduler and Apache cache it
-            warm.goto(api.url + "api/tenant/example/status")
+            warm.goto(front.url + "api/tenant/example/status")
             warm.close()
             for _ in range(loads):
                 context = browser.new_context(viewport={"width": 1440, "height": 900})
                 page = context.new_page()
-                page.goto(api.url + "#/t/example/status?refresh=60")
+                page.goto(front.url + "#/t/example/status?refresh=60")
                 page.wait_for_selector("#pipelines[data-complete='true']", timeout=60_000)
                 first.append(page.evaluate(
                     "performance.getEntriesByName('zuul-first-status')[0].startTime"))
@@ -101,7 +108,7 @@ def main() -> None:
                     .reduce((n, e) => n + (e.encodedBodySize || 0), 0)""")
                 context.close()
             page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(api.url + "#/t/example/status?refresh=1")
+            page.goto(front.url + "#/t/example/status?refresh=1")
             page.wait_for_selector(f".item[data-change^='{100 + items - 1},']")
             page.evaluate(OBSERVE)
             cdp = page.context.new_cdp_session(page)
@@ -111,8 +118,9 @@ def main() -> None:
             one, one_cpu, one_rebuilt = refreshes(page, cdp, api, count)
             browser.close()
     finally:
-        api.stop()
-    print(f"Dashboard, headless Chromium, status with {items + 4} items "
+        front.stop()
+        workdir.cleanup()
+    print(f"Dashboard through Apache, headless Chromium, status with {items + 4} items "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"{'measure':<40}{'median':>10}{'p90':>10}{'max':>10}")
     rows = [("first status visible (ms)", first),

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from tests.webhook.load import LoadGenerator  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 E2E_CONCURRENCY = 32
+FEEDERS = 8  # gear clients submitting events at once
 
 TENANT = {
     "tenants": [{
@@ -78,12 +80,15 @@ def _event(project: str, number: int) -> gear.Job:
     return gear.Job(b"zuul:event:github", json.dumps(payload).encode())
 
 
-def _send(client: gear.Client, project: str, first: int, count: int) -> float:
-    """Submit ``count`` events at once; seconds until every one is answered."""
+def _send(clients: list[gear.Client], project: str, first: int, count: int) -> float:
+    """Submit ``count`` events at once, spread over ``clients`` submitting in parallel
+    (gear's submitJob waits for each JOB_CREATED: one client alone would feed one event
+    per geard round trip); seconds until every one is answered."""
     jobs = [_event(project, first + i) for i in range(count)]
     began = time.perf_counter()
-    for job in jobs:
-        client.submitJob(job)
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(lambda c: [c[1].submitJob(job) for job in jobs[c[0]::len(clients)]],
+                      enumerate(clients)))
     wait_for(lambda: all(j.complete for j in jobs), 300, interval=0.005,
              what="every event answered")
     elapsed = time.perf_counter() - began
@@ -198,20 +203,20 @@ def main() -> None:
         (base / "config-repo" / "playbooks" / "none.yaml").write_text("- hosts: all\n")
         tenants = base / "tenant.yaml"
         tenants.write_text(yaml.safe_dump(TENANT))
-        client = geard.client("bench")
+        clients = [geard.client(f"bench-{i}") for i in range(FEEDERS)]
 
         load = os.getloadavg()[0]
         print(f"events/s over gearman ({events} pull_request events, each one item, "
-              "noop job, submitted at once)")
+              "noop job, submitted at once by {FEEDERS} clients)")
         print(f"{'state':<12} {'events/s':>9} {'sched CPU ms/event':>19} "
               f"{'znode writes/event':>19} {'transactions/event':>19}")
         for mode, server in (("in memory", None), ("ZooKeeper", zk)):
             scheduler = _scheduler(stack, server, mode.split()[-1].lower(), geard, tenants)
-            _send(client, "org/fast", 1, 50)  # warm up
+            _send(clients, "org/fast", 1, 50)  # warm up
             writes = _metric(scheduler.url, "zuul_state_znode_writes_total")
             txns = _metric(scheduler.url, "zuul_state_transactions_total")
             cpu = _cpu_seconds(scheduler.pid)
-            seconds = _send(client, "org/fast", 1000, events)
+            seconds = _send(clients, "org/fast", 1000, events)
             cpu = _cpu_seconds(scheduler.pid) - cpu
             writes = _metric(scheduler.url, "zuul_state_znode_writes_total") - writes
             txns = _metric(scheduler.url, "zuul_state_transactions_total") - txns
@@ -237,7 +242,7 @@ def main() -> None:
         scheduler = _scheduler(stack, zk, "recovery", geard, tenants)
         queued = 0
         for target in (10, 100, 1000):
-            _send(client, "org/queued", 100000 + queued, target - queued)
+            _send(clients, "org/queued", 100000 + queued, target - queued)
             queued = target
             wait_for(lambda n=target: _count(scheduler.url) == n, 60, what=f"{target} items")
             scheduler.kill()
@@ -248,7 +253,8 @@ def main() -> None:
                      what=f"{target} items back")
             done = time.perf_counter()
             print(f"{target:>6} {done - killed:>8.2f} {done - answering:>18.2f}")
-        client.shutdown()
+        for each in clients:
+            each.shutdown()
         print(f"\nload average (1 min) before/after: {load:.1f}/{os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs (shared with other users)")
     finally:

@@ -5,10 +5,13 @@ the tests and admins all render it through :func:`render_vhost`, so there is one
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import shutil
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +30,57 @@ from zuul.lib.config import (
 
 TEMPLATE_DIR_NAME = Path("deploy") / "apache"
 DEFAULT_CACHE_ROOT = "/var/cache/apache2/mod_cache_disk"
-# The dashboard's Content-Security-Policy: its own scripts, styles and API only (the
-# websocket to the same host is 'self' too); no inline script, no framing.
-DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                 "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
-                 "form-action 'self'; frame-ancestors 'none'")
+# The dashboard this package ships; its index.html has one inline script (the status prefetch).
+DASHBOARD_INDEX = Path(__file__).resolve().parent / "web" / "static" / "index.html"
+
+
+class _InlineScripts(HTMLParser):
+    """Collects the text of every inline ``<script>`` (one without ``src``) of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.scripts: list[str] = []
+        self._current: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script" and not any(name == "src" for name, _ in attrs):
+            self._current = []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._current.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._current is not None:
+            self.scripts.append("".join(self._current))
+            self._current = None
+
+
+def inline_script_hashes(html: str) -> list[str]:
+    """The CSP source expressions (``'sha256-...'``) allowing exactly the inline scripts of
+    ``html``, in page order."""
+    parser = _InlineScripts()
+    parser.feed(html)
+    parser.close()
+    return ["'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+            + "'" for script in parser.scripts]
+
+
+def _dashboard_script_src() -> str:
+    """script-src of the dashboard: its own files plus its inline scripts by hash."""
+    try:
+        hashes = inline_script_hashes(DASHBOARD_INDEX.read_text(encoding="utf-8"))
+    except OSError:  # an installation without the dashboard's files
+        hashes = []
+    return " ".join(["script-src", "'self'", *hashes])
+
+
+# The dashboard's Content-Security-Policy: its own scripts (and index.html's inline status
+# prefetch, by hash), styles and API only (the websocket to the same host is 'self' too); no
+# other inline script, no framing.
+DASHBOARD_CSP = (f"default-src 'self'; {_dashboard_script_src()}; style-src 'self'; "
+                 "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+                 "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 # Build logs are data: listed and shown, never run.
 LOGS_CSP = "default-src 'none'; img-src 'self'; style-src 'self'; frame-ancestors 'none'"
 # JSON and text answers of the APIs.

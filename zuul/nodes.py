@@ -5,7 +5,9 @@ launcher to fulfil it without blocking the event loop (a kazoo ``DataWatch`` han
 to asyncio with ``loop.call_soon_threadsafe``), locks the nodes (kazoo ``Lock`` recipe), marks
 them ``in-use`` and deletes the request. When the build ends the nodes go back as ``used`` (or
 ``hold`` when an autohold matched) and are unlocked. If the scheduler dies its session ends:
-ZooKeeper removes its requests and its node locks, and the launchers clean up the nodes.
+ZooKeeper removes its requests and its node locks, and the launchers clean up the nodes. A
+request lost with an expired session while its requester lives (a ZooKeeper outage longer
+than the session timeout) is written again once a new session is connected.
 """
 from __future__ import annotations
 
@@ -81,6 +83,10 @@ class NodeRequester:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: asyncio.Event | None = None
         self._closed = False
+        self.sessions_lost = 0  # sessions expired so far (their requests went with them)
+        self._relock_due = 0  # sessions lost whose node locks were taken again
+        # Lock held nodes again after an expired session (off: leave them to the launchers).
+        self.relock = True
         self._executor = ThreadPoolExecutor(ZK_THREADS, thread_name_prefix="node-requester")
 
     async def _run(self, func: Any, *args: Any) -> Any:
@@ -93,6 +99,13 @@ class NodeRequester:
         return bool(self.client.connected)
 
     def _on_state(self, state: str) -> None:
+        if state == KazooState.LOST:
+            self.sessions_lost += 1
+        elif state == KazooState.CONNECTED and self._relock_due < self.sessions_lost \
+                and self.relock:
+            self._relock_due = self.sessions_lost
+            # kazoo forbids blocking calls in its listener: lock in our pool.
+            self._executor.submit(self._relock)
         if self._loop is None or self._connected is None:
             return
         event = self._connected
@@ -152,7 +165,6 @@ class NodeRequester:
         if not labels:
             return NodeSet("", [])  # a job without nodes runs on the executor only
         await self._wait_connected()
-        loop = asyncio.get_running_loop()
         record = RequestRecord(
             requestor=self.requestor, node_types=list(labels),
             requestor_data={**(requestor_data or {}), "build_uuid": build_uuid,
@@ -160,6 +172,23 @@ class NodeRequester:
             relative_priority=relative_priority, event_id=event_id, tenant_name=tenant_name,
             provider=provider, reuse=reuse)
         began = time.monotonic()
+        while True:
+            sessions_lost = self.sessions_lost
+            try:
+                return await self._request_once(record, priority, labels, began, submitted)
+            except NodeRequestFailed:
+                # Requests are ephemeral: one lost with an expired session (a ZooKeeper
+                # outage) is written again on the new session, not failed. Without an
+                # expiry the request may still be there: fail as before.
+                if self.sessions_lost == sessions_lost:
+                    raise
+            log.warning("Node request of build %s (event %s) lost with the ZooKeeper "
+                        "session; requesting again", build_uuid, event_id)
+            await self._wait_connected()
+
+    async def _request_once(self, record: RequestRecord, priority: int, labels: list[str],
+                            began: float, submitted: Callable[[str], None] | None) -> NodeSet:
+        loop = asyncio.get_running_loop()
         try:
             path = await self._await(self.store.submit_request_async(record, priority))
             record = self.store.submitted(record, path)
@@ -318,6 +347,35 @@ class NodeRequester:
                      connection_type=record.connection_type,
                      connection_port=record.connection_port, username=record.username)
                 for index, record in enumerate(records)]
+
+    def _relock(self) -> None:
+        """After an expired session: lock again the nodes our builds still hold (their
+        locks went with the session), before a launcher reclaims them as abandoned. A node
+        already reclaimed (no longer ``in-use`` for our request) stays lost to its build;
+        the build returns nothing for it."""
+        for request_id, node_id in list(self._locks):
+            try:
+                lock = self.store.lock_node(node_id, self.requestor, blocking=False)
+                if lock is None:
+                    log.error("Node %s of request %s was taken while the ZooKeeper session "
+                              "was lost", node_id, request_id)
+                    continue
+                current = self.store.get_node(node_id)
+                if current is None or current.state != NodeState.IN_USE \
+                        or current.allocated_to != request_id:
+                    lock.release()
+                    log.error("Node %s of request %s was reclaimed while the ZooKeeper "
+                              "session was lost", node_id, request_id)
+                    continue
+            except KazooException as exc:
+                log.warning("Could not lock node %s again: %s", node_id, exc)
+                continue
+            if (request_id, node_id) in self._locks:
+                self._locks[(request_id, node_id)] = (lock, current)
+                log.info("Node %s of request %s locked again after a lost ZooKeeper session",
+                         node_id, request_id)
+            else:  # returned meanwhile
+                lock.release()
 
     def _abandon(self, request_id: str, taken: list[str]) -> None:
         """After a failure or cancellation: delete the request, give back taken nodes."""

@@ -149,7 +149,11 @@ class RecordedAPI:
             [{"id": "0000000001", "label": ["local"], "state": "in-use", "age": 75,
               "provider": "local", "hostname": "localhost"},
              {"id": "0000000002", "label": "local", "state": "ready",
-              "state_time": time.time() - 10, "provider": "local"}]))
+              "state_time": time.time() - 10, "provider": "local"},
+             # a used node on its way out still names its build (Nodepool clears it on free)
+             {"id": "0000000003", "label": "local", "state": "deleting",
+              "state_time": time.time() - 5, "provider": "local",
+              "user_data": {"build_uuid": "u-success"}}]))
         app.router.add_route("*", p + "api/{tail:.*}", _missing)
         app.router.add_route("*", "/nodepool/{tail:.*}", _missing)
         app.router.add_get(p + "{tail:.*}", self._static)

@@ -19,7 +19,7 @@ def test_waiting_for_nodes_shows_waiting_and_ready_follows_zookeeper(
     zookeeper = stack.add(ZooKeeperServer(stack.workdir / "zk"))
     geard = stack.gearman()
     # The session outlives the outage (a ZooKeeper restart takes seconds on a loaded machine):
-    # an active scheduler whose session expires stops by design (zuul.scheduler.service).
+    # longer outages are tests/durable/test_zk_outage.py.
     zk_conf = {**zookeeper.conf(), "session_timeout": 10.0}
     scheduler = durable_scheduler(stack, geard, github_api, tenant_file(stack.workdir),
                                   zookeeper=zk_conf)

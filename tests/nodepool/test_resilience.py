@@ -117,6 +117,9 @@ async def test_requester_session_expiry_releases_its_nodes(
     lost = await asyncio.wait_for(requester.request(["static"], "build-1"), 20)
     node_id = lost.nodes[0].id
     assert zk_stack.zookeeper is not None
+    # The launcher reclaiming the node first (a requester re-locks its nodes on a new
+    # session; tests/durable/test_zk_outage.py): the stale nodeset must not free it.
+    requester.relock = False
     # A second client with the same session id and password closes (expires) the session.
     tls = zk_stack.zookeeper.conf()["tls"]
     twin = KazooClient(hosts=zk_stack.zookeeper.hosts + zk_stack.zk_chroot,

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import logging
+import logging.handlers
+import queue
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -59,10 +62,21 @@ def service_argparser(prog: str, description: str, default_config: str) -> argpa
 
 
 def setup_logging(level: str) -> None:
-    """Log to stderr with timestamps; quiet the chattiest libraries."""
-    logging.basicConfig(
-        level=getattr(logging, level), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Log to stderr with timestamps; quiet the chattiest libraries.
+
+    Records are written by a thread of their own (``QueueHandler``/``QueueListener``): a
+    write to stderr gives up the GIL, and the event loop would then wait behind every other
+    thread to get it back, once per log line.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, handler)
+    listener.start()
+    atexit.register(listener.stop)  # writes what is queued before the process exits
+    queued = logging.handlers.QueueHandler(records)
+    queued.setFormatter(logging.Formatter("%(message)s"))  # the listener's adds the rest
+    logging.basicConfig(level=getattr(logging, level), handlers=[queued])
     for noisy in ("gear", "kazoo.client", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
 

@@ -11,8 +11,11 @@ in a thread; for each job it
 4. records the delivery id, then answers WORK_COMPLETE ``accepted``.
 
 Events are handed to the event loop in the order geard hands them out, and processed in that
-order up to their first wait; up to ``MAX_IN_FLIGHT`` are in progress at once, and the ids of
-those that finish together are recorded in one transaction (steps 3-4 pipelined).
+order up to their first wait. (``receivers`` > 1 gear workers, each its own connection and
+thread, take jobs at once rather than one geard round trip each, but then events of different
+receivers have no order; the scheduler keeps one.) Up to
+``MAX_IN_FLIGHT`` are in progress at once, and the ids of those that finish together are
+recorded in one transaction (steps 3-4 pipelined).
 A crash before step 4 leaves the job unanswered: geard sends WORK_FAIL to the webhook worker,
 which keeps its spool file and submits again; a crash after step 4 makes the resubmission a
 ``duplicate``. Either way each delivery is processed once.
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FUNCTION_PREFIX = "zuul:event:"
 MAX_IN_FLIGHT = 256  # events handed to the scheduler and not answered yet
+RECEIVERS = 1  # gear workers (connections, threads) taking event jobs: more lose the order
 ANSWER_BATCH = 512  # events answered per dedup transaction at most
 
 EVENTS = prometheus_client.Counter(
@@ -192,15 +196,20 @@ class EventReceiver:
 
     def __init__(self, gearman_conf: dict[str, Any], connections: list[str], store: DeliveryStore,
                  handler: EventHandler, loop: asyncio.AbstractEventLoop,
-                 handler_timeout: float = 30.0, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+                 handler_timeout: float = 30.0, max_in_flight: int = MAX_IN_FLIGHT,
+                 receivers: int = RECEIVERS) -> None:
         self.connections = list(connections)
         self.store = store
         self.handler = handler
         self.loop = loop
         self.handler_timeout = handler_timeout
-        self.worker = gearman.Worker("zuul-scheduler-events")
-        gearman.add_servers(self.worker, gearman_conf)
-        self._thread = threading.Thread(target=self._run, name="event-receiver", daemon=True)
+        self.workers = [gearman.Worker(f"zuul-scheduler-events-{i}")
+                        for i in range(max(1, receivers))]
+        for worker in self.workers:
+            gearman.add_servers(worker, gearman_conf)
+        self._threads = [threading.Thread(target=self._run, args=(worker,),
+                                          name=f"event-receiver-{i}", daemon=True)
+                         for i, worker in enumerate(self.workers)]
         self._answerer = threading.Thread(target=self._answer_loop, name="event-answerer",
                                           daemon=True)
         self._slots = threading.BoundedSemaphore(max_in_flight)
@@ -212,24 +221,28 @@ class EventReceiver:
 
     def start(self) -> None:
         """Register the functions and start taking jobs."""
-        for name in self.connections:
-            self.worker.registerFunction(FUNCTION_PREFIX + name)
+        for worker in self.workers:
+            for name in self.connections:
+                worker.registerFunction(FUNCTION_PREFIX + name)
         self._running = True
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         self._answerer.start()
 
     def stop(self) -> None:
         """Stop taking jobs; events in progress are answered if they finish in time."""
         self._running = False
-        self.worker.shutdown()
-        self._thread.join(10)
+        for worker in self.workers:
+            worker.shutdown()
+        for thread in self._threads:
+            thread.join(10)
         self._done.put(None)
         self._answerer.join(10)
 
-    def _run(self) -> None:
+    def _run(self, worker: gearman.Worker) -> None:
         while self._running:
             try:
-                job = self.worker.getJob()
+                job = worker.getJob()
             except gear.InterruptedError:
                 continue
             except Exception:  # noqa: BLE001 - keep the receiver alive

@@ -97,13 +97,20 @@ class PipelineManager:
         In an independent pipeline a new revision of a pull request supersedes (dequeues)
         the items of its older revisions.
         """
-        if any(item.change.id == change.id and item.change.project == change.project
-               for item in self.items):
-            return None
-        if not self.config.dependent and change.number is not None:
-            for old in self.find(lambda c: c.project == change.project
-                                 and c.number == change.number):
-                self.dequeue(old)
+        # One pass over the queued items (this runs for every trigger event).
+        superseded = []
+        for queue in self.queues:
+            for queued in queue.items:
+                other = queued.change
+                if other.project != change.project:
+                    continue
+                if other.id == change.id:
+                    return None
+                if other.number == change.number and change.number is not None \
+                        and not self.config.dependent:
+                    superseded.append(queued)
+        for old in superseded:
+            self.dequeue(old)
         item = QueueItem(change=change, pipeline=self.config.name, jobs=list(jobs),
                          event_id=event_id)
         self._queue_for(change, queue_name).items.append(item)
@@ -153,10 +160,10 @@ class PipelineManager:
         for job in item.jobs:
             if job.name in item.builds:
                 continue
-            build = Build(job=job, buildset_uuid=item.buildset_uuid)
             deps = [item.builds.get(name) for name in job.dependencies]
             if any(dep is None or dep.result is None for dep in deps):
                 continue  # waits for its dependencies
+            build = Build(job=job, buildset_uuid=item.buildset_uuid)
             if any(dep is not None and dep.result != SUCCESS for dep in deps):
                 build.result = SKIPPED  # a dependency failed: Zuul skips the job
                 item.builds[job.name] = build

@@ -11,12 +11,27 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import os
+import random
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# Identifiers of items, buildsets and builds: random version-4 UUIDs from a generator seeded
+# once from the OS, not os.urandom per id (a system call that gives up the GIL on the event
+# loop's hot path, then waits for it behind the gear threads). They name things, they
+# guard nothing.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
+
+
+def new_uuid() -> str:
+    """A fresh random UUID (version 4), as 32 hex digits."""
+    return uuid.UUID(int=_ids.getrandbits(128), version=4).hex
+
 
 SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
@@ -229,7 +244,7 @@ class Build:
     """One run of a job for an item (compared by identity)."""
 
     job: Job
-    uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    uuid: str = field(default_factory=new_uuid)
     result: str | None = None
     start_time: float | None = None
     end_time: float | None = None
@@ -272,11 +287,11 @@ class QueueItem:
     builds: dict[str, Build] = field(default_factory=dict)
     base: QueueItem | None = None
     base_set: bool = False
-    buildset_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    buildset_uuid: str = field(default_factory=new_uuid)
     dequeued: bool = False
     reported_start: bool = False
     previous_builds: list[Build] = field(default_factory=list)
-    uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    uuid: str = field(default_factory=new_uuid)
     # The speculative future state (zuul.merger): its spec and outcome, once merged.
     merge_state: MergeState = MergeState.NEW
     merge_spec: Any = None
@@ -332,7 +347,7 @@ class QueueItem:
                 build.canceled = True
         self.previous_builds.extend(old)
         self.builds = {}
-        self.buildset_uuid = uuid.uuid4().hex
+        self.buildset_uuid = new_uuid()
         self.merge_state = MergeState.NEW
         self.merge_spec = self.merge_outcome = None
         if self.merged is None:

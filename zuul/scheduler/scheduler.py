@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import prometheus_client
+
 from zuul.db.history import BuildHistory, HistoryOp
 from zuul.db.writer import HistoryWriter
 from zuul.lib.config import ConfigError
@@ -42,6 +44,12 @@ log = logging.getLogger(__name__)
 
 # Trigger events kept per tenant while its trigger processing is paused.
 MAX_DEFERRED = 10_000
+FINALS_AFTER_RESTART = prometheus_client.Counter(
+    "zuul_final_reports_after_restart",
+    "Final reports sent by a scheduler that found them unsent in ZooKeeper at start (at "
+    "least once: one may have been sent, in part, before the previous scheduler died)")
+# Processing passes start at most this often (seconds); wakes in between share the next pass.
+MIN_PASS_INTERVAL = 0.005
 
 
 class Scheduler:
@@ -85,6 +93,11 @@ class Scheduler:
         self._persisted = asyncio.Condition()
         self._persist_retry: asyncio.TimerHandle | None = None
         self._stopping = False
+        # While suspended (the ZooKeeper session was lost) no pass runs and nothing is
+        # written: builds go on, their ends wait for resume().
+        self.suspended = False
+        # Items whose final report a previous scheduler left unsent (or not known sent).
+        self._after_restart: set[str] = set()
 
     # Layout -------------------------------------------------------------------------------
 
@@ -162,6 +175,7 @@ class Scheduler:
                 self.finals[item.uuid] = zkstate.PendingReport(tenant, pipeline, item,
                                                                data["final"])
                 self._report_queue.put_nowait((tenant, manager, item, data["final"]))
+                self._after_restart.add(item.uuid)
             count += len(items)
             log.info("Restored %d item(s) of %s/%s", len(items), tenant, pipeline)
         if lost:
@@ -507,6 +521,22 @@ class Scheduler:
         self.state_version += 1
         self._wake.set()
 
+    def suspend(self) -> None:
+        """Stop processing pipelines (the scheduler lock went with the ZooKeeper session)."""
+        self.suspended = True
+
+    async def resume(self) -> None:
+        """Carry on after :meth:`suspend`, holding the scheduler lock again.
+
+        The store re-reads what ZooKeeper holds now, so the next pass writes exactly the
+        difference between it and the state in memory, which went on meanwhile (builds
+        ended, results came in).
+        """
+        if self.state is not None:
+            await self.state.resync()
+        self.suspended = False
+        self.wake()
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -516,8 +546,18 @@ class Scheduler:
         """Process the pipelines whenever woken; send reports; forever (until canceled)."""
         reporter = asyncio.get_running_loop().create_task(self._report_loop())
         try:
+            last_pass = 0.0
             while True:
                 await self._wake.wait()
+                if self.suspended:
+                    self._wake.clear()
+                    continue  # resume() wakes it
+                # A pass costs O(queued items): under a burst of events, let those arriving
+                # within MIN_PASS_INTERVAL share one pass rather than each get its own.
+                pause = last_pass + MIN_PASS_INTERVAL - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                last_pass = time.monotonic()
                 self._wake.clear()
                 for tenant, pipelines in self.managers.items():
                     if self.paused.get(tenant, {}).get("result_queue_paused"):
@@ -554,6 +594,13 @@ class Scheduler:
         while True:
             tenant, manager, item, action = await self._report_queue.get()
             self.results_pending = self._report_queue.qsize()
+            if item.uuid in self._after_restart:
+                self._after_restart.discard(item.uuid)
+                FINALS_AFTER_RESTART.inc()
+                log.warning("Event %s: final report of %s (buildset %s) sent by this "
+                            "scheduler after a restart; the previous one may have sent it "
+                            "(in part) already", item.event_id, item.change.id,
+                            item.buildset_uuid)
             options = manager.config.reporters.get(action, {})
             for name, opts in options.items():
                 reporter = self.reporters.get(name)

@@ -75,6 +75,10 @@ class SchedulerService:
         self._loop_task: asyncio.Task[None] | None = None
         self._mirror_task: asyncio.Task[None] | None = None
         self._activation: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._suspended = False  # active, but the session (and the lock) was lost
+        self._resuming: asyncio.Task[None] | None = None
+        self._background_tasks: set[asyncio.Task[Any]] = set()
         Path(conf["state_dir"]).mkdir(parents=True, exist_ok=True)
         self.history = BuildHistory(conf["database"]["url"])
         self.keys = KeyStore(Path(conf["state_dir"]) / "keys", self._keystore_password())
@@ -137,6 +141,7 @@ class SchedulerService:
         from zuul.executor import Executor
         from zuul.executor.sandbox import JobSandbox
 
+        self._loop = asyncio.get_running_loop()
         server_conf = self.conf.get("gearman_server")
         if server_conf and server_conf["start"]:
             self.gear_server = gearman.start_server(server_conf["listen"], server_conf["port"],
@@ -220,12 +225,13 @@ class SchedulerService:
         self.receiver.start()
 
     async def _deactivate(self) -> None:
-        for task in (self._activation, self._mirror_task):
+        for task in (self._activation, self._mirror_task, self._resuming):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         if self.receiver is not None:
             await asyncio.to_thread(self.receiver.stop)
+        await asyncio.gather(*self._background_tasks, return_exceptions=True)
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
@@ -241,11 +247,60 @@ class SchedulerService:
         self.state_client.add_listener(self._on_session_state)
 
     def _on_session_state(self, state: str) -> None:
-        """An active scheduler whose session expired no longer holds the lock: it stops
-        (its supervisor restarts it as a standby) rather than process beside the new one."""
-        if state == KazooState.LOST and self.active:
-            log.error("ZooKeeper session lost while active: stopping")
+        """kazoo's session listener (its thread): an active scheduler whose session expired
+        no longer holds the lock. It suspends at once, and when a new session is connected
+        it takes the lock again and carries on (see :meth:`_session_back`)."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            if state == KazooState.LOST and self.active and not self._suspended:
+                self._suspended = True
+                loop.call_soon_threadsafe(self._session_lost)
+            elif state == KazooState.CONNECTED and self._suspended:
+                loop.call_soon_threadsafe(self._spawn_session_back)
+        except RuntimeError:  # the loop closed: stopping
+            pass
+
+    def _session_lost(self) -> None:
+        """Stop processing and taking events: another scheduler may take the lock now."""
+        log.error("ZooKeeper session lost while active: suspended (no pipeline processing, "
+                  "no events) until a new session is connected")
+        self.scheduler.suspend()
+        if self.active_lock is not None:
+            self.active_lock.held = False  # its znode went with the session
+        receiver, self.receiver = self.receiver, None
+        if receiver is not None:
+            # Unanswered jobs fail at geard; the webhook workers submit them again.
+            self._background(asyncio.to_thread(receiver.stop))
+
+    def _spawn_session_back(self) -> None:
+        if self._resuming is None or self._resuming.done():
+            self._resuming = asyncio.get_running_loop().create_task(self._session_back())
+            self._resuming.add_done_callback(_exit_on_failure)
+
+    async def _session_back(self) -> None:
+        """A new session: take the lock again (or, if another scheduler holds it, stop, for
+        the supervisor to start this one as a standby), re-read the stored state, resume."""
+        assert self.state_client is not None and self.store is not None
+        lock = ActiveLock(self.state_client, self._internal_url())
+        if not await lock.try_acquire():
+            log.error("ZooKeeper session back, but another scheduler is active now: stopping")
             os.kill(os.getpid(), signal.SIGTERM)
+            return
+        self.active_lock = lock
+        await self.scheduler.resume()
+        self._suspended = False
+        self.receiver = EventReceiver(self.conf["gearman"], list(self.conf["connections"]),
+                                      self.store, self.scheduler.handle_event,
+                                      asyncio.get_running_loop())
+        self.receiver.start()
+        log.info("ZooKeeper session back: holding the scheduler lock again; resumed")
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background_tasks.add(task)
+        task.add_done_callback(self._background_tasks.discard)
 
     async def _restore_state(self) -> None:
         """With ZooKeeper configured, pipeline state lives there: load it, keep writing it."""

@@ -12,7 +12,10 @@ pipelines and takes trigger events from gearman. The others are *standby*:
 
 When the active scheduler dies its ZooKeeper session expires and its lock znode goes; the
 first standby in line takes the lock and becomes active (restoring from ZooKeeper, so what
-it mirrored is what it processes).
+it mirrored is what it processes). An active scheduler that only lost its session (a
+ZooKeeper outage longer than the session timeout) suspends, and on a new session takes the
+lock again if it is free (``ActiveLock.try_acquire``) and carries on; if a standby took
+over meanwhile, it stops.
 """
 from __future__ import annotations
 
@@ -56,6 +59,12 @@ class ActiveLock:
         """Wait (without blocking the loop) until this scheduler holds the lock."""
         await asyncio.to_thread(self.lock.acquire)
         self.held = True
+
+    async def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it (nor waits ahead of us); False otherwise."""
+        if await asyncio.to_thread(self.lock.acquire, False):
+            self.held = True
+        return self.held
 
     async def holder(self) -> str | None:
         """The API URL of the active scheduler, if any."""

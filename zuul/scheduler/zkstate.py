@@ -229,6 +229,12 @@ class PipelineStateStore:
         self.written = written
         return found
 
+    async def resync(self) -> None:
+        """Forget what was written and read what ZooKeeper holds now (after a lost session:
+        a flush in flight may or may not have landed); the next flush writes the difference."""
+        async with self._lock:
+            await asyncio.to_thread(self.load)
+
     def _children(self, path: str) -> list[str]:
         try:
             return sorted(self.client.get_children(path))

@@ -130,8 +130,9 @@ export function apiInfo() {
 export const pseg = (name) => String(name).split('/').map(encodeURIComponent).join('/');
 
 /**
- * The answer boot.js started fetching for `url` before the modules loaded, once; null when
- * there is none. A failed or non-JSON prefetch is fetched again the ordinary way.
+ * The status answer index.html's inline script started fetching (and parsing) for `url`
+ * before the modules loaded, once; null when there is none. A failed or non-JSON prefetch is
+ * fetched again the ordinary way.
  * @param {string} url
  * @param {AbortSignal} [signal]
  * @returns {Promise<any>|null}
@@ -141,6 +142,5 @@ export function takePrefetch(url, signal) {
   const pending = w.zuulPrefetch;
   if (!pending || pending.url !== url) return null;
   w.zuulPrefetch = null;
-  return pending.response.then((/** @type {Response|null} */ r) => (r && r.ok ? r.json() : Promise.reject()))
-    .catch(() => getJSON(url, {signal}));
+  return pending.data.then((/** @type {any} */ data) => data ?? getJSON(url, {signal}));
 }

@@ -33,13 +33,15 @@ function either(tenant, zuulPath, nodepoolPath, signal) {
 }
 
 /**
- * The build a node serves or was held for: the uuid Zuul records in the node's ``user_data``
- * when it takes the node (``build_uuid`` on Zuul's tenant route), while it is in use or held.
+ * The build a node serves, served or was held for: the uuid Zuul records in the node's
+ * ``user_data`` when it takes the node (``build_uuid`` on Zuul's tenant route). Nodepool
+ * clears it when the node is freed, so any node still naming one names its build: in use,
+ * held, used, and while it is being deleted; a ready or building node names none.
  * @param {any} node
  * @returns {string|null}
  */
 export function nodeBuild(node) {
-  if (!['in-use', 'hold', 'used'].includes(String(node.state))) return null;
+  if (['ready', 'building', 'init'].includes(String(node.state))) return null;
   const uuid = node.build_uuid || (node.user_data && node.user_data.build_uuid);
   return uuid ? String(uuid) : null;
 }
@@ -179,6 +181,13 @@ export function mountNode(root, {tenant, arg: id}) {
           `builds on ${nodeLabel(n)} nodes`)],
         ['Comment', n.comment || null],
       ]));
-    }).catch((err) => { if (!controller.signal.aborted) body.replaceChildren(failure(err, 'The node')); });
+    }).catch((err) => {
+      if (controller.signal.aborted) return;
+      // Nodepool forgets a deleted node and build history records labels, not node ids: a
+      // gone node's build cannot be named, only searched for.
+      body.replaceChildren(failure(err, 'The node'), err.status === 404 ? h('p', {id: 'node-gone'},
+        'A deleted node is no longer known to Nodepool; the builds that ran on it are in the ',
+        h('a', {href: thref(tenant, 'builds')}, 'build history'), '.') : '');
+    });
   return () => controller.abort();
 }

@@ -4,7 +4,6 @@
 // scroll and screen reader position survive, and 1,000 items refresh in a few ms.
 import {apiUrl, seg, getJSON, takePrefetch} from './api.js';
 import {isAdmin} from './auth.js';
-import {itemActions} from './admin.js';
 import {notify} from './chrome.js';
 import {reconcile} from './page.js';
 import {poll, intervalFrom} from './poll.js';
@@ -126,7 +125,8 @@ export function jobProgress(job, now) {
 
 /**
  * @typedef {{tenant: string, pipeline: string, admin: boolean, collapsed: Set<string>,
- *            watched: Set<string>, onToggle: (id: string) => void, onWatch: (id: string) => void}} Ctx
+ *            watched: Set<string>, onToggle: (id: string) => void, onWatch: (id: string) => void,
+ *            actions?: typeof import('./admin.js').itemActions}} Ctx
  */
 
 /**
@@ -176,7 +176,7 @@ export function renderItem(ctx, item, ahead, now) {
       h('button', {type: 'button', class: 'watch small', 'aria-pressed': String(watched),
                    dataset: {fk: `${id}:watch`}, onclick: () => ctx.onWatch(id)},
         watched ? 'Watching' : 'Watch'),
-      ctx.admin ? itemActions(tenant, ctx.pipeline, item, {
+      ctx.admin && ctx.actions ? ctx.actions(tenant, ctx.pipeline, item, {
         project, number, newrev: String(pick(change, 'id') || '').split(',')[1], ref: pick(change, 'ref')}) : null),
     h('ul', {class: 'jobs', id: jobsId, hidden: collapsed},
       jobs.length ? jobs.map((job) => h('li', {
@@ -420,7 +420,13 @@ export function mount(root, {tenant, query}) {
   }, 120);
   input.addEventListener('input', onFilter);
   empty.addEventListener('change', onFilter);
-  isAdmin(tenant).then((ok) => { admin = ok; render(); });
+  // The admin buttons' module is loaded only for an admin: not on the first status's path.
+  isAdmin(tenant).then((ok) => (ok ? import('./admin.js') : null)).then((m) => {
+    if (!m) return;
+    ctx.actions = m.itemActions;
+    admin = true;
+    render();
+  });
 
   const stop = poll(async (signal) => {
     const url = apiUrl(`tenant/${seg(tenant)}/status`);

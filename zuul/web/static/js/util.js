@@ -84,37 +84,49 @@ export function toMs(value) {
 }
 
 const TZ_KEY = 'zuul.timezone';
+/** The zone choice, read from localStorage once (the first access to it is slow). @type {'UTC'|'local'|null} */
+let zone = null;
 
 /** The user's time zone choice: 'UTC' (default, as logs are) or 'local'; remembered. */
 export function timeZone() {
-  try {
-    return localStorage.getItem(TZ_KEY) === 'local' ? 'local' : 'UTC';
-  } catch {
-    return 'UTC';
+  if (zone === null) {
+    try {
+      zone = localStorage.getItem(TZ_KEY) === 'local' ? 'local' : 'UTC';
+    } catch {
+      zone = 'UTC';
+    }
   }
+  return zone;
 }
 
-/** @param {'UTC'|'local'} zone */
-export function setTimeZone(zone) {
-  try { localStorage.setItem(TZ_KEY, zone); } catch { /* private mode: not remembered */ }
+/** @param {'UTC'|'local'} choice */
+export function setTimeZone(choice) {
+  zone = choice;
+  try { localStorage.setItem(TZ_KEY, choice); } catch { /* private mode: not remembered */ }
 }
+
+/** The local-time formatter, made on first use: making one loads ICU data (tens of ms). @type {Intl.DateTimeFormat|null} */
+let localFormat = null;
 
 /**
- * A time as "2026-11-25 18:36:06 UTC" (or local time labelled with its zone).
+ * A time as "2026-11-25 18:36:06 UTC" (or local time labelled with its zone). UTC needs no
+ * Intl formatter (toISOString), so the first status's "updated" line costs nothing.
  * @param {any} value
  */
 export function formatTime(value) {
   const ms = toMs(value);
-  if (ms === null) return '';
-  const utc = timeZone() === 'UTC';
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: utc ? 'UTC' : undefined, year: 'numeric', month: '2-digit', day: '2-digit',
-    hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-    timeZoneName: utc ? undefined : 'short'}).formatToParts(new Date(ms));
+  if (ms === null || !(Math.abs(ms) <= 8.64e15)) return '';  // beyond what a Date holds
+  if (timeZone() === 'UTC') {
+    const iso = new Date(ms).toISOString();
+    return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+  }
+  localFormat = localFormat || new Intl.DateTimeFormat('en-CA', {
+    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+    second: '2-digit', hourCycle: 'h23', timeZoneName: 'short'});
   /** @type {Record<string, string>} */
   const p = {};
-  for (const part of parts) p[part.type] = part.value;
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${utc ? 'UTC' : p.timeZoneName || 'local'}`;
+  for (const part of localFormat.formatToParts(new Date(ms))) p[part.type] = part.value;
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${p.timeZoneName || 'local'}`;
 }
 
 /**
