@@ -1,13 +1,14 @@
 """Zuul's side of Nodepool: node requests in ZooKeeper (``zuul.nodes.NodeRequester``).
 
 For each build the scheduler writes an *ephemeral* sequence node request, waits for a
-launcher to fulfil it without blocking the event loop (a kazoo ``DataWatch`` hands the result
-to asyncio with ``loop.call_soon_threadsafe``), locks the nodes (kazoo ``Lock`` recipe), marks
-them ``in-use`` and deletes the request. When the build ends the nodes go back as ``used`` (or
-``hold`` when an autohold matched) and are unlocked. If the scheduler dies its session ends:
-ZooKeeper removes its requests and its node locks, and the launchers clean up the nodes. A
-request lost with an expired session while its requester lives (a ZooKeeper outage longer
-than the session timeout) is written again once a new session is connected.
+launcher to fulfil it without blocking the event loop (kazoo async gets with a one-shot data
+watch hand the result to asyncio with ``loop.call_soon_threadsafe``), locks the nodes (kazoo
+``Lock`` recipe), marks them ``in-use`` and deletes the request. When the build ends the
+nodes go back as ``used`` (or ``hold`` when an autohold matched) and are unlocked. If the
+scheduler dies its session ends: ZooKeeper removes its requests and its node locks, and the
+launchers clean up the nodes. A request lost with an expired session while its requester
+lives (a ZooKeeper outage longer than the session timeout) is written again once a new
+session is connected.
 """
 from __future__ import annotations
 
