@@ -37,6 +37,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
 from kazoo.recipe.lock import Lock
 
+from nodepool.zklock import PipelinedLock
+
 ROOT = "/nodepool"
 NODES = f"{ROOT}/nodes"
 REQUESTS = f"{ROOT}/requests"
@@ -374,10 +376,24 @@ class NodepoolStore:
         """Every node, in id order."""
         return [n for n in (self.get_node(i) for i in self.node_ids()) if n is not None]
 
-    def update_node(self, node: NodeRecord, state_changed: bool = True) -> NodeRecord:
-        """Write ``node`` if nobody changed it since it was read; else :class:`RecordGone`."""
+    def update_node(self, node: NodeRecord, state_changed: bool = True,
+                    lock: PipelinedLock | None = None) -> NodeRecord:
+        """Write ``node`` if nobody changed it since it was read; else :class:`RecordGone`.
+
+        ``lock`` (the node's, held by the caller): released in the same transaction (one
+        write and one round trip fewer than releasing it after).
+        """
         if state_changed:
             node.state_time = time.time()
+        if lock is not None and lock.contender:
+            transaction = self.client.transaction()
+            transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
+            lock.released_by(transaction)
+            results = transaction.commit()
+            _raise_failed(results, f"node {node.id}")
+            node.version = results[0].version
+            lock.committed()
+            return node
         try:
             stat = self.client.set(f"{NODES}/{node.id}", node.to_json(), version=node.version)
         except (NoNodeError, BadVersionError) as exc:
@@ -385,22 +401,28 @@ class NodepoolStore:
         node.version = stat.version
         return node
 
-    def update_node_for(self, node: NodeRecord, request: RequestRecord) -> NodeRecord:
+    def update_node_for(self, node: NodeRecord, request: RequestRecord,
+                        lock: PipelinedLock | None = None) -> NodeRecord:
         """Write ``node`` (versioned) only while ``request`` is still at ``request.version``,
         in one transaction (one round trip). How a launcher allocates a node to a request it
         holds locked, or gives one back: a request it saw open but that was fulfilled (or
         changed) meanwhile raises :class:`RequestChanged` and no node is touched, so nobody
         but its requestor ever changes the nodes of a fulfilled request (Nodepool 11 reads
         the request again after locking it for the same reason). A node changed since it
-        was read raises :class:`RecordGone`."""
+        was read raises :class:`RecordGone`. ``lock`` (the node's, held by the caller) is
+        released by the same transaction when it succeeds."""
         transaction = self.client.transaction()
         transaction.check(f"{REQUESTS}/{request.id}", request.version)
         transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
+        if lock is not None:
+            lock.released_by(transaction)
         results = transaction.commit()
         if isinstance(results[0], Exception) and type(results[0]).__name__ != "RolledBackError":
             raise RequestChanged(f"request {request.id}: {type(results[0]).__name__}")
         _raise_failed(results, f"node {node.id}")
         node.version = results[1].version
+        if lock is not None:
+            lock.committed()
         return node
 
     def delete_node(self, node_id: str, version: int = -1,
@@ -444,19 +466,20 @@ class NodepoolStore:
         except NoNodeError:
             pass
 
-    def node_lock(self, node_id: str, identifier: str = "", assured: bool = False) -> Lock:
+    def node_lock(self, node_id: str, identifier: str = "",
+                  assured: bool = False) -> PipelinedLock:
         """The kazoo lock of one node (``/nodepool/nodes/<id>/lock``).
 
         ``assured``: the lock dir is known to exist (our launchers create it with the node),
         so kazoo skips its exists/create round trips; acquiring then raises
         ``NoNodeError`` if it does not (the node is gone, or was never locked).
         """
-        lock = self.client.Lock(f"{NODES}/{node_id}/lock", identifier)
+        lock = PipelinedLock(self.client, f"{NODES}/{node_id}/lock", identifier)
         lock.assured_path = assured  # kazoo's own flag: the lock's parent path exists
         return lock
 
     def lock_node(self, node_id: str, identifier: str = "", blocking: bool = True,
-                  timeout: float | None = None) -> Lock | None:
+                  timeout: float | None = None) -> PipelinedLock | None:
         """Acquire a node's lock, the fast way first (:meth:`node_lock` ``assured``);
         None if it is held (not ``blocking``) or the node is gone. Raises ``LockTimeout``."""
         lock = self.node_lock(node_id, identifier, assured=True)
@@ -479,12 +502,21 @@ class NodepoolStore:
 
     def submit_request(self, request: RequestRecord, priority: int) -> RequestRecord:
         """Write an ephemeral sequence request ``<priority>-<seq>`` owned by this session."""
+        return self.submitted(request, self.submit_request_async(request, priority).get())
+
+    def submit_request_async(self, request: RequestRecord, priority: int) -> Any:
+        """Start :meth:`submit_request` without waiting: kazoo's async result of the path
+        created, to be given to :meth:`submitted`."""
         request.state = RequestState.REQUESTED
         request.state_time = request.created_time = time.time()
         if not request.event_id:
             request.event_id = uuid.uuid4().hex
-        path = self.client.create(f"{REQUESTS}/{priority:03d}-", request.to_json(),
-                                  ephemeral=True, sequence=True, makepath=True)
+        return self.client.create_async(f"{REQUESTS}/{priority:03d}-", request.to_json(),
+                                        ephemeral=True, sequence=True, makepath=True)
+
+    @staticmethod
+    def submitted(request: RequestRecord, path: str) -> RequestRecord:
+        """``request`` as stored at ``path`` by :meth:`submit_request_async`."""
         request.id = path.rsplit("/", 1)[1]
         request.version = 0
         return request
@@ -521,20 +553,27 @@ class NodepoolStore:
         request.version = stat.version
         return request
 
-    def fulfil_request(self, request: RequestRecord, new_nodes: list[NodeRecord]) -> None:
+    def fulfil_request(self, request: RequestRecord, new_nodes: list[NodeRecord],
+                       lock: PipelinedLock | None = None) -> None:
         """Create ``new_nodes`` (each with its lock dir) and write ``request`` (versioned)
-        in one transaction: one round trip; RecordGone if the request changed meanwhile."""
+        in one transaction: one round trip; RecordGone if the request changed meanwhile.
+        ``lock`` (the request's, held by the caller) is released by the same transaction,
+        so the requestor finds the request's lock dir empty when it accepts."""
         transaction = self.client.transaction()
         for node in new_nodes:
             self.add_create_node(transaction, node)
         request.state_time = time.time()
         transaction.set_data(f"{REQUESTS}/{request.id}", request.to_json(),
                              version=request.version)
+        if lock is not None:
+            lock.released_by(transaction)
         results = transaction.commit()
         _raise_failed(results, f"request {request.id}")
         for node in new_nodes:
             node.version = 0
-        request.version = results[-1].version
+        request.version = results[2 * len(new_nodes)].version
+        if lock is not None:
+            lock.committed()
 
     def accept_request(self, request: RequestRecord, nodes: list[NodeRecord]) -> bool:
         """Zuul's side, once it holds the nodes' locks: write ``nodes`` (versioned) and
@@ -584,9 +623,9 @@ class NodepoolStore:
             pass
 
     def request_lock(self, request_id: str, identifier: str = "",
-                     assured: bool = False) -> Lock:
+                     assured: bool = False) -> PipelinedLock:
         """A request's kazoo lock; ``assured`` as for :meth:`node_lock`."""
-        lock = self.client.Lock(f"{REQUEST_LOCKS}/{request_id}", identifier)
+        lock = PipelinedLock(self.client, f"{REQUEST_LOCKS}/{request_id}", identifier)
         lock.assured_path = assured
         return lock
 

@@ -1,13 +1,14 @@
 """Zuul's side of Nodepool: node requests in ZooKeeper (``zuul.nodes.NodeRequester``).
 
 For each build the scheduler writes an *ephemeral* sequence node request, waits for a
-launcher to fulfil it without blocking the event loop (a kazoo ``DataWatch`` hands the result
-to asyncio with ``loop.call_soon_threadsafe``), locks the nodes (kazoo ``Lock`` recipe), marks
-them ``in-use`` and deletes the request. When the build ends the nodes go back as ``used`` (or
-``hold`` when an autohold matched) and are unlocked. If the scheduler dies its session ends:
-ZooKeeper removes its requests and its node locks, and the launchers clean up the nodes. A
-request lost with an expired session while its requester lives (a ZooKeeper outage longer
-than the session timeout) is written again once a new session is connected.
+launcher to fulfil it without blocking the event loop (kazoo async gets with a one-shot data
+watch hand the result to asyncio with ``loop.call_soon_threadsafe``), locks the nodes (kazoo
+``Lock`` recipe), marks them ``in-use`` and deletes the request. When the build ends the
+nodes go back as ``used`` (or ``hold`` when an autohold matched) and are unlocked. If the
+scheduler dies its session ends: ZooKeeper removes its requests and its node locks, and the
+launchers clean up the nodes. A request lost with an expired session while its requester
+lives (a ZooKeeper outage longer than the session timeout) is written again once a new
+session is connected.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from kazoo.exceptions import KazooException, LockTimeout
+from kazoo.exceptions import ConnectionLoss, KazooException, LockTimeout, NoNodeError
 from kazoo.protocol.states import KazooState
 from kazoo.recipe.lock import Lock
 
@@ -34,12 +35,14 @@ from nodepool.zk import (
     RequestState,
     label_summary,
 )
+from nodepool.zklock import PipelinedLock
 from zuul.lib.zk import make_client
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = 10.0
 ZK_THREADS = 64  # blocking kazoo calls in flight at once (each mostly waits on ZooKeeper)
+MAX_WATCH_RETRIES = 20  # reads of a waited-for request cut off by connection losses
 
 
 class NodeRequestFailed(Exception):
@@ -188,7 +191,8 @@ class NodeRequester:
                             began: float, submitted: Callable[[str], None] | None) -> NodeSet:
         loop = asyncio.get_running_loop()
         try:
-            record = await self._run(self.store.submit_request, record, priority)
+            path = await self._await(self.store.submit_request_async(record, priority))
+            record = self.store.submitted(record, path)
         except KazooException as exc:
             raise NodeRequestFailed(
                 f"cannot submit a node request: ZooKeeper {type(exc).__name__}") from None
@@ -197,7 +201,7 @@ class NodeRequester:
         done: asyncio.Future[RequestRecord] = loop.create_future()
         taken: list[str] = []
         try:
-            await self._run(self._watch, record.id, done, loop)
+            self._watch(record.id, done, loop)
             result = await done
             fulfilled_seconds = time.monotonic() - began
             if result.state != RequestState.FULFILLED:
@@ -214,8 +218,44 @@ class NodeRequester:
             await asyncio.shield(self._run(self._abandon, record.id, taken))
             raise
 
+    async def _await(self, result: Any) -> Any:
+        """The value of a kazoo async call (``*_async``), awaited without a thread."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def settle(value: Any, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+        def on_result(done: Any) -> None:  # kazoo's completion thread
+            try:
+                value, error = done.get(), None
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                value, error = None, exc
+            try:
+                loop.call_soon_threadsafe(settle, value, error)
+            except RuntimeError:  # loop closed while stopping
+                pass
+
+        result.rawlink(on_result)
+        return await future
+
     def _watch(self, request_id: str, done: asyncio.Future[RequestRecord],
                loop: asyncio.AbstractEventLoop) -> None:
+        """Resolve ``done`` once the request is fulfilled or failed (or gone).
+
+        A one-shot data watch set by kazoo's async get, armed again by the next async get
+        when it fires: unlike kazoo's ``DataWatch`` (which reads synchronously in kazoo's
+        callback thread) nothing waits there, so many requests fulfilled at once are read
+        back in one pipelined round trip instead of one after another.
+        """
+        path = f"{REQUESTS}/{request_id}"
+        attempts = [0]  # reads cut off by a lost connection (re-sent; kazoo queues them)
+
         def resolve(value: RequestRecord | Exception) -> None:
             if done.done():
                 return
@@ -224,20 +264,42 @@ class NodeRequester:
             else:
                 done.set_result(value)
 
-        def on_change(data: bytes | None, stat: Any, _event: Any = None) -> bool | None:
+        def settle(value: RequestRecord | Exception) -> None:
+            try:
+                loop.call_soon_threadsafe(resolve, value)
+            except RuntimeError:  # loop closed while stopping
+                pass
+
+        def read(_event: Any = None) -> None:
             if done.done():
-                return False
-            if data is None:
-                loop.call_soon_threadsafe(resolve, NodeRequestFailed(
+                return
+            try:
+                self.client.get_async(path, watch=read).rawlink(on_data)
+            except KazooException as exc:
+                settle(exc)
+
+        def on_data(result: Any) -> None:
+            try:
+                data, stat = result.get()
+            except NoNodeError:
+                settle(NodeRequestFailed(
                     f"node request {request_id} disappeared (ZooKeeper session lost?)"))
-                return False
+                return
+            except ConnectionLoss as exc:
+                attempts[0] += 1
+                if attempts[0] > MAX_WATCH_RETRIES:
+                    settle(exc)
+                else:
+                    read()
+                return
+            except KazooException as exc:
+                settle(exc)
+                return
             current = RequestRecord.from_json(request_id, data, stat.version)
             if current.state in (RequestState.FULFILLED, RequestState.FAILED):
-                loop.call_soon_threadsafe(resolve, current)
-                return False
-            return None
+                settle(current)
 
-        self.client.DataWatch(f"{REQUESTS}/{request_id}", on_change)
+        read()
 
     def _accept(self, request: RequestRecord, taken: list[str]) -> list[Node]:
         """Lock every node of a fulfilled request, mark them in-use and delete the request
@@ -329,7 +391,7 @@ class NodeRequester:
         for node_id in node_ids:
             lock, record = self._locks.pop((request_id, node_id), (None, None))
             try:
-                self._return_one(node_id, record, hold, request_id)
+                self._return_one(node_id, record, hold, request_id, lock)
             except RecordGone as exc:
                 log.warning("Node %s changed while returning it: %s", node_id, exc)
             finally:
@@ -337,9 +399,11 @@ class NodeRequester:
                     lock.release()
 
     def _return_one(self, node_id: str, record: NodeRecord | None,
-                    hold: dict[str, Any] | None, request_id: str) -> None:
+                    hold: dict[str, Any] | None, request_id: str,
+                    lock: PipelinedLock | None) -> None:
         """Write the node back as used (or held): from the record we last wrote, read
-        again only if someone changed it since (e.g. a comment through the API)."""
+        again only if someone changed it since (e.g. a comment through the API). The same
+        transaction releases our ``lock`` on it."""
         for attempt in range(2):
             if record is None or attempt:
                 record = self.store.get_node(node_id)
@@ -358,7 +422,7 @@ class NodeRequester:
             else:
                 record.state = NodeState.USED
             try:
-                self.store.update_node(record)
+                self.store.update_node(record, lock=lock)
                 return
             except RecordGone:
                 if attempt:

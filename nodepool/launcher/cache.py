@@ -1,10 +1,13 @@
 """A launcher's view of one ZooKeeper directory: its children's data, kept current by watches.
 
-Built from kazoo's own watches: a ``ChildrenWatch`` on the directory and, per child, a data
-watch set by ``get_async`` (read again when it fires). Unlike kazoo's ``TreeCache`` it does
-not descend below the children, so the lock contenders Zuul and the launchers create under
-``/nodepool/nodes/<id>/lock`` cost no reads and wake no round: a node request burst
-makes about half the ZooKeeper reads with it (``bench/nodepool.py``).
+Built from kazoo's own watches, set by its async calls: a child watch on the directory
+(``get_children_async``, listed again when it fires) and, per child, a data watch
+(``get_async``, read again when it fires). Nothing blocks kazoo's callback thread (kazoo's
+``ChildrenWatch`` lists synchronously there, holding up every other watch of the session
+during a burst). Unlike kazoo's ``TreeCache`` it does not descend below the children, so
+the lock contenders Zuul and the launchers create under ``/nodepool/nodes/<id>/lock`` cost
+no reads and wake no round: a node request burst makes about half the ZooKeeper reads with
+it (``bench/nodepool.py``).
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.protocol.states import EventType, WatchedEvent, ZnodeStat
-from kazoo.recipe.watchers import ChildrenWatch
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ class ChildCache:
         self._reading: set[int] = set()  # tickets of reads not answered yet
         self._settled = threading.Condition(self._lock)
         self._closed = False
-        self._watch = ChildrenWatch(client, path, self._on_children, allow_session_lost=False)
+        self._relist = False  # a listing failed (connection lost): list again on refresh
+        self._list()
 
     def close(self) -> None:
         """Stop following changes (the watches end at their next event)."""
@@ -66,17 +69,41 @@ class ChildCache:
             self._settled.wait_for(lambda: not any(t <= sent for t in self._reading), timeout)
 
     def refresh(self) -> None:
-        """Read again the children whose read failed while the connection was down (a
-        failed read sets no watch); the launcher calls it before each round."""
+        """List and read again what failed while the connection was down (a failed read
+        sets no watch); the launcher calls it before each round."""
         with self._lock:
             names = self._retry & self._children
             self._retry.clear()
+            relist, self._relist = self._relist, False
+        if relist:
+            self._list()
         for name in names:
             self._fetch(name)
 
-    def _on_children(self, children: list[str]) -> bool | None:
+    def _list(self, _event: WatchedEvent | None = None) -> None:
+        """List the children and watch for the next change (from any thread; no wait)."""
         if self._closed:
-            return False
+            return
+        try:
+            result = self.client.get_children_async(self.path, watch=self._list)
+        except KazooException as exc:  # the connection is closing
+            log.debug("Cannot list %s: %s", self.path, exc)
+            self._relist = True
+            return
+        result.rawlink(self._on_listing)
+
+    def _on_listing(self, result: Any) -> None:
+        try:
+            children = result.get()
+        except KazooException as exc:  # connection lost (or no such dir): no watch is set
+            log.debug("Listing %s failed: %s", self.path, exc)
+            self._relist = True
+            return
+        self._on_children(children)
+
+    def _on_children(self, children: list[str]) -> None:
+        if self._closed:
+            return
         with self._lock:
             current = set(children)
             new = current - self._children
@@ -90,7 +117,6 @@ class ChildCache:
         for name in new:
             self._fetch(name)
         self.on_change()
-        return None
 
     def _fetch(self, name: str) -> None:
         with self._lock:

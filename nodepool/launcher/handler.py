@@ -30,6 +30,7 @@ from nodepool.zk import (
     RequestRecord,
     RequestState,
 )
+from nodepool.zklock import PipelinedLock
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request: RequestRecord,
         return False
     try:
         taken.allocate(request)
-        store.update_node_for(taken, request)
+        store.update_node_for(taken, request, lock)  # also releases the lock
         with _VIEW:
             node.data, node.version = dict(taken.data), taken.version
         return True
@@ -129,15 +130,16 @@ def _take_ready(store: NodepoolStore, node: NodeRecord, request: RequestRecord,
 
 def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
            pool: dict[str, Any], launcher: str, nodes: list[NodeRecord],
-           preferred: list[str] | None = None) -> bool:
+           preferred: list[str] | None = None, lock: PipelinedLock | None = None) -> bool:
     """Allocate (or launch) nodes for ``request``; mark it fulfilled when all are there.
 
     ``nodes`` is the round's view of every node (kept up to date with what this call
     allocates or launches; every allocation is a versioned write under the node's lock);
     ``preferred`` are the ready nodes the round's plan reserved for this request.
     New nodes are created in the same transaction that marks the request ``fulfilled``
-    (one round trip). Returns False when the pool has no free capacity right now: the
-    request is then marked ``pending`` (accepted, waiting) and retried on the next round.
+    (one round trip), which also releases ``lock`` (the request's). Returns False when
+    the pool has no free capacity right now: the request is then marked ``pending``
+    (accepted, waiting) and retried on the next round.
     """
     # Nodes allocated to this request in an earlier pass (the round's view may be stale:
     # re-read them). Only the holder of the request lock changes such an allocation, and
@@ -180,7 +182,7 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
             ordered.append(node.id)
         request.nodes = ordered
         request.state = RequestState.FULFILLED
-        store.fulfil_request(request, new)
+        store.fulfil_request(request, new, lock)
         created = True
     finally:
         for node in new:

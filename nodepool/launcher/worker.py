@@ -468,7 +468,8 @@ class LauncherWorker:
                         request.state = RequestState.PENDING
                         self.store.update_request(request)
                 else:
-                    fulfil(self.store, request, provider, pool, self.name, nodes, reserved)
+                    fulfil(self.store, request, provider, pool, self.name, nodes, reserved,
+                           lock)
             with self._busy_lock:
                 self._written[request.id] = request.version
         except (RecordGone, KazooException) as exc:
