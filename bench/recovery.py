@@ -4,9 +4,10 @@ Starts a TLS ZooKeeper, geard and zuul-scheduler (real processes on loopback) an
 
 1. events/s over gearman into the scheduler, pipeline state in memory (no ``zookeeper``
    section) and in ZooKeeper, EVENTS pull_request events each enqueuing one item whose
-   ``noop`` job ends at once (no reporters): submitted all at once, timed until the last
-   is answered; plus the scheduler's CPU ms, ZooKeeper znode writes and transactions per
-   event;
+   ``noop`` job ends at once (no reporters): submitted all at once by ``FEEDERS`` gear
+   clients in parallel (gear's submitJob waits for JOB_CREATED, so one client feeds one
+   event per geard round trip), timed until the last is answered; plus the scheduler's
+   CPU ms, ZooKeeper znode writes and transactions per event;
 2. the same end to end through Apache: EVENTS signed GitHub deliveries (distinct pull
    requests) POSTed with 32 in flight to Apache, balanced over two ``zuul-webhook`` workers,
    which submit them over gearman to the scheduler; accept/s (200s per second of the stream)
