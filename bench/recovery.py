@@ -207,7 +207,7 @@ def main() -> None:
 
         load = os.getloadavg()[0]
         print(f"events/s over gearman ({events} pull_request events, each one item, "
-              "noop job, submitted at once by {FEEDERS} clients)")
+              f"noop job, submitted at once by {FEEDERS} clients)")
         print(f"{'state':<12} {'events/s':>9} {'sched CPU ms/event':>19} "
               f"{'znode writes/event':>19} {'transactions/event':>19}")
         for mode, server in (("in memory", None), ("ZooKeeper", zk)):

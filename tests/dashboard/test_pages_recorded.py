@@ -18,7 +18,7 @@ from tests.dashboard.timing import check_median
 from tests.harness.process import wait_for
 
 # Issue 16's target for the first status, scaled by load (tests/dashboard/timing.py).
-FIRST_STATUS_MS = 600
+FIRST_STATUS_MS = 300
 
 
 @pytest.fixture

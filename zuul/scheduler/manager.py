@@ -155,8 +155,8 @@ class PipelineManager:
         if item.merge_state is MergeState.NEW:
             item.merge_state = MergeState.PENDING
             self.hooks.prepare(self, item)  # may finish at once (nothing to merge)
-        if item.merge_state is not MergeState.READY:
-            return
+        if item.merge_state is not MergeState.READY or len(item.builds) == len(item.jobs):
+            return  # not ready, or every job has its build already
         for job in item.jobs:
             if job.name in item.builds:
                 continue
@@ -191,8 +191,9 @@ class PipelineManager:
     def _process_independent(self, queue: ChangeQueue) -> None:
         finished: set[int] = set()
         for item in list(queue.items):
-            item.active = True
-            item.base_set = True
+            if not (item.active and item.base_set):  # (each assignment is a Python call)
+                item.active = True
+                item.base_set = True
             self._launch(item)
             if item.complete:
                 self._finish(queue, item, remove=False)

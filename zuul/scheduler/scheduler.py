@@ -49,7 +49,7 @@ FINALS_AFTER_RESTART = prometheus_client.Counter(
     "Final reports sent by a scheduler that found them unsent in ZooKeeper at start (at "
     "least once: one may have been sent, in part, before the previous scheduler died)")
 # Processing passes start at most this often (seconds); wakes in between share the next pass.
-MIN_PASS_INTERVAL = 0.005
+MIN_PASS_INTERVAL = 0.02
 
 
 class Scheduler:
