@@ -457,6 +457,22 @@ class NodepoolStore:
         except NoNodeError:
             pass
 
+    def delete_unlocked(self, node_id: str, version: int) -> bool:
+        """Delete a node nobody holds or contends for, without taking its lock: one
+        transaction deletes its lock dir (which fails while any contender is in it: the
+        lock's holder or someone waiting) and the node at ``version``. False when it is
+        locked or has no lock dir (then nothing was deleted: lock it and delete it);
+        :class:`RecordGone` when it changed since ``version``."""
+        transaction = self.client.transaction()
+        transaction.delete(f"{NODES}/{node_id}/lock")
+        transaction.delete(f"{NODES}/{node_id}", version=version)
+        results = transaction.commit()
+        if not any(isinstance(r, Exception) for r in results):
+            return True
+        if isinstance(results[1], (BadVersionError, NoNodeError)):
+            raise RecordGone(f"node {node_id}: {type(results[1]).__name__}")
+        return False
+
     def remove_if_empty(self, node_id: str) -> None:
         """Delete ``/nodepool/nodes/<id>`` if it holds no record (a lock recreated its path)."""
         try:

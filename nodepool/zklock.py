@@ -23,6 +23,8 @@ from kazoo.retry import ForceRetryError
 class PipelinedLock(Lock):
     """A kazoo ``Lock`` whose first acquire attempt costs one round trip."""
 
+    create_tried: bool  # kazoo's (set in its __init__): whether the contender was created
+
     def _inner_acquire(self, blocking: bool, timeout: float | None,
                        ephemeral: bool = True) -> bool:
         if self.is_acquired or self.create_tried or not self.assured_path:

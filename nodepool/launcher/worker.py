@@ -287,7 +287,10 @@ class LauncherWorker:
             provider = self._ours(node)
             if provider is None:
                 continue
-            if node.state in (NodeState.USED, NodeState.DELETING) or (
+            if node.state == NodeState.DELETING or (
+                    node.state == NodeState.USED and provider.deletes_used):
+                chores.append((node, provider, self._delete))
+            elif node.state == NodeState.USED or (
                     node.state == NodeState.FAILED
                     and time.time() - node.state_time > FAILED_RETRY):
                 chores.append((node, provider, self._recycle))
@@ -311,7 +314,13 @@ class LauncherWorker:
                 if node_id in self._busy_nodes:
                     continue
                 self._busy_nodes.add(node_id)
-            self._submit(self._with_node, chore, partial(self._busy_nodes.discard, node_id))
+            node, provider, action = chore
+            if action == self._delete:  # without the lock if it can; else as a chore
+                self._submit(self._delete, (node, provider, self._recycle),
+                             partial(self._busy_nodes.discard, node_id))
+            else:
+                self._submit(self._with_node, chore,
+                             partial(self._busy_nodes.discard, node_id))
         if self._timer_round:
             self._remove_stale_request_locks()
 
@@ -330,6 +339,19 @@ class LauncherWorker:
                 with self._busy_lock:
                     done()
         self._executor.submit(run)
+
+    def _delete(self, node: NodeRecord, provider: Provider, action: Any) -> None:
+        """Delete a ``used`` node of a provider that deletes them, or a ``deleting`` node:
+        without taking its lock when nobody holds or waits for it (one transaction instead
+        of lock, delete and release), else under its lock as any other chore."""
+        try:
+            if self.store.delete_unlocked(node.id, node.version):
+                log.info("Deleted %s node %s (%s)", node.state, node.id, provider.name)
+                return
+        except RecordGone as exc:
+            log.debug("Node %s changed before its deletion: %s", node.id, exc)
+            return
+        self._with_node(node, provider, action)
 
     def _with_node(self, node: NodeRecord, provider: Provider, action: Any) -> None:
         """Run ``action(node, provider, lock)`` if the node's lock is free right now.

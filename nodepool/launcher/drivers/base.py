@@ -13,6 +13,7 @@ class Provider:
     """One configured provider with its pools."""
 
     driver = ""
+    deletes_used = False  # recycling a ``used`` node deletes it (nothing to give back)
 
     def __init__(self, conf: dict[str, Any], launcher: str) -> None:
         self.name: str = conf["name"]

@@ -26,6 +26,7 @@ class LocalProvider(Provider):
     """Launches ``local`` nodes up to ``max-servers`` per pool."""
 
     driver = "local"
+    deletes_used = True
 
     def __init__(self, conf: dict[str, Any], launcher: str) -> None:
         super().__init__(conf, launcher)
