@@ -1,16 +1,53 @@
 """Durable-area helpers: a scheduler with its state in ZooKeeper, counted checks."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import psutil
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
 
 from tests.harness.http import get
 from tests.harness.servers import GearmanServer, HTTPService
 from tests.harness.stack import Stack
 from tests.scheduler.conftest import items, start_scheduler, status  # noqa: F401
 from tests.scheduler.github_api import GitHubAPI
+
+# A job playbook that runs until the test creates the file ``release`` names.
+HOLD = """- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Wait until the test lets the build end
+      ansible.builtin.wait_for:
+        path: "{{ release }}"
+        timeout: 300
+"""
+
+
+def sha(number: int) -> str:
+    """The head sha the durable tests give pull request ``number``."""
+    return f"{number:02d}" * 20
+
+
+def node_records(client: KazooClient, locks: bool = False) -> list[dict[str, Any]]:
+    """Every Nodepool node record under ``/nodepool/nodes`` (with ``locked``, whether anybody
+    holds its lock, when ``locks``); nodes deleted meanwhile are skipped."""
+    found = []
+    try:
+        node_ids = client.get_children("/nodepool/nodes")
+    except NoNodeError:
+        return []
+    for node_id in node_ids:
+        try:
+            record = json.loads(client.get(f"/nodepool/nodes/{node_id}")[0])
+            if locks:
+                record["locked"] = bool(client.get_children(f"/nodepool/nodes/{node_id}/lock"))
+        except NoNodeError:
+            continue
+        found.append(record)
+    return found
 
 
 def durable_scheduler(stack: Stack, geard: GearmanServer, github: GitHubAPI, tenants: Path,

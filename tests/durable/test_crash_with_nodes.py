@@ -8,14 +8,20 @@ runs the jobs again on them.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kazoo.exceptions import NoNodeError
 
-from tests.durable.conftest import builds, durable_scheduler, item_ids, processes_under
+from tests.durable.conftest import (
+    HOLD,
+    builds,
+    durable_scheduler,
+    item_ids,
+    node_records,
+    processes_under,
+    sha,
+)
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
 from tests.nodepool.conftest import start_launcher, static_config
@@ -24,18 +30,7 @@ from tests.scheduler.github_api import GitHubAPI
 
 PRS = [51, 52]
 HOSTS = ["static-1", "static-2"]
-HOLD = """- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Wait until the test lets the build end
-      ansible.builtin.wait_for:
-        path: "{{ release }}"
-        timeout: 300
-"""
 
-
-def _sha(number: int) -> str:
-    return f"{number:02d}" * 20
 
 
 def _nodes(stack: Stack) -> list[dict[str, Any]]:
@@ -43,17 +38,7 @@ def _nodes(stack: Stack) -> list[dict[str, Any]]:
     assert stack.zookeeper is not None
     client = stack.zookeeper.admin_client(stack.zk_chroot)
     try:
-        found = []
-        for node_id in client.get_children("/nodepool/nodes"):
-            try:
-                record = json.loads(client.get(f"/nodepool/nodes/{node_id}")[0])
-                record["locked"] = bool(client.get_children(f"/nodepool/nodes/{node_id}/lock"))
-            except NoNodeError:
-                continue
-            found.append(record)
-        return found
-    except NoNodeError:
-        return []
+        return node_records(client, locks=True)
     finally:
         client.stop()
         client.close()
@@ -89,9 +74,9 @@ def test_kill_9_with_builds_holding_nodes(zk_stack: Stack, github_api: GitHubAPI
     events = Events(geard)
     try:
         for number in PRS:
-            assert events.send("pull_request", pr_body("org/nodes", number, _sha(number))) \
+            assert events.send("pull_request", pr_body("org/nodes", number, sha(number))) \
                 == "accepted"
-        expected = [f"{n},{_sha(n)}" for n in PRS]
+        expected = [f"{n},{sha(n)}" for n in PRS]
         first = wait_for(lambda: (u := _users(stack)) and len(u) == 2 and all(u.values())
                          and u, 60, what="both static nodes in use by a build")
         old = set(first.values())
@@ -118,10 +103,10 @@ def test_kill_9_with_builds_holding_nodes(zk_stack: Stack, github_api: GitHubAPI
         release.write_text("go\n")
         for number in PRS:
             wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
-                _sha(n)), 120, what=f"final status of PR {number}")
+                sha(n)), 120, what=f"final status of PR {number}")
         wait_for(lambda: item_ids(scheduler.url, "check") == [], 30, what="check empty")
         for number in PRS:
-            finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]
+            finals = [s for s in github_api.statuses(sha(number)) if s[1] != "pending"]
             assert finals == [("zuul/check", "success")], (number, finals)
         history = builds(scheduler.url, project="org/nodes")
         by_uuid = {b["uuid"]: b["result"] for b in history}

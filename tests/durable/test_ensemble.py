@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.durable.conftest import builds, durable_scheduler, executor_running, item_ids
+from tests.durable.conftest import builds, durable_scheduler, executor_running, item_ids, sha
 from tests.harness.ensemble import ZooKeeperEnsemble
 from tests.harness.pki import TestCA
 from tests.harness.process import wait_for
@@ -16,9 +16,6 @@ from tests.scheduler.github_api import GitHubAPI
 
 SESSION_TIMEOUT = 8.0
 
-
-def _sha(number: int) -> str:
-    return f"{number:02d}" * 20
 
 
 @pytest.mark.slow
@@ -40,7 +37,7 @@ def test_losing_the_leader_loses_nothing(stack: Stack, pki: TestCA,
     numbers = [71, 72, 73]
     try:
         for number in numbers:
-            assert events.send("pull_request", pr_body("org/slow", number, _sha(number))) \
+            assert events.send("pull_request", pr_body("org/slow", number, sha(number))) \
                 == "accepted"
         wait_for(lambda: len(executor_running(exe)) == 3, 30, what="three builds running")
         running = set(executor_running(exe))
@@ -50,15 +47,15 @@ def test_losing_the_leader_loses_nothing(stack: Stack, pki: TestCA,
         wait_for(lambda: ensemble.leader() not in (None, leader), 30,
                  what="a new leader")
         # A new event while the old leader is gone is taken and kept.
-        assert events.send("pull_request", pr_body("org/slow", 74, _sha(74))) == "accepted"
+        assert events.send("pull_request", pr_body("org/slow", 74, sha(74))) == "accepted"
         numbers.append(74)
-        assert f"74,{_sha(74)}" in item_ids(scheduler.url, "check")
+        assert f"74,{sha(74)}" in item_ids(scheduler.url, "check")
         leader.start()  # back as a follower
         for number in numbers:
             wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
-                _sha(n)), 90, what=f"final status of PR {number}")
+                sha(n)), 90, what=f"final status of PR {number}")
         for number in numbers:
-            finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]
+            finals = [s for s in github_api.statuses(sha(number)) if s[1] != "pending"]
             assert finals == [("zuul/check", "success")], github_api.dump()
         rows = wait_for(lambda: len(r := [r for n in numbers
                                            for r in builds(scheduler.url, change=str(n))])

@@ -12,15 +12,12 @@ from tests.durable.conftest import (
     executor_running,
     item_ids,
     processes_under,
+    sha,
 )
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
 from tests.scheduler.conftest import Events, items, pr_body, status, tenant_file
 from tests.scheduler.github_api import GitHubAPI
-
-
-def _sha(number: int) -> str:
-    return f"{number:02d}" * 20
 
 
 def _job_uuids(url: str) -> set[str]:
@@ -29,12 +26,12 @@ def _job_uuids(url: str) -> set[str]:
 
 def _final_once(github: GitHubAPI, numbers: list[int], state: str = "success") -> None:
     for number in numbers:
-        wait_for(lambda n=number: ("zuul/check", state) in github.statuses(_sha(n)), 90,
+        wait_for(lambda n=number: ("zuul/check", state) in github.statuses(sha(n)), 90,
                  what=f"final status of PR {number}")
         wait_for(lambda n=number: github.comments("org/slow", n), 10,
                  what=f"final comment on PR {number}")
     for number in numbers:
-        finals = [s for s in github.statuses(_sha(number)) if s[1] != "pending"]
+        finals = [s for s in github.statuses(sha(number)) if s[1] != "pending"]
         assert finals == [("zuul/check", state)], github.dump()
         assert len(github.comments("org/slow", number)) == 1
 
@@ -52,7 +49,7 @@ def test_scheduler_kill_9_builds_keep_running_on_the_executor(
     numbers = [31, 32, 33]
     try:
         for number in numbers:
-            assert events.send("pull_request", pr_body("org/slow", number, _sha(number))) \
+            assert events.send("pull_request", pr_body("org/slow", number, sha(number))) \
                 == "accepted"
         wait_for(lambda: len(executor_running(exe)) == 3, 30, what="three builds on e1")
         running = set(executor_running(exe))
@@ -86,7 +83,7 @@ def test_executor_kill_9_mid_build_reruns_on_another(zk_stack: Stack,
                                   executor={"external": True})
     events = Events(geard)
     try:
-        assert events.send("pull_request", pr_body("org/slow", 41, _sha(41))) == "accepted"
+        assert events.send("pull_request", pr_body("org/slow", 41, sha(41))) == "accepted"
         [lost] = wait_for(lambda: executor_running(first), 30, what="the build on e1")
         second = executor(stack, "e2", log_root)
         work_first = stack.workdir / "executor-e1" / "work"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from tests.durable.conftest import builds, executor, executor_running, item_ids
-from tests.durable.test_standby import _role, _scheduler, _sha
+from tests.durable.conftest import builds, executor, executor_running, item_ids, sha
+from tests.durable.test_standby import _role, _scheduler
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
 from tests.scheduler.conftest import Events, pr_body, tenant_file
@@ -26,7 +26,7 @@ def test_rolling_restart_with_builds_running(zk_stack: Stack, github_api: GitHub
     numbers = [61, 62]
     try:
         for number in numbers:
-            assert events.send("pull_request", pr_body("org/slow", number, _sha(number))) \
+            assert events.send("pull_request", pr_body("org/slow", number, sha(number))) \
                 == "accepted"
         wait_for(lambda: len(executor_running(exe)) == 2, 30, what="two builds running")
         running = set(executor_running(exe))
@@ -40,7 +40,7 @@ def test_rolling_restart_with_builds_running(zk_stack: Stack, github_api: GitHub
         # Step 2: start it again with the new version: it is the standby now.
         first.start()
         assert _role(first)["active"] is False
-        assert events.send("pull_request", pr_body("org/slow", 63, _sha(63))) == "accepted"
+        assert events.send("pull_request", pr_body("org/slow", 63, sha(63))) == "accepted"
         numbers.append(63)
         # Step 3: the same for the other scheduler.
         second.stop()
@@ -50,10 +50,10 @@ def test_rolling_restart_with_builds_running(zk_stack: Stack, github_api: GitHub
 
         for number in numbers:
             wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
-                _sha(n)), 90, what=f"final status of PR {number}")
+                sha(n)), 90, what=f"final status of PR {number}")
         wait_for(lambda: item_ids(first.url, "check") == [], 10, what="check empty")
         for number in numbers:
-            finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]
+            finals = [s for s in github_api.statuses(sha(number)) if s[1] != "pending"]
             assert finals == [("zuul/check", "success")], github_api.dump()
         rows = wait_for(lambda: len(r := [r for n in numbers
                                            for r in builds(first.url, change=str(n))]) >= 3

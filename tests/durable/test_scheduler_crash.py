@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from tests.durable.conftest import builds, durable_scheduler, item_ids, processes_under
+from tests.durable.conftest import builds, durable_scheduler, item_ids, processes_under, sha
 from tests.harness.http import status_of
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
@@ -17,9 +17,6 @@ from tests.scheduler.github_api import GitHubAPI
 
 PRS = [21, 22, 23, 24, 25]
 
-
-def _sha(number: int) -> str:
-    return f"{number:02d}" * 20
 
 
 def _running(url: str) -> int:
@@ -40,9 +37,9 @@ def test_kill_9_with_builds_running_loses_nothing(zk_stack: Stack,
     events = Events(geard)
     try:
         for number in PRS:
-            assert events.send("pull_request", pr_body("org/slow", number, _sha(number))) \
+            assert events.send("pull_request", pr_body("org/slow", number, sha(number))) \
                 == "accepted"
-        expected = [f"{n},{_sha(n)}" for n in PRS]
+        expected = [f"{n},{sha(n)}" for n in PRS]
         assert item_ids(scheduler.url, "check") == expected
         wait_for(lambda: _running(scheduler.url) >= 4, 30, what="four builds running")
         first = {j["uuid"] for i in items(status(scheduler.url), "check") for j in i["jobs"]
@@ -72,12 +69,12 @@ def test_kill_9_with_builds_running_loses_nothing(zk_stack: Stack,
         # Every PR gets exactly one final status, once.
         for number in PRS:
             wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
-                _sha(n)), 60, what=f"final status of PR {number}")
+                sha(n)), 60, what=f"final status of PR {number}")
             wait_for(lambda n=number: github_api.comments("org/slow", n), 10,
                      what=f"final comment on PR {number}")
         wait_for(lambda: item_ids(scheduler.url, "check") == [], 10, what="check empty")
         for number in PRS:
-            finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]
+            finals = [s for s in github_api.statuses(sha(number)) if s[1] != "pending"]
             assert finals == [("zuul/check", "success")], github_api.dump()
             assert len(github_api.comments("org/slow", number)) == 1
 

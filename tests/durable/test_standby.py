@@ -6,17 +6,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.durable.conftest import builds, executor, executor_running, item_ids
+from tests.durable.conftest import builds, executor, executor_running, item_ids, sha
 from tests.harness.http import get, request
 from tests.harness.process import wait_for
 from tests.harness.servers import GearmanServer, HTTPService
 from tests.harness.stack import Stack
 from tests.scheduler.conftest import AUTH, Events, bearer, pr_body, tenant_file
 from tests.scheduler.github_api import GitHubAPI
-
-
-def _sha(number: int) -> str:
-    return f"{number:02d}" * 20
 
 
 def _scheduler(stack: Stack, name: str, geard: GearmanServer, github: GitHubAPI,
@@ -50,19 +46,19 @@ def test_standby_takes_over_within_10s(zk_stack: Stack, github_api: GitHubAPI) -
     numbers = [51, 52]
     try:
         for number in numbers:
-            assert events.send("pull_request", pr_body("org/slow", number, _sha(number))) \
+            assert events.send("pull_request", pr_body("org/slow", number, sha(number))) \
                 == "accepted"
-        expected = [f"{n},{_sha(n)}" for n in numbers]
+        expected = [f"{n},{sha(n)}" for n in numbers]
         # The standby serves the same queues, read from ZooKeeper.
         wait_for(lambda: item_ids(second.url, "check") == expected, 5, what="mirrored items")
         # An admin action sent to the standby reaches the active scheduler.
         enqueue = second.url + "/api/tenant/example/project/org/slow/enqueue"
         answer = request("POST", enqueue, body={"pipeline": "check",
-                                                "change": f"53,{_sha(53)}"},
+                                                "change": f"53,{sha(53)}"},
                          headers=bearer(["example"]))
         assert answer.status == 200, answer.text
         numbers.append(53)
-        expected.append(f"53,{_sha(53)}")
+        expected.append(f"53,{sha(53)}")
         wait_for(lambda: item_ids(first.url, "check") == expected, 5,
                  what="forwarded enqueue on the active scheduler")
         wait_for(lambda: len(executor_running(exe)) == 3, 30, what="three builds running")
@@ -76,9 +72,9 @@ def test_standby_takes_over_within_10s(zk_stack: Stack, github_api: GitHubAPI) -
         assert item_ids(second.url, "check") == expected
         for number in numbers:
             wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
-                _sha(n)), 60, what=f"final status of PR {number}")
+                sha(n)), 60, what=f"final status of PR {number}")
         for number in numbers:
-            finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]
+            finals = [s for s in github_api.statuses(sha(number)) if s[1] != "pending"]
             assert finals == [("zuul/check", "success")], github_api.dump()
         rows = wait_for(lambda: len(r := [r for n in numbers
                                            for r in builds(second.url, change=str(n))])
@@ -86,8 +82,8 @@ def test_standby_takes_over_within_10s(zk_stack: Stack, github_api: GitHubAPI) -
         assert sorted(r["uuid"] for r in rows) == sorted(running)
         assert {r["result"] for r in rows} == {"SUCCESS"}
         # New events go to the new active scheduler.
-        assert events.send("pull_request", pr_body("org/slow", 54, _sha(54))) == "accepted"
-        wait_for(lambda: ("zuul/check", "success") in github_api.statuses(_sha(54)), 60,
+        assert events.send("pull_request", pr_body("org/slow", 54, sha(54))) == "accepted"
+        wait_for(lambda: ("zuul/check", "success") in github_api.statuses(sha(54)), 60,
                  what="PR 54 reported by the new active scheduler")
     finally:
         events.close()
@@ -112,9 +108,9 @@ def test_apache_balances_reads_over_both_schedulers(zk_stack: Stack,
     numbers = [61, 62]
     try:
         for number in numbers:
-            assert events.send("pull_request", pr_body("org/slow", number, _sha(number))) \
+            assert events.send("pull_request", pr_body("org/slow", number, sha(number))) \
                 == "accepted"
-        expected = [f"{n},{_sha(n)}" for n in numbers]
+        expected = [f"{n},{sha(n)}" for n in numbers]
         wait_for(lambda: item_ids(second.url, "check") == expected, 10,
                  what="mirrored items")
 
@@ -143,10 +139,10 @@ def test_apache_balances_reads_over_both_schedulers(zk_stack: Stack,
         assert get(f"{apache.url}/zuul/health/ready").status == 200
         # An admin write through Apache reaches the new active scheduler.
         answer = request("POST", f"{base}/tenant/example/project/org/slow/enqueue",
-                         body={"pipeline": "check", "change": f"63,{_sha(63)}"},
+                         body={"pipeline": "check", "change": f"63,{sha(63)}"},
                          headers=bearer(["example"]))
         assert answer.status == 200, answer.text
-        wait_for(lambda: item_ids(second.url, "check") == expected + [f"63,{_sha(63)}"], 10,
+        wait_for(lambda: item_ids(second.url, "check") == expected + [f"63,{sha(63)}"], 10,
                  what="enqueue through Apache")
     finally:
         events.close()

@@ -8,13 +8,20 @@ with the same items, request the lost nodes again and report every PR once.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from kazoo.exceptions import NoNodeError
 
-from tests.durable.conftest import builds, durable_scheduler, item_ids, processes_under
+from tests.durable.conftest import (
+    HOLD,
+    builds,
+    durable_scheduler,
+    item_ids,
+    node_records,
+    processes_under,
+    sha,
+)
 from tests.harness.http import get, status_of
 from tests.harness.ports import free_port
 from tests.harness.process import wait_for
@@ -26,18 +33,7 @@ from tests.scheduler.github_api import GitHubAPI
 
 PRS = [41, 42, 43]
 SESSION_TIMEOUT = 4.0
-HOLD = """- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Wait until the test lets the build end
-      ansible.builtin.wait_for:
-        path: "{{ release }}"
-        timeout: 300
-"""
 
-
-def _sha(number: int) -> str:
-    return f"{number:02d}" * 20
 
 
 def _jobs(url: str) -> list[dict[str, Any]]:
@@ -70,15 +66,7 @@ def _sessions_expired(zookeeper: ZooKeeperServer) -> bool:
 def _nodes(zookeeper: ZooKeeperServer) -> list[dict[str, Any]]:
     client = zookeeper.admin_client()
     try:
-        found = []
-        for node_id in client.get_children("/nodepool/nodes"):
-            try:
-                found.append(json.loads(client.get(f"/nodepool/nodes/{node_id}")[0]))
-            except NoNodeError:
-                continue
-        return found
-    except NoNodeError:
-        return []
+        return node_records(client)
     finally:
         client.stop()
         client.close()
@@ -113,9 +101,9 @@ def test_zookeeper_outage_longer_than_the_session(stack: Stack, github_api: GitH
     events = Events(geard)
     try:
         for number in PRS:
-            assert events.send("pull_request", pr_body("org/nodes", number, _sha(number))) \
+            assert events.send("pull_request", pr_body("org/nodes", number, sha(number))) \
                 == "accepted"
-        expected = [f"{n},{_sha(n)}" for n in PRS]
+        expected = [f"{n},{sha(n)}" for n in PRS]
         wait_for(lambda: item_ids(scheduler.url, "check") == expected, 30, what="three items")
         wait_for(lambda: sum(1 for j in _jobs(scheduler.url) if j["start_time"]) == 2
                  and sum(1 for j in _jobs(scheduler.url) if j["waiting_status"]) == 1, 60,
@@ -151,10 +139,10 @@ def test_zookeeper_outage_longer_than_the_session(stack: Stack, github_api: GitH
         release.write_text("go\n")
         for number in PRS:
             wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
-                _sha(n)), 120, what=f"final status of PR {number}")
+                sha(n)), 120, what=f"final status of PR {number}")
         wait_for(lambda: item_ids(scheduler.url, "check") == [], 30, what="check empty")
         for number in PRS:
-            finals = [s for s in github_api.statuses(_sha(number)) if s[1] != "pending"]
+            finals = [s for s in github_api.statuses(sha(number)) if s[1] != "pending"]
             assert finals == [("zuul/check", "success")], (number, finals)
             assert len(github_api.comments("org/nodes", number)) == 1, number
         # History: one SUCCESS per PR (the running builds went on, the waiting one ran).
