@@ -18,7 +18,7 @@ from tests.dashboard.realstack import DashboardStack, start
 from tests.harness.http import get
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
-from tests.scheduler.conftest import AUTH, token
+from tests.scheduler.conftest import AUTH, running_build, token
 from tests.scheduler.conftest import pr_body as pull_request
 from tests.scheduler.github_api import GitHubAPI
 
@@ -34,16 +34,6 @@ def _api(real: DashboardStack, path: str) -> Any:
     return get(f"{real.scheduler.url}/api/{path}").json()  # direct: no cache in between
 
 
-def _running_uuid(real: DashboardStack, number: int) -> str | None:
-    for pipeline in _api(real, "tenant/example/status")["pipelines"]:
-        for queue in pipeline["change_queues"]:
-            for item in (i for head in queue["heads"] for i in head):
-                if item["refs"][0]["id"].startswith(f"{number},"):
-                    for job in item["jobs"]:
-                        if job["uuid"] and job["start_time"] and not job["result"]:
-                            return str(job["uuid"])
-    return None
-
 
 def _prepare(real: DashboardStack) -> tuple[str, str, str]:
     """A finished build of org/dash #42 and a running one of org/slow #50; their uuids and
@@ -52,7 +42,9 @@ def _prepare(real: DashboardStack) -> tuple[str, str, str]:
     done = wait_for(lambda: [b for b in _api(real, "tenant/example/builds?project=org/dash")
                              if b.get("result")], 90, what="org/dash's build to finish")
     assert real.send_event("pull_request", pull_request("org/slow", 50, "b" * 40)) == "accepted"
-    running = wait_for(lambda: _running_uuid(real, 50), 60, what="org/slow's build to start")
+    running = wait_for(
+        lambda: running_build(_api(real, "tenant/example/status"), 50), 60,
+        what="org/slow's build to start")
     nodes = get(f"{real.apache.url}/nodepool/api/nodes").json()
     return done[0]["uuid"], running, str(nodes[0]["id"])
 
@@ -247,7 +239,9 @@ def test_console_resumes_after_the_streamer_is_killed(real: DashboardStack, page
     """kill -9 of the log streamer mid-build: the console reconnects to the restarted
     streamer with the byte offset it had, and every line of the build arrives exactly once."""
     assert real.send_event("pull_request", pull_request("org/slow", 51, "c" * 40)) == "accepted"
-    running = wait_for(lambda: _running_uuid(real, 51), 60, what="org/slow's build to start")
+    running = wait_for(
+        lambda: running_build(_api(real, "tenant/example/status"), 51), 60,
+        what="org/slow's build to start")
     page.goto(real.url + f"#/t/example/stream/{running}")
     page.wait_for_function("document.querySelectorAll('#console .ln[data-n]').length > 8",
                            timeout=90_000)

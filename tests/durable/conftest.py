@@ -12,7 +12,13 @@ from kazoo.exceptions import NoNodeError
 from tests.harness.http import get
 from tests.harness.servers import GearmanServer, HTTPService
 from tests.harness.stack import Stack
-from tests.scheduler.conftest import items, start_scheduler, status  # noqa: F401
+from tests.scheduler.conftest import (  # noqa: F401
+    edit_tenant,
+    items,
+    start_scheduler,
+    status,
+    tenant_file,
+)
 from tests.scheduler.github_api import GitHubAPI
 
 # A job playbook that runs until the test creates the file ``release`` names.
@@ -24,6 +30,24 @@ HOLD = """- hosts: all
         path: "{{ release }}"
         timeout: 300
 """
+
+
+def held_job_tenant(workdir: Path, release: Path) -> Path:
+    """A copy of the scheduler tests' tenant where org/nodes runs ``held-on-node`` in check:
+    one ``ubuntu-jammy`` node, holding it until the test creates ``release``."""
+    tenants = tenant_file(workdir)
+    (workdir / "config-repo" / "playbooks" / "hold.yaml").write_text(HOLD)
+
+    def held_job(data: dict[str, Any]) -> None:
+        tenant = data["tenants"][0]
+        tenant["jobs"].append({"name": "held-on-node", "playbook": "playbooks/hold.yaml",
+                               "nodeset": ["ubuntu-jammy"], "vars": {"release": str(release)}})
+        for project in tenant["projects"]:
+            if project["name"] == "org/nodes":
+                project["pipelines"] = {"check": ["held-on-node"]}
+
+    edit_tenant(tenants, held_job)
+    return tenants
 
 
 def sha(number: int) -> str:

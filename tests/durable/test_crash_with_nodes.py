@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from tests.durable.conftest import (
-    HOLD,
     builds,
     durable_scheduler,
+    held_job_tenant,
     item_ids,
     node_records,
     processes_under,
@@ -25,7 +25,7 @@ from tests.durable.conftest import (
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
 from tests.nodepool.conftest import start_launcher, static_config
-from tests.scheduler.conftest import Events, edit_tenant, pr_body, tenant_file
+from tests.scheduler.conftest import Events, pr_body
 from tests.scheduler.github_api import GitHubAPI
 
 PRS = [51, 52]
@@ -54,18 +54,7 @@ def _users(stack: Stack) -> dict[str, str]:
 def test_kill_9_with_builds_holding_nodes(zk_stack: Stack, github_api: GitHubAPI) -> None:
     stack = zk_stack
     release = stack.workdir / "release"
-    tenants = tenant_file(stack.workdir)
-    (stack.workdir / "config-repo" / "playbooks" / "hold.yaml").write_text(HOLD)
-
-    def held_job(data: dict[str, Any]) -> None:
-        tenant = data["tenants"][0]
-        tenant["jobs"].append({"name": "held-on-node", "playbook": "playbooks/hold.yaml",
-                               "nodeset": ["ubuntu-jammy"], "vars": {"release": str(release)}})
-        for project in tenant["projects"]:
-            if project["name"] == "org/nodes":
-                project["pipelines"] = {"check": ["held-on-node"]}
-
-    edit_tenant(tenants, held_job)
+    tenants = held_job_tenant(stack.workdir, release)
     start_launcher(stack, "launcher-static", static_config(
         [{"name": h, "labels": ["ubuntu-jammy"], "connection-type": "local"} for h in HOSTS]))
     geard = stack.gearman()

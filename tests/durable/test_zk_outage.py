@@ -14,9 +14,9 @@ import pytest
 from kazoo.exceptions import NoNodeError
 
 from tests.durable.conftest import (
-    HOLD,
     builds,
     durable_scheduler,
+    held_job_tenant,
     item_ids,
     node_records,
     processes_under,
@@ -28,7 +28,7 @@ from tests.harness.process import wait_for
 from tests.harness.servers import ZooKeeperServer
 from tests.harness.stack import Stack
 from tests.nodepool.conftest import local_config
-from tests.scheduler.conftest import Events, edit_tenant, items, pr_body, status, tenant_file
+from tests.scheduler.conftest import Events, items, pr_body, status
 from tests.scheduler.github_api import GitHubAPI
 
 PRS = [41, 42, 43]
@@ -77,18 +77,7 @@ def test_zookeeper_outage_longer_than_the_session(stack: Stack, github_api: GitH
     zookeeper = stack.add(ZooKeeperServer(stack.workdir / "zk"))
     zk_conf = {**zookeeper.conf(), "session_timeout": SESSION_TIMEOUT}
     release = stack.workdir / "release"
-    tenants = tenant_file(stack.workdir)
-    (stack.workdir / "config-repo" / "playbooks" / "hold.yaml").write_text(HOLD)
-
-    def held_job(data: dict[str, Any]) -> None:
-        tenant = data["tenants"][0]
-        tenant["jobs"].append({"name": "held-on-node", "playbook": "playbooks/hold.yaml",
-                               "nodeset": ["ubuntu-jammy"], "vars": {"release": str(release)}})
-        for project in tenant["projects"]:
-            if project["name"] == "org/nodes":
-                project["pipelines"] = {"check": ["held-on-node"]}
-
-    edit_tenant(tenants, held_job)
+    tenants = held_job_tenant(stack.workdir, release)
     # Two nodes at most: two builds run (holding their nodes), the third waits for nodes.
     launcher = stack.service("launcher-outage", "nodepool-launcher", {
         "launcher-name": "launcher-outage", "zookeeper": zk_conf,

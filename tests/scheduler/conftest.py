@@ -113,3 +113,15 @@ def items(doc: dict[str, Any], pipeline: str) -> list[dict[str, Any]]:
         if p["name"] == pipeline:
             return [i for q in p["change_queues"] for h in q["heads"] for i in h]
     raise KeyError(pipeline)
+
+
+def running_build(doc: dict[str, Any], number: int) -> str | None:
+    """The uuid of a started, unfinished build of pull request ``number`` in any pipeline of
+    a status document, or None."""
+    for pipeline in doc["pipelines"]:
+        for item in items(doc, pipeline["name"]):
+            if item["refs"][0]["id"].startswith(f"{number},"):
+                for job in item["jobs"]:
+                    if job["uuid"] and job["start_time"] and not job["result"]:
+                        return str(job["uuid"])
+    return None

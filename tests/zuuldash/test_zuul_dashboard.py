@@ -21,7 +21,7 @@ from tests.dashboard.realstack import DashboardStack
 from tests.harness.http import get, request
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
-from tests.scheduler.conftest import AUTH, bearer
+from tests.scheduler.conftest import AUTH, bearer, running_build
 from tests.scheduler.conftest import pr_body as pull_request
 from tests.scheduler.github_api import GitHubAPI
 from tests.zuuldash.stack import start
@@ -47,16 +47,6 @@ def _api(real: DashboardStack, path: str) -> Any:
     return get(f"{real.scheduler.url}/api/{path}").json()
 
 
-def _running(real: DashboardStack, number: int) -> str | None:
-    for pipeline in _api(real, "tenant/example/status")["pipelines"]:
-        for queue in pipeline["change_queues"]:
-            for item in (i for head in queue["heads"] for i in head):
-                if item["refs"][0]["id"].startswith(f"{number},"):
-                    for job in item["jobs"]:
-                        if job["uuid"] and job["start_time"] and not job["result"]:
-                            return str(job["uuid"])
-    return None
-
 
 def _prepare(real: DashboardStack) -> dict[str, str]:
     """A finished build (org/dash #42), a running one (org/slow #50), an autohold."""
@@ -64,7 +54,9 @@ def _prepare(real: DashboardStack) -> dict[str, str]:
     assert real.send_event("pull_request", pull_request("org/slow", 50, "b" * 40)) == "accepted"
     done = wait_for(lambda: [b for b in _api(real, "tenant/example/builds?project=org/dash")
                              if b.get("result")], 90, what="org/dash's build to finish")
-    running = wait_for(lambda: _running(real, 50), 60, what="org/slow's build to start")
+    running = wait_for(
+        lambda: running_build(_api(real, "tenant/example/status"), 50), 60,
+        what="org/slow's build to start")
     # The running build's node is the tenant's (Nodepool's tenant_name on the node). It is
     # the one that stays listed while the pages are visited: org/dash's node is deleted once
     # its build is done, and may still be listed here.

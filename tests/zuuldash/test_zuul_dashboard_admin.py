@@ -24,6 +24,7 @@ from tests.dashboard.realstack import DashboardStack
 from tests.harness.http import get
 from tests.harness.process import wait_for
 from tests.harness.stack import Stack
+from tests.scheduler.conftest import items, status
 from tests.scheduler.conftest import pr_body as pull_request
 from tests.scheduler.github_api import GitHubAPI
 from tests.zuuldash.stack import start
@@ -64,9 +65,8 @@ def real(zk_stack: Stack, github: GitHubAPI, provider: OIDCProvider) -> Dashboar
 
 
 def _items(real: DashboardStack) -> list[dict[str, Any]]:
-    status = get(f"{real.scheduler.url}/api/tenant/example/status").json()
-    return [item for pipeline in status["pipelines"] for queue in pipeline["change_queues"]
-            for head in queue["heads"] for item in head]
+    """The check pipeline's items (the only pipeline these PRs and the branch go to)."""
+    return items(status(real.scheduler.url), "check")
 
 
 def test_zuul_dashboard_signs_in_and_acts_as_admin(
