@@ -219,10 +219,7 @@ class SchedulerService:
         await self._restore_state()
         await self.scheduler.refresh_estimates()
         self._loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
-        self.receiver = EventReceiver(self.conf["gearman"],
-                                      list(self.conf["connections"]), self.store,
-                                      self.scheduler.handle_event, asyncio.get_running_loop())
-        self.receiver.start()
+        self._take_events()
 
     async def _deactivate(self) -> None:
         for task in (self._activation, self._mirror_task, self._resuming):
@@ -291,11 +288,16 @@ class SchedulerService:
         self.active_lock = lock
         await self.scheduler.resume()
         self._suspended = False
+        self._take_events()
+        log.info("ZooKeeper session back: holding the scheduler lock again; resumed")
+
+    def _take_events(self) -> None:
+        """Start taking trigger events from gearman (the active scheduler only)."""
+        assert self.store is not None
         self.receiver = EventReceiver(self.conf["gearman"], list(self.conf["connections"]),
                                       self.store, self.scheduler.handle_event,
                                       asyncio.get_running_loop())
         self.receiver.start()
-        log.info("ZooKeeper session back: holding the scheduler lock again; resumed")
 
     def _background(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
