@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from zuul.api.common import get_pipeline, get_project, get_tenant, json_body
+from zuul.api.common import body_string, get_pipeline, get_project, get_tenant, json_body
 from zuul.api.routes import Access, Route
 from zuul.api.view import APIContext
 from zuul.lib.config import ConfigError
@@ -21,16 +21,6 @@ from zuul.lib.web import JSONHTTPError, json_response
 ADMIN = Access.TENANT_ADMIN
 REASON_MAX = 1024
 TIP_REFS = ("refs/heads/", "refs/tags/")  # refs Zuul enqueues at their head when no newrev
-
-
-def _string(body: dict[str, Any], key: str, required: bool = True) -> str | None:
-    """A string field; ``""`` and ``null`` count as unset (zuul-client sends both)."""
-    value = body.get(key)
-    if (value is None or value == "") and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise JSONHTTPError(400, "bad_request", f"'{key}' must be a non-empty string.")
-    return value
 
 
 def _int(body: dict[str, Any], key: str, default: int) -> int:
@@ -84,18 +74,18 @@ class AdminRoutes:
         body = await json_body(request)
         pipeline = get_pipeline(tenant, body.get("pipeline"))
         _parameters(body, project.name, pipeline)
-        if _string(body, "change", False):
-            change = await self._change(tenant, project.name, str(_string(body, "change")))
+        if body_string(body, "change", False):
+            change = await self._change(tenant, project.name, str(body_string(body, "change")))
         else:
-            ref = str(_string(body, "ref"))
-            newrev = _string(body, "newrev", not ref.startswith(TIP_REFS))
+            ref = str(body_string(body, "ref"))
+            newrev = body_string(body, "newrev", not ref.startswith(TIP_REFS))
             if newrev is None:  # a branch or tag without newrev: its head now, as Zuul does
                 newrev = await self.control.resolve_ref(tenant.name, project.name, ref)
                 if newrev is None:
                     raise JSONHTTPError(404, "not_found",
                                         f"{ref} does not exist in {project.name}.")
             change = self.control.ref_change(tenant.name, project.name, ref,
-                                             _string(body, "oldrev", False) or "", newrev)
+                                             body_string(body, "oldrev", False) or "", newrev)
         outcome = self.control.enqueue(tenant.name, pipeline, change)
         if outcome == "no-jobs":
             raise JSONHTTPError(400, "bad_request", f"Project {project.name} has no jobs in "
@@ -109,7 +99,7 @@ class AdminRoutes:
         project = get_project(tenant, request.match_info["project"])
         body = await json_body(request)
         pipeline = get_pipeline(tenant, body.get("pipeline"))
-        spec = _string(body, "change", False) or str(_string(body, "ref"))
+        spec = body_string(body, "change", False) or str(body_string(body, "ref"))
         if not self.control.dequeue(tenant.name, pipeline, project.name, spec):
             raise JSONHTTPError(404, "not_found", f"{spec} is not in pipeline {pipeline}.")
         self.ctx.snapshots.invalidate()
@@ -135,9 +125,9 @@ class AdminRoutes:
         tenant = get_tenant(self.view, request)
         project = get_project(tenant, request.match_info["project"])
         body = await json_body(request)
-        job = str(_string(body, "job"))
-        reason = str(_string(body, "reason"))[:REASON_MAX]
-        change, ref = _string(body, "change", False), _string(body, "ref", False)
+        job = str(body_string(body, "job"))
+        reason = str(body_string(body, "reason"))[:REASON_MAX]
+        change, ref = body_string(body, "change", False), body_string(body, "ref", False)
         if change and ref:
             raise JSONHTTPError(400, "bad_request", "change and ref are mutually exclusive.")
         if change and not change.partition(",")[0].isdigit():

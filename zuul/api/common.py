@@ -18,6 +18,17 @@ def canonical_name(project: str) -> str:
     return f"{CANONICAL_HOST}/{project}"
 
 
+def body_string(body: dict[str, Any], key: str, required: bool = True) -> str | None:
+    """A string field of a JSON body, or a JSON 400; ``""`` and ``null`` count as unset
+    (zuul-client sends both), which is None when not ``required``."""
+    value = body.get(key)
+    if (value is None or value == "") and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise JSONHTTPError(400, "bad_request", f"'{key}' must be a non-empty string.")
+    return value
+
+
 def get_tenant(view: SchedulerView, request: web.Request) -> Any:
     """The tenant named in the path, or a JSON 404."""
     name = request.match_info["tenant"]

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from zuul.api.common import (
+    body_string,
     canonical_name,
     get_pipeline,
     get_project,
@@ -232,8 +233,7 @@ class TenantRoutes:
         tenant = get_tenant(self.view, request)
         get_project(tenant, request.match_info["project"])
         body = await json_body(request)
-        if not isinstance(body.get("ref"), str) or not body["ref"]:
-            raise JSONHTTPError(400, "bad_request", "'ref' must be a non-empty string.")
+        body_string(body, "ref")
         get_pipeline(tenant, body.get("pipeline"))
         return json_response({"parameters": []})
 
