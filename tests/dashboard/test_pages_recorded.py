@@ -412,7 +412,9 @@ def test_times_zone_choice_relative_and_overdue(browser, api: RecordedAPI) -> No
     try:
         page.goto(api.url + "#/t/example/status")
         overdue = page.locator("li[data-job='overdue']")
-        overdue.wait_for()
+        # The card can be in the DOM a task before its times are written (the first paint
+        # draws the cards, the clock fills them in): wait for the time, then check it.
+        overdue.locator(".time:not(:empty)").wait_for()
         assert overdue.locator(".time").inner_text() == "overdue 1m 05s"
         assert "overdue" in overdue.locator(".progress").get_attribute("class")
         assert not re.search(r"(^|\s)0s left", page.inner_text("#pipelines"))
