@@ -44,6 +44,7 @@ class ChildCache:
         self._settled = threading.Condition(self._lock)
         self._closed = False
         self._relist = False  # a listing failed (connection lost): list again on refresh
+        self._final: set[str] = set()  # children not followed any more (see mark_final)
         self._list()
 
     def close(self) -> None:
@@ -59,6 +60,31 @@ class ChildCache:
         """The children of the last listing (read or not)."""
         with self._lock:
             return set(self._children)
+
+    def mark_final(self, name: str) -> None:
+        """The owner is about to write child ``name`` into a final state (a request it
+        fulfils), after which it needs nothing more of it but its deletion: its next change
+        is not read back (the owner passes what it wrote to :meth:`final_written`, or calls
+        :meth:`final_failed`). Saves one read per fulfilled request; the deletion is still
+        seen by the listing."""
+        with self._lock:
+            self._final.add(name)
+
+    def final_written(self, name: str, data: bytes, stat: ZnodeStat) -> None:
+        """The write of :meth:`mark_final` succeeded: ``data`` at ``stat`` is the child."""
+        with self._lock:
+            known = self._data.get(name)
+            if name in self._children and (known is None or known[1].mzxid <= stat.mzxid):
+                self._data[name] = (data, stat)
+
+    def final_failed(self, name: str) -> None:
+        """The write of :meth:`mark_final` did not happen: follow the child again (read it,
+        setting its watch again, in case its change was skipped meanwhile)."""
+        with self._lock:
+            self._final.discard(name)
+            present = name in self._children
+        if present:
+            self._fetch(name)
 
     def settle(self, timeout: float) -> None:
         """Wait (at most ``timeout`` seconds) for the reads sent before this call: the
@@ -110,6 +136,7 @@ class ChildCache:
             self._children = current
             for gone in set(self._data) - current:
                 del self._data[gone]
+            self._final &= current
             if self._first is None:
                 self._first = set(new)
                 if not new:
@@ -165,7 +192,10 @@ class ChildCache:
             return
         name = event.path.rsplit("/", 1)[1]
         if event.type == EventType.CHANGED:
-            self._fetch(name)
+            with self._lock:
+                final = name in self._final
+            if not final:
+                self._fetch(name)
         elif event.type == EventType.DELETED:
             with self._lock:
                 self._data.pop(name, None)

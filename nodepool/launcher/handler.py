@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from kazoo.exceptions import LockTimeout, NoNodeError
+from kazoo.protocol.states import ZnodeStat
 
 from nodepool.launcher import metrics
 from nodepool.launcher.drivers.base import Provider
@@ -190,6 +192,50 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     metrics.REQUESTS.labels("fulfilled").inc()
     log.info("Request %s fulfilled with nodes %s (event %s)", request.id, ordered,
              request.event_id)
+    return True
+
+
+def fulfil_new(store: NodepoolStore, request: RequestRecord, provider: Provider,
+               pool: dict[str, Any], nodes: list[NodeRecord], lock_dir: bool,
+               finished: Callable[[RequestRecord, ZnodeStat | Exception], None]) -> bool:
+    """Fulfil ``request`` with new nodes only, without taking its lock and without waiting:
+    the nodes are created and the request marked ``fulfilled`` in one transaction that fails
+    while anyone holds or waits for the request's lock
+    (:meth:`NodepoolStore.fulfil_request_unlocked`). For a request the round's plan gave no
+    ready node and that has none allocated yet; a burst's requests go out pipelined from
+    the launcher's worker thread.
+
+    Returns False (nothing sent) when the pool's capacity went to another request
+    meanwhile: then :func:`fulfil` (under the lock) handles it. Else ``finished`` is called
+    later, from kazoo's callback thread, with the request as written and its new stat, or
+    with the exception that kept it from being written (:class:`RequestLocked`,
+    :class:`RecordGone`, a kazoo error)."""
+    new: list[NodeRecord] = []
+    for label in request.node_types:
+        node = provider.new_node(pool, label, request, nodes)
+        if node is None:
+            for reserved in new:
+                provider.launched(pool, reserved, nodes, False)
+            return False
+        new.append(node)
+    fulfilled = RequestRecord(request.id, dict(request.data), request.version)
+    fulfilled.nodes = [node.id for node in new]
+    fulfilled.state = RequestState.FULFILLED
+
+    def done(outcome: ZnodeStat | Exception) -> None:
+        created = not isinstance(outcome, Exception)
+        for node in new:
+            provider.launched(pool, node, nodes, created)
+        if created:
+            metrics.REQUESTS.labels("fulfilled").inc()
+            log.info("Request %s fulfilled with new nodes %s (event %s)", fulfilled.id,
+                     fulfilled.nodes, fulfilled.event_id)
+        finished(fulfilled, outcome)
+
+    try:
+        store.fulfil_request_unlocked(fulfilled, new, lock_dir, done)
+    except Exception as exc:  # noqa: BLE001 - the connection is closing: nothing sent
+        done(exc)
     return True
 
 

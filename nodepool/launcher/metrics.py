@@ -14,10 +14,17 @@ ROUND_SECONDS = Histogram("nodepool_round_seconds", "Duration of one launcher ro
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
+_shown: dict[tuple[str, str], int] = {}  # what the gauges show (set by the worker thread)
+
+
 def observe_nodes(nodes: list[NodeRecord]) -> None:
-    """Set the node gauges from one round's view of every node."""
+    """Set the node gauges from one round's view of every node (the launcher's worker
+    thread calls it each round: only gauges whose count changed are set)."""
     counts = Tally((n.state, n.label) for n in nodes)
-    labels = {n.label for n in nodes}
+    labels = {label for _state, label in counts}
     for state in NODE_STATES:
         for label in labels:
-            NODES.labels(state, label).set(counts.get((state, label), 0))
+            count = counts.get((state, label), 0)
+            if _shown.get((state, label)) != count:
+                NODES.labels(state, label).set(count)
+                _shown[(state, label)] = count

@@ -20,13 +20,13 @@ from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, LockTimeout, NoNodeError, NotEmptyError
-from kazoo.protocol.states import KazooState
+from kazoo.protocol.states import KazooState, ZnodeStat
 from kazoo.recipe.lock import Lock
 
 from nodepool.launcher import metrics
 from nodepool.launcher.cache import ChildCache
 from nodepool.launcher.drivers import Provider, StaticProvider, make_providers
-from nodepool.launcher.handler import Yield, choose_pool, decline, fulfil
+from nodepool.launcher.handler import Yield, choose_pool, decline, fulfil, fulfil_new
 from nodepool.launcher.planner import RoundPlan
 from nodepool.zk import (
     NODES,
@@ -432,6 +432,7 @@ class LauncherWorker:
             busy = dict(self._busy_requests)
         plan = RoundPlan(nodes)
         plan.reserved.update(node_id for ids in busy.values() for node_id in ids)
+        holding = {n.allocated_to for n in nodes if n.allocated_to}
         tasks: list[tuple[RequestRecord, Any]] = []
         for request in requests:
             if request.id in busy:
@@ -445,16 +446,23 @@ class LauncherWorker:
             reserved = plan.reserve(*choice, request)
             if reserved is None and request.state == RequestState.PENDING:
                 continue  # still waits for capacity: nothing to write
-            tasks.append((request, (*choice, reserved)))
-        # The lock dirs of new requests, all in one pipelined round trip, so that each
-        # lock below is one create and one listing (kazoo's own exists/create skipped).
+            # New nodes only (nothing to take from others): fulfilled without its lock.
+            new_only = reserved == [] and request.id not in holding
+            tasks.append((request, (*choice, reserved, new_only)))
+        # The lock dirs of new requests handled under their lock, all in one pipelined
+        # round trip, so that each lock below is one create and one listing (kazoo's own
+        # exists/create skipped).
         self._lock_dirs &= seen
-        new = [r.id for r, _ in tasks if r.id not in self._lock_dirs]
+        new = [r.id for r, choice in tasks
+               if r.id not in self._lock_dirs and not (choice and choice[3])]
         self.store.ensure_request_locks(new)
         self._lock_dirs.update(new)
         for request, choice in tasks:
             with self._busy_lock:
                 self._busy_requests[request.id] = list(choice[2] or []) if choice else []
+            if choice is not None and choice[3] and self._fulfil_new(request, choice[0],
+                                                                     choice[1], nodes):
+                continue  # sent; its callback ends it
             self._submit(self._handle_one, (request, choice, registered, nodes),
                          partial(self._busy_requests.pop, request.id, None))
 
@@ -470,7 +478,9 @@ class LauncherWorker:
         """
         if self._stopping.is_set() or not self.client.connected:
             return
-        lock = self.store.request_lock(planned.id, self.name, assured=True)
+        # (A request planned for a lock-free fulfilment may have no lock dir yet.)
+        lock = self.store.request_lock(planned.id, self.name,
+                                       assured=planned.id in self._lock_dirs)
         try:
             if not lock.acquire(blocking=False):
                 return
@@ -484,7 +494,7 @@ class LauncherWorker:
             if choice is None:
                 decline(self.store, request, self.pool_ids, registered)
             else:
-                provider, pool, reserved = choice
+                provider, pool, reserved, _new_only = choice
                 if reserved is None:  # waits for capacity behind an earlier request
                     if request.state == RequestState.REQUESTED:
                         request.state = RequestState.PENDING
@@ -501,6 +511,36 @@ class LauncherWorker:
                 lock.release()
             except KazooException:
                 pass  # lost with the session; ZooKeeper dropped it
+
+    def _fulfil_new(self, request: RequestRecord, provider: Provider,
+                    pool: dict[str, Any], nodes: list[NodeRecord]) -> bool:
+        """Send the lock-free fulfilment of ``request`` with new nodes (``fulfil_new``)
+        without waiting for it; the requests cache takes what was written instead of
+        reading it back. False when the pool had no room left after all (nothing sent:
+        handle it under the lock)."""
+        cache = self._caches.get(REQUESTS)
+        if cache is not None:
+            cache.mark_final(request.id)
+
+        def finished(fulfilled: RequestRecord, outcome: ZnodeStat | Exception) -> None:
+            if isinstance(outcome, Exception):
+                log.debug("Request %s taken or changed meanwhile: %s: %s", request.id,
+                          type(outcome).__name__, outcome)
+                if cache is not None:
+                    cache.final_failed(request.id)
+            elif cache is not None:
+                cache.final_written(request.id, fulfilled.to_json(), outcome)
+            with self._busy_lock:
+                if not isinstance(outcome, Exception):
+                    self._written[request.id] = fulfilled.version
+                    self._lock_dirs.add(request.id)
+                self._busy_requests.pop(request.id, None)
+
+        sent = fulfil_new(self.store, request, provider, pool, nodes,
+                          request.id in self._lock_dirs, finished)
+        if not sent and cache is not None:
+            cache.final_failed(request.id)
+        return sent
 
     # Min-ready ----------------------------------------------------------------------------
 

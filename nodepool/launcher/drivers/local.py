@@ -10,6 +10,7 @@ import getpass
 import socket
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from kazoo.recipe.lock import Lock
@@ -20,6 +21,19 @@ from nodepool.zk import NodepoolStore, NodeRecord, NodeState, RequestRecord, new
 RECENT = 10.0  # seconds a created node counts as active without a view showing it
 ACTIVE = (NodeState.BUILDING, NodeState.READY, NodeState.IN_USE, NodeState.USED,
           NodeState.HOLD)
+
+
+MAX_VIEWS = 4  # rounds' node lists whose counts are kept (tasks of a round outlive it)
+
+
+class _ViewCount:
+    """Counts of one round's node list (see :meth:`LocalProvider._view`)."""
+
+    def __init__(self, nodes: list[NodeRecord]) -> None:
+        self.nodes = nodes  # held, so its id() is not reused while counted
+        self.counted = 0
+        self.ids: set[str] = set()
+        self.active: Counter[str] = Counter()
 
 
 class LocalProvider(Provider):
@@ -35,6 +49,7 @@ class LocalProvider(Provider):
         # Nodes this provider created that a round's view (the launcher's cache) may not
         # show yet: counted against max-servers until a view has them, at most RECENT s.
         self._created: dict[str, tuple[str, float]] = {}
+        self._views: dict[int, _ViewCount] = {}  # id(round's node list) -> its counts
 
     def pool_labels(self, pool: dict[str, Any]) -> set[str]:
         return set(pool["labels"])
@@ -42,17 +57,33 @@ class LocalProvider(Provider):
     def can_satisfy(self, pool: dict[str, Any], node_types: list[str]) -> bool:
         return set(node_types) <= set(pool["labels"]) and len(node_types) <= pool["max-servers"]
 
+    def _view(self, nodes: list[NodeRecord]) -> _ViewCount:
+        """The counts of a round's view ``nodes``, brought up to date with the nodes
+        appended to it since (a round's list only grows: :meth:`launched` appends), so the
+        requests of a burst do not each walk every node (called with ``_capacity`` held)."""
+        view = self._views.get(id(nodes))
+        if view is None or view.nodes is not nodes:
+            if len(self._views) >= MAX_VIEWS:
+                self._views.pop(next(iter(self._views)))
+            view = self._views[id(nodes)] = _ViewCount(nodes)
+        for node in nodes[view.counted:]:
+            if node.provider == self.name:
+                view.ids.add(node.id)
+                if node.state in ACTIVE:
+                    view.active[node.pool] += 1
+        view.counted = len(nodes)
+        return view
+
     def _active(self, pool: dict[str, Any], nodes: list[NodeRecord]) -> int:
         """Nodes of ``pool`` holding a slot: active in the view, or created but not in it
         yet, or being created (called with ``_capacity`` held)."""
-        seen = {n.id for n in nodes if self.owns(n, pool)}
+        view = self._view(nodes)
         now = time.monotonic()
         for node_id, (_pool, created) in list(self._created.items()):
-            if node_id in seen or now - created > RECENT:
+            if node_id in view.ids or now - created > RECENT:
                 del self._created[node_id]
-        active = sum(1 for n in nodes if self.owns(n, pool) and n.state in ACTIVE)
         recent = sum(1 for pool_name, _ in self._created.values() if pool_name == pool["name"])
-        return active + recent + self._launching.get(pool["name"], 0)
+        return view.active[pool["name"]] + recent + self._launching.get(pool["name"], 0)
 
     def room(self, pool: dict[str, Any], nodes: list[NodeRecord]) -> int:
         with self._capacity:
