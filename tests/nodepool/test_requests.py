@@ -4,8 +4,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from kazoo.client import KazooClient
 
-from nodepool.zk import NodepoolStore, RequestState
+from nodepool.zk import REQUEST_LOCKS, NodepoolStore, RequestRecord, RequestState
 from tests.harness.http import get
 from tests.harness.ports import free_port
 from tests.harness.stack import Stack
@@ -32,6 +33,39 @@ async def test_local_request_in_use_then_deleted(zk_stack: Stack, requester: Nod
     metrics = (await asyncio.to_thread(get, launcher.url + "/metrics")).text
     assert 'nodepool_requests_total{outcome="fulfilled"} 1.0' in metrics
     assert "nodepool_round_seconds_count" in metrics
+
+
+async def test_request_locked_by_another_is_left_alone(
+        zk_stack: Stack, requester: NodeRequester, store: NodepoolStore,
+        zk_client: KazooClient) -> None:
+    """Our launcher fulfils a request that needs only new nodes without taking its lock, in
+    one transaction that fails while anyone holds or waits for the lock: a request held
+    with kazoo's own ``Lock`` recipe (as Nodepool 11 and Zuul 14 take it) is left alone
+    until released, then fulfilled (its lock dir now exists: the other form of the
+    transaction)."""
+    held = store.submit_request(
+        RequestRecord(requestor="zuul-14", node_types=["local-label"]), 100)
+    lock_path = f"{REQUEST_LOCKS}/{held.id}"
+    lock = zk_client.Lock(lock_path, "nodepool-11")
+    assert lock.acquire(timeout=5)
+    start_launcher(zk_stack, "launcher-a", local_config())
+    # Written after the held one and served by the same launcher: once it is fulfilled, the
+    # launcher has planned the held one (older, so first) too.
+    other = await asyncio.wait_for(requester.request(["local-label"], "build-1"), 20)
+    current = store.get_request(held.id)
+    assert current is not None and current.state == RequestState.REQUESTED
+    assert not current.nodes
+    assert zk_client.get_children(lock_path) == [lock.node]
+    lock.release()
+    await requester.release(other)  # a change the launcher sees: it tries the held one again
+
+    def fulfilled() -> RequestRecord | None:
+        request = store.get_request(held.id)
+        return request if request and request.state == RequestState.FULFILLED else None
+
+    done = await eventually(fulfilled, timeout=20, what="the released request fulfilled")
+    node = store.get_node(done.nodes[0])
+    assert node is not None and node.allocated_to == held.id and node.state == "ready"
 
 
 async def test_reuse_false_gets_a_new_node(zk_stack: Stack, requester: NodeRequester,
