@@ -157,7 +157,11 @@ class Record:
                  version: int = -1, **fields: Any) -> None:
         self.id = id
         self.version = version
-        self.data: dict[str, Any] = dict(data) if data is not None else copy.deepcopy(self.KEYS)
+        # A new record gets every key Nodepool writes; the defaults' lists and dicts are
+        # copied (a shallow copy each: they are empty), not the whole dict deep-copied.
+        self.data: dict[str, Any] = dict(data) if data is not None else {
+            key: value.copy() if isinstance(value, (list, dict)) else value
+            for key, value in self.KEYS.items()}
         for name, value in fields.items():
             if not isinstance(getattr(type(self), name, None), (Field, property)):
                 raise TypeError(f"{type(self).__name__} has no field {name!r}")
@@ -516,6 +520,30 @@ class NodepoolStore:
             return None
         lock = self.node_lock(node_id, identifier)
         return lock if lock.acquire(blocking=blocking, timeout=timeout) else None
+
+    def lock_and_get_node(self, node_id: str, identifier: str = "",
+                          timeout: float | None = None
+                          ) -> tuple[PipelinedLock | None, NodeRecord | None]:
+        """:meth:`lock_node` (blocking) and the node as read under the lock: in the lock's
+        first round trip when the lock was free (the usual case), else read after. The lock
+        is None if the node is gone; the record None if it is gone (or empty) under it."""
+        lock = self.node_lock(node_id, identifier, assured=True)
+        lock.read_after = f"{NODES}/{node_id}"
+        try:
+            acquired = lock.acquire(timeout=timeout)
+        except NoNodeError:
+            acquired = False
+        if not acquired:
+            found = self.lock_node(node_id, identifier, timeout=timeout)
+            return found, (self.get_node(node_id) if found is not None else None)
+        try:
+            read = lock.read()
+        except NoNodeError:
+            return lock, None
+        if read is None:
+            return lock, self.get_node(node_id)
+        raw, stat = read
+        return lock, (NodeRecord.from_json(node_id, raw, stat.version) if raw else None)
 
     def node_locked(self, node_id: str) -> bool:
         try:

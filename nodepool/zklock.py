@@ -11,6 +11,7 @@ release and cleanup are kazoo's own code.
 
 :meth:`PipelinedLock.released_by` lets a caller delete its contender inside a multi-op
 transaction it commits anyway (one write and one round trip fewer than a release after it).
+:attr:`PipelinedLock.read_after` adds a read of the guarded record to that first round trip.
 """
 from __future__ import annotations
 
@@ -24,6 +25,18 @@ class PipelinedLock(Lock):
     """A kazoo ``Lock`` whose first acquire attempt costs one round trip."""
 
     create_tried: bool  # kazoo's (set in its __init__): whether the contender was created
+    read_after: str | None = None  # a znode to read in the first round trip (see read)
+    _read: Any = None
+
+    def read(self) -> tuple[bytes, Any] | None:
+        """``(data, stat)`` of :attr:`read_after`, read in the first attempt's round trip
+        right after the listing that showed the lock ours (ZooKeeper answers a session's
+        requests in order, so it was read while we held the lock); None when the lock was
+        not taken at the first attempt (read it yourself). Raises as kazoo's ``get``."""
+        if self._read is None:
+            return None
+        result, self._read = self._read, None
+        return tuple(result.get())  # type: ignore[return-value]
 
     def _inner_acquire(self, blocking: bool, timeout: float | None,
                        ephemeral: bool = True) -> bool:
@@ -33,6 +46,7 @@ class PipelinedLock(Lock):
         created = self.client.create_async(self.create_path, self.data,
                                            ephemeral=ephemeral, sequence=True)
         listed = self.client.get_children_async(self.path)
+        read = self.client.get_async(self.read_after) if self.read_after else None
         self.node = created.get()[len(self.path) + 1:]  # raises as kazoo's create would
         children = listed.get()
         if self.node not in children:  # pragma: no cover - our ephemeral node vanished
@@ -40,6 +54,7 @@ class PipelinedLock(Lock):
         ours = self.node[len(self.prefix):]
         if not any((match := self._contenders_re.search(child)) is not None
                    and match.group(1) < ours for child in children):
+            self._read = read
             return True
         if not blocking:
             return False

@@ -307,13 +307,13 @@ class NodeRequester:
         records: list[NodeRecord] = []
         for node_id in request.nodes:
             try:
-                lock = self.store.lock_node(node_id, self.requestor, timeout=LOCK_TIMEOUT)
+                lock, record = self.store.lock_and_get_node(node_id, self.requestor,
+                                                            timeout=LOCK_TIMEOUT)
             except LockTimeout:
                 raise NodeRequestFailed(f"node {node_id} stayed locked by someone else") from None
             if lock is None:
                 raise NodeRequestFailed(f"node {node_id} of {request.id} is gone")
             try:
-                record = self.store.get_node(node_id)
                 if record is None or record.allocated_to != request.id \
                         or record.state != NodeState.READY:
                     now = "gone" if record is None else \

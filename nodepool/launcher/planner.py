@@ -24,6 +24,16 @@ class RoundPlan:
         self.reserved: set[str] = set()
         self.launches: Counter[tuple[str, str]] = Counter()
         self.paused: set[tuple[str, str]] = set()
+        self._ready: dict[tuple[str, str], list[NodeRecord]] = {}  # per pool, found once
+
+    def _ready_nodes(self, provider: Provider, pool: dict[str, Any]) -> list[NodeRecord]:
+        """The view's ready nodes of ``pool`` (walked once per round, not per request)."""
+        key = (provider.name, pool["name"])
+        ready = self._ready.get(key)
+        if ready is None:
+            ready = self._ready[key] = [n for n in self.nodes if n.state == NodeState.READY
+                                        and provider.owns(n, pool)]
+        return ready
 
     def reserve(self, provider: Provider, pool: dict[str, Any], request: RequestRecord
                 ) -> list[str] | None:
@@ -33,9 +43,8 @@ class RoundPlan:
         key = (provider.name, pool["name"])
         if key in self.paused:
             return None
-        usable = [n for n in self.nodes
-                  if n.state == NodeState.READY and provider.owns(n, pool)
-                  and n.id not in self.reserved
+        usable = [n for n in self._ready_nodes(provider, pool)
+                  if n.id not in self.reserved
                   and (n.allocated_to == request.id
                        or (request.reuse and not n.allocated_to))]
         usable.sort(key=lambda n: n.allocated_to != request.id)  # its own nodes first

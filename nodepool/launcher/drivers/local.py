@@ -50,6 +50,8 @@ class LocalProvider(Provider):
         # show yet: counted against max-servers until a view has them, at most RECENT s.
         self._created: dict[str, tuple[str, float]] = {}
         self._views: dict[int, _ViewCount] = {}  # id(round's node list) -> its counts
+        self._hostname = socket.gethostname()
+        self._user = getpass.getuser()
 
     def pool_labels(self, pool: dict[str, Any]) -> set[str]:
         return set(pool["labels"])
@@ -100,9 +102,9 @@ class LocalProvider(Provider):
         # Nothing to build: a local node is ready the moment it is recorded.
         node = NodeRecord(
             type=[label], provider=self.name, pool=pool["name"], state=NodeState.READY,
-            hostname=socket.gethostname(), interface_ip="127.0.0.1",
+            hostname=self._hostname, interface_ip="127.0.0.1",
             private_ipv4="127.0.0.1", public_ipv4="127.0.0.1", connection_type="local",
-            connection_port=22, username=pool.get("username") or getpass.getuser(),
+            connection_port=22, username=pool.get("username") or self._user,
             launcher=self.launcher)
         node.id = new_node_id()
         node.allocate(request)
