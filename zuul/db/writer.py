@@ -28,16 +28,20 @@ class HistoryWriter:
         self.history = history
         self.max_batch = max_batch
         self.batches = 0  # transactions committed (for tests and the bench)
-        self._pending: list[tuple[Write, asyncio.Future[None]]] = []
+        self._pending: list[tuple[Write, asyncio.Future[None], str]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def submit(self, op: HistoryOp, *args: Any) -> asyncio.Future[None]:
-        """Queue one write; the future is done once it is committed (or failed)."""
+    def submit(self, op: HistoryOp, *args: Any, context: str = "") -> asyncio.Future[None]:
+        """Queue one write; the future is done once it is committed (or failed).
+
+        A failed write is logged here, with ``context`` (the event and build it belongs
+        to), so a caller that does not need to know need not await the future.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(((op, args), future))
+        self._pending.append(((op, args), future, context))
         self._idle.clear()
         self._wake.set()
         if self._task is None or self._task.done():
@@ -54,15 +58,16 @@ class HistoryWriter:
                 await self._commit(batch)
             self._idle.set()
 
-    async def _commit(self, batch: list[tuple[Write, asyncio.Future[None]]]) -> None:
+    async def _commit(self, batch: list[tuple[Write, asyncio.Future[None], str]]) -> None:
         try:
-            errors = await asyncio.to_thread(self.history.apply, [w for w, _f in batch])
+            errors = await asyncio.to_thread(self.history.apply, [w for w, _f, _c in batch])
         except Exception as exc:  # noqa: BLE001 - every caller gets the error
             errors = [exc] * len(batch)
         self.batches += 1
-        for (write, future), error in zip(batch, errors, strict=True):
+        for (write, future, context), error in zip(batch, errors, strict=True):
             if error is not None:
-                log.error("History write %s failed: %s", write[0].value, error)
+                log.error("History write %s%s failed: %s", write[0].value,
+                          f" ({context})" if context else "", error)
             if future.done():
                 continue
             if error is None:

@@ -68,6 +68,10 @@ def setup_logging(level: str) -> None:
     write to stderr gives up the GIL, and the event loop would then wait behind every other
     thread to get it back, once per log line.
     """
+    # The format below names no thread, process or source line: skip collecting them for
+    # every record (the logging HOWTO's "Optimization" settings; findCaller walks frames).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # documented there
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()

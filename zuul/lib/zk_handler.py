@@ -56,7 +56,7 @@ class PollingHandler(SequentialThreadingHandler):
             pollers[(readers, writers)] = poller
         return poller
 
-    def select(self, rlist: list[Any], wlist: list[Any], xlist: list[Any],  # type: ignore[override]
+    def select(self, rlist: list[Any], wlist: list[Any], xlist: list[Any],
                timeout: float | None = None) -> tuple[list[Any], list[Any], list[Any]]:
         """``select.select``'s contract, as kazoo calls it (``xlist`` is always empty).
 

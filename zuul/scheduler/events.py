@@ -10,12 +10,14 @@ in a thread; for each job it
    are in ZooKeeper, when the pipeline state is kept there);
 4. records the delivery id, then answers WORK_COMPLETE ``accepted``.
 
-Events are handed to the event loop in the order geard hands them out, and processed in that
-order up to their first wait. (``receivers`` > 1 gear workers, each its own connection and
-thread, take jobs at once rather than one geard round trip each, but then events of different
-receivers have no order; the scheduler keeps one.) Up to
-``MAX_IN_FLIGHT`` are in progress at once, and the ids of those that finish together are
-recorded in one transaction (steps 3-4 pipelined).
+Events are handed to the event loop in the order geard hands them out, in batches (one
+wake-up of the loop for whatever arrived meanwhile), and processed in that order up to their
+first wait. A batch is answered once all its events are handled and ``settle()`` returned
+(the scheduler's: its items are in ZooKeeper), while the next batch is already handled; the
+ids of a batch are recorded in one transaction. Up to ``MAX_IN_FLIGHT`` events are in
+progress at once. (``receivers`` > 1 gear workers, each its own connection and thread, take
+jobs at once rather than one geard round trip each, but then events of different receivers
+have no order; the scheduler keeps one.)
 A crash before step 4 leaves the job unanswered: geard sends WORK_FAIL to the webhook worker,
 which keeps its spool file and submits again; a crash after step 4 makes the resubmission a
 ``duplicate``. Either way each delivery is processed once.
@@ -23,14 +25,14 @@ which keeps its spool file and submits again; a crash after step 4 makes the res
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import collections
 import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +183,8 @@ class DeliveryStore:
 
 
 EventHandler = Callable[[TriggerEvent], Coroutine[Any, Any, None]]
+Settle = Callable[[], Awaitable[None]]
+Outcome = tuple[gear.WorkerJob, TriggerEvent, BaseException | None]
 
 
 class EventReceiver:
@@ -197,10 +201,11 @@ class EventReceiver:
     def __init__(self, gearman_conf: dict[str, Any], connections: list[str], store: DeliveryStore,
                  handler: EventHandler, loop: asyncio.AbstractEventLoop,
                  handler_timeout: float = 30.0, max_in_flight: int = MAX_IN_FLIGHT,
-                 receivers: int = RECEIVERS) -> None:
+                 receivers: int = RECEIVERS, settle: Settle | None = None) -> None:
         self.connections = list(connections)
         self.store = store
         self.handler = handler
+        self.settle = settle
         self.loop = loop
         self.handler_timeout = handler_timeout
         self.workers = [gearman.Worker(f"zuul-scheduler-events-{i}")
@@ -213,8 +218,14 @@ class EventReceiver:
         self._answerer = threading.Thread(target=self._answer_loop, name="event-answerer",
                                           daemon=True)
         self._slots = threading.BoundedSemaphore(max_in_flight)
-        self._done: queue.Queue[tuple[gear.WorkerJob, TriggerEvent,
-                                      concurrent.futures.Future[None]] | None] = queue.Queue()
+        self._done: queue.Queue[list[Outcome] | None] = queue.Queue()
+        # Events taken, not yet on the loop: the loop is woken once per batch of them.
+        self._incoming: collections.deque[tuple[gear.WorkerJob, TriggerEvent]] = \
+            collections.deque()
+        self._woken = False
+        self._ready: asyncio.Event | None = None
+        self._consumer: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # delivery ids handed over, not answered yet
         self._flight_lock = threading.Lock()
         self._running = False
@@ -238,6 +249,8 @@ class EventReceiver:
             thread.join(10)
         self._done.put(None)
         self._answerer.join(10)
+        if self._consumer is not None:
+            self.loop.call_soon_threadsafe(self._consumer.cancel)
 
     def _run(self, worker: gearman.Worker) -> None:
         while self._running:
@@ -272,20 +285,71 @@ class EventReceiver:
             self._answer(job, {"status": "duplicate", "delivery": event.delivery})
             return
         self._slots.acquire()
-        try:
-            future = asyncio.run_coroutine_threadsafe(self.handler(event), self.loop)
-        except BaseException:
-            self._slots.release()
-            self._landed([event])
-            raise
-        future.add_done_callback(lambda f: self._done.put((job, event, f)))
+        with self._flight_lock:
+            self._incoming.append((job, event))
+            wake, self._woken = not self._woken, True
+        if wake:
+            try:
+                self.loop.call_soon_threadsafe(self._wake)
+            except BaseException:
+                with self._flight_lock:
+                    self._woken = False
+                    lost = list(self._incoming)
+                    self._incoming.clear()
+                for _ in lost:
+                    self._slots.release()
+                self._landed([e for _j, e in lost])
+                raise
+
+    # On the event loop ----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._ready is None:
+            self._ready = asyncio.Event()
+        if self._consumer is None or self._consumer.done():
+            self._consumer = self.loop.create_task(self._consume())
+        self._ready.set()
+
+    async def _consume(self) -> None:
+        """Start the handling of each batch that arrived, in order; answer it when done."""
+        assert self._ready is not None
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            with self._flight_lock:
+                batch = list(self._incoming)
+                self._incoming.clear()
+                self._woken = False
+            if not batch:
+                continue
+            tasks = [self.loop.create_task(self.handler(event)) for _job, event in batch]
+            finishing = self.loop.create_task(self._finish(batch, tasks))
+            self._batches.add(finishing)
+            finishing.add_done_callback(self._batches.discard)
+
+    async def _finish(self, batch: list[tuple[gear.WorkerJob, TriggerEvent]],
+                      tasks: list[asyncio.Task[None]]) -> None:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        settled: BaseException | None = None
+        if self.settle is not None:
+            try:
+                await self.settle()
+            except Exception as exc:  # noqa: BLE001 - unanswered jobs are resubmitted
+                settled = exc
+        outcomes: list[Outcome] = []
+        for (job, event), result in zip(batch, results, strict=True):
+            error = result if isinstance(result, BaseException) else settled
+            outcomes.append((job, event, error))
+        self._done.put(outcomes)
+
+    # In the answering thread ----------------------------------------------------------------
 
     def _answer_loop(self) -> None:
         while True:
             first = self._done.get()
             if first is None:
                 return
-            batch = [first]
+            batch = list(first)
             while len(batch) < ANSWER_BATCH:
                 try:
                     more = self._done.get_nowait()
@@ -294,15 +358,15 @@ class EventReceiver:
                 if more is None:
                     self._done.put(None)  # stop after this batch
                     break
-                batch.append(more)
+                batch.extend(more)
             try:
                 self._answer_batch(batch)
             except Exception:  # noqa: BLE001 - unanswered jobs are failed and resubmitted
                 log.exception("Error answering %d event job(s)", len(batch))
-                for job, _event, _future in batch:
+                for job, _event, _error in batch:
                     self._answer(job, None)
             finally:
-                self._landed([event for _job, event, _future in batch])
+                self._landed([event for _job, event, _error in batch])
                 for _ in batch:
                     self._slots.release()
 
@@ -310,12 +374,10 @@ class EventReceiver:
         with self._flight_lock:
             self._in_flight.difference_update(e.delivery for e in events)
 
-    def _answer_batch(self, batch: list[tuple[gear.WorkerJob, TriggerEvent,
-                                              concurrent.futures.Future[None]]]) -> None:
+    def _answer_batch(self, batch: list[Outcome]) -> None:
         done = []
-        for job, event, future in batch:
-            error = future.exception() if not future.cancelled() else None
-            if future.cancelled() or error is not None:
+        for job, event, error in batch:
+            if error is not None:
                 log.error("Event %s failed: %r", event.delivery, error)
                 self._answer(job, None)
             else:

@@ -114,7 +114,8 @@ class PipelineManager:
         item = QueueItem(change=change, pipeline=self.config.name, jobs=list(jobs),
                          event_id=event_id)
         self._queue_for(change, queue_name).items.append(item)
-        log.info("Enqueued %s %s in %s/%s", change.project, change.id, self.tenant, self.name)
+        log.info("Event %s: enqueued %s %s in %s/%s (buildset %s)", event_id or "-",
+                 change.project, change.id, self.tenant, self.name, item.buildset_uuid)
         return item
 
     def dequeue(self, item: QueueItem) -> None:
@@ -185,8 +186,8 @@ class PipelineManager:
                 other.base = item.base
             if result == SUCCESS:
                 other.needs = [c for c in other.needs if not _same(c, item.change)]
-        log.info("Reported %s %s in %s/%s: %s", item.change.project, item.change.id,
-                 self.tenant, self.name, result)
+        log.info("Event %s: reported %s %s in %s/%s: %s", item.event_id or "-",
+                 item.change.project, item.change.id, self.tenant, self.name, result)
 
     def _process_independent(self, queue: ChangeQueue) -> None:
         finished: set[int] = set()

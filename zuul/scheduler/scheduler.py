@@ -7,6 +7,7 @@ dequeued, a build ended, a reload), so pipeline state is only ever changed in on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
@@ -30,6 +31,7 @@ from zuul.scheduler.manager import PipelineManager
 from zuul.scheduler.model import (
     ABORTED,
     CANCELED,
+    SUCCESS,
     Build,
     Change,
     MergeState,
@@ -49,7 +51,7 @@ FINALS_AFTER_RESTART = prometheus_client.Counter(
     "Final reports sent by a scheduler that found them unsent in ZooKeeper at start (at "
     "least once: one may have been sent, in part, before the previous scheduler died)")
 # Processing passes start at most this often (seconds); wakes in between share the next pass.
-MIN_PASS_INTERVAL = 0.02
+MIN_PASS_INTERVAL = 0.05
 
 
 class Scheduler:
@@ -213,7 +215,8 @@ class Scheduler:
                 await self.launcher.abandon(build)
             except Exception:  # noqa: BLE001 - still record it
                 log.exception("Could not write the end of build %s", build.uuid)
-        await self._record(tenant, item, build)
+        with contextlib.suppress(Exception):  # the history writer logs a failed write
+            await self._record(tenant, item, build)
 
     async def reconfigure(self) -> None:
         """Reload the tenant config; on error keep the running layout and raise."""
@@ -233,6 +236,11 @@ class Scheduler:
     # Events -------------------------------------------------------------------------------
 
     async def handle_event(self, event: TriggerEvent, only_tenant: str | None = None) -> None:
+        """:meth:`match_event`, then wait until what it enqueued is in ZooKeeper."""
+        await self.match_event(event, only_tenant)
+        await self.wait_persisted()
+
+    async def match_event(self, event: TriggerEvent, only_tenant: str | None = None) -> None:
         """Match one trigger event against every tenant's pipelines and enqueue items."""
         self.trigger_events_pending += 1
         try:
@@ -257,7 +265,6 @@ class Scheduler:
                         await self._enqueue_with_needs(tenant, pname, change, event.delivery)
         finally:
             self.trigger_events_pending -= 1
-        await self.wait_persisted()
 
     async def wait_persisted(self) -> None:
         """Return once every change made so far is in ZooKeeper (at once without it)."""
@@ -387,6 +394,13 @@ class Scheduler:
         layout = self.tenants[manager.tenant]
         project = layout.projects.get(item.change.project)
         build.log_url = self.log_url(build.uuid)
+        if build.job.playbook is None and not build.job.nodeset:
+            # Zuul's noop: nothing to run, so it succeeds here and now (as Zuul's executor
+            # client does), and its item can be reported in this same pass.
+            build.start_time = build.end_time = time.time()
+            build.result = SUCCESS
+            self._record(manager.tenant, item, build)
+            return
         try:
             variables = self._job_variables(layout, build)
         except Exception as exc:  # noqa: BLE001 - a bad secret fails this build only
@@ -450,7 +464,7 @@ class Scheduler:
             build.result = CANCELED if task.cancelled() else "ERROR"
         if build.canceled:
             build.result = CANCELED
-        self._spawn(self._record(manager.tenant, item, build))
+        self._record(manager.tenant, item, build)
         self.wake()
 
     def cancel_build(self, build: Build) -> None:
@@ -491,7 +505,7 @@ class Scheduler:
             self.finals[item.uuid] = zkstate.PendingReport(manager.tenant, manager.name, item,
                                                            action)
         self._report_queue.put_nowait((manager.tenant, manager, item, action))
-        self._spawn(self._record_buildset(manager.tenant, item, action))
+        self._record_buildset(manager.tenant, item, action)
 
     def hold_for(self, tenant: str, item: QueueItem, build: Build) -> dict[str, Any] | None:
         """The autohold request matching a failed build, if any (counted as used)."""
@@ -615,7 +629,8 @@ class Scheduler:
 
     async def record_build(self, tenant: str, item: QueueItem, build: Build) -> None:
         """Store ``build`` (an ended build, or one try of it) in the build history."""
-        await self._record(tenant, item, build)
+        with contextlib.suppress(Exception):  # the history writer logs a failed write
+            await self._record(tenant, item, build)
 
     def _buildset_row(self, tenant: str, item: QueueItem, uuid: str) -> dict[str, Any]:
         change = item.change
@@ -626,22 +641,30 @@ class Scheduler:
                 "ref_url": change.url or None, "event_id": item.event_id,
                 "event_timestamp": item.enqueue_time, "queue_item_uuid": item.uuid}
 
-    async def _record_buildset(self, tenant: str, item: QueueItem, action: str) -> None:
+    def _record_buildset(self, tenant: str, item: QueueItem, action: str) -> None:
         """Buildsets in the history: stored on start, their result set when reported."""
         uuid = item.buildset_uuid
-        writes = [self.history_writer.submit(HistoryOp.START_BUILDSET,
-                                             self._buildset_row(tenant, item, uuid))]
+        context = f"event {item.event_id}"
+        self._start_buildset(tenant, item, context)
         if action in ("success", "failure"):
             result = item.overall_result()
             message = "Build succeeded." if result == "SUCCESS" else "Build failed."
-            writes.append(self.history_writer.submit(HistoryOp.END_BUILDSET, uuid, result,
-                                                     message))
-        try:
-            await asyncio.gather(*writes)
-        except Exception:  # noqa: BLE001 - the queue goes on without the history row
-            log.warning("Could not store buildset %s of event %s", uuid, item.event_id)
+            self.history_writer.submit(HistoryOp.END_BUILDSET, uuid, result, message,
+                                       context=context)
 
-    async def _record(self, tenant: str, item: QueueItem, build: Build) -> None:
+    def _start_buildset(self, tenant: str, item: QueueItem, context: str) -> None:
+        """Queue the row of ``item``'s current buildset, once per buildset."""
+        if item.__dict__.get("history_buildset") == item.buildset_uuid:
+            return
+        object.__setattr__(item, "history_buildset", item.buildset_uuid)  # not state
+        self.history_writer.submit(HistoryOp.START_BUILDSET,
+                                   self._buildset_row(tenant, item, item.buildset_uuid),
+                                   context=context)
+
+    def _record(self, tenant: str, item: QueueItem, build: Build) -> asyncio.Future[None]:
+        """Queue ``build``'s history row (and its buildset's, if not queued yet); the
+        future is done once it is committed. A failed write is logged by the writer with
+        the event it belongs to; the queue goes on without the row."""
         change = item.change
         record = {
             "uuid": build.uuid, "buildset_uuid": build.buildset_uuid, "tenant": tenant,
@@ -654,14 +677,14 @@ class Scheduler:
             "voting": build.job.voting, "log_url": build.log_url,
             "node_labels": build.job.nodeset, "error_detail": build.error,
             "held": build.held}
-        writes = [self.history_writer.submit(
-                      HistoryOp.START_BUILDSET,
-                      self._buildset_row(tenant, item, build.buildset_uuid)),
-                  self.history_writer.submit(HistoryOp.ADD_BUILD, record)]
-        try:
-            await asyncio.gather(*writes)
-        except Exception:  # noqa: BLE001 - the queue goes on without the history row
-            log.warning("Could not store build %s of event %s", build.uuid, item.event_id)
+        context = f"event {item.event_id} build {build.uuid}"
+        if build.buildset_uuid == item.buildset_uuid:
+            self._start_buildset(tenant, item, context)
+        else:  # a build of an earlier buildset of the item (reset since)
+            self.history_writer.submit(
+                HistoryOp.START_BUILDSET,
+                self._buildset_row(tenant, item, build.buildset_uuid), context=context)
+        return self.history_writer.submit(HistoryOp.ADD_BUILD, record, context=context)
 
     async def stop(self) -> None:
         """Cancel every build and report task; close reporter sessions."""

@@ -295,8 +295,9 @@ class SchedulerService:
         """Start taking trigger events from gearman (the active scheduler only)."""
         assert self.store is not None
         self.receiver = EventReceiver(self.conf["gearman"], list(self.conf["connections"]),
-                                      self.store, self.scheduler.handle_event,
-                                      asyncio.get_running_loop())
+                                      self.store, self.scheduler.match_event,
+                                      asyncio.get_running_loop(),
+                                      settle=self.scheduler.wait_persisted)
         self.receiver.start()
 
     def _background(self, coro: Any) -> None:
