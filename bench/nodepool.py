@@ -101,20 +101,22 @@ class OpCounter:
     def __init__(self, zookeeper: ZooKeeperServer) -> None:
         self.zookeeper = zookeeper
         self.launcher_pid: int | None = None
-        self.per_request: dict[str, tuple[float, float, float, float]] = {}
+        self.per_request: dict[str, tuple[float, ...]] = {}
 
-    def start(self) -> tuple[int, int, float, float]:
+    def start(self) -> tuple[float, ...]:
         return (*zk_counters(self.zookeeper), cpu_seconds(self.launcher_pid),
-                cpu_seconds(None))
+                cpu_seconds(None), cpu_seconds(self.zookeeper.pid))
 
-    def count(self, name: str, requests: int, before: tuple[int, int, float, float]) -> None:
+    def count(self, name: str, requests: int, before: tuple[float, ...]) -> None:
         received, zxid = zk_counters(self.zookeeper)
         writes = zxid - before[1]
         launcher_cpu = cpu_seconds(self.launcher_pid) - before[2]
         requester_cpu = cpu_seconds(None) - before[3]
+        zookeeper_cpu = cpu_seconds(self.zookeeper.pid) - before[4]
         self.per_request[name] = ((received - before[0] - writes) / requests,
                                   writes / requests, launcher_cpu * 1000 / requests,
-                                  requester_cpu * 1000 / requests)
+                                  requester_cpu * 1000 / requests,
+                                  zookeeper_cpu * 1000 / requests)
 
 
 async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[float, float]:
@@ -256,14 +258,16 @@ def main() -> None:
               f"{percentile(real, 50) / percentile(ours, 50):>9.1f}x")
     print()
     print(f"{'per node request':<40} {'zk reads':>8} {'zk writes':>9} "
-          f"{'launcher CPU ms':>15} {'requester CPU ms':>16}")
-    for name, (reads, writes, launcher_ms, requester_ms) in ops.per_request.items():
+          f"{'launcher CPU ms':>15} {'requester CPU ms':>16} {'zookeeper CPU ms':>16}")
+    for name, (reads, writes, launcher_ms, requester_ms, zookeeper_ms) \
+            in ops.per_request.items():
         print(f"{name:<40} {reads:>8.1f} {writes:>9.1f} {launcher_ms:>15.1f} "
-              f"{requester_ms:>16.1f}")
+              f"{requester_ms:>16.1f} {zookeeper_ms:>16.1f}")
     print("(ZooKeeper: server-wide srvr counts over the burst, launcher + requester; reads"
           " include lock checks, watches' re-reads and pings; a multi-op transaction is one"
-          " write. CPU: user + system time of the launcher process (ours, or Nodepool 11's)"
-          " and of this process (our requester) over the burst)")
+          " write. CPU: user + system time of the launcher process (ours, or Nodepool 11's),"
+          " of this process (our requester) and of the ZooKeeper server (Java) over the"
+          " burst)")
 
 
 if __name__ == "__main__":

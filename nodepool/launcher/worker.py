@@ -49,6 +49,7 @@ STOP_GRACE = 3.0  # seconds a stopping launcher lets its current round finish
 PARALLEL = 32  # requests (and cleanup chores) handled at once: each waits on ZooKeeper
 FAILED_RETRY = 30.0  # seconds before a failed node is checked again
 SETTLE_TIMEOUT = 0.5  # seconds a round waits for its caches' reads already sent
+GATHER = 0.005  # seconds the changes of a burst gather before a round
 
 
 class LauncherWorker:
@@ -116,7 +117,10 @@ class LauncherWorker:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self.interval)
+            if self._wake.wait(self.interval):
+                # Let the changes of a burst arriving meanwhile join this round: a round
+                # walks every request and node, so one per change is quadratic work.
+                self._stopping.wait(GATHER)
             self._wake.clear()
             now = time.monotonic()
             self._timer_round = now - self._last_timer_round >= self.interval
