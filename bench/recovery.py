@@ -6,8 +6,13 @@ Starts a TLS ZooKeeper, geard and zuul-scheduler (real processes on loopback) an
    section) and in ZooKeeper, EVENTS pull_request events each enqueuing one item whose
    ``noop`` job ends at once (no reporters): submitted all at once by ``FEEDERS`` gear
    clients in parallel (gear's submitJob waits for JOB_CREATED, so one client feeds one
-   event per geard round trip), timed until the last is answered; plus the scheduler's
-   CPU ms, ZooKeeper znode writes and transactions per event;
+   event per geard round trip), timed until the last is answered, after WARM_UP events
+   (ZooKeeper's JVM compiles its hot paths during the first thousands of requests; a
+   deployed one has long done so); plus ZooKeeper znode writes and transactions per event,
+   and the CPU ms per event of every process on the path: the scheduler, geard, ZooKeeper
+   and the feeding clients (this process). Their sum bounds events/s on this machine
+   (cores x 1000 / sum); the scheduler's own CPU bounds what one scheduler can take when it
+   has a core to itself, as when geard and ZooKeeper run on other hosts;
 2. the same end to end through Apache: EVENTS signed GitHub deliveries (distinct pull
    requests) POSTed with 32 in flight to Apache, balanced over two ``zuul-webhook`` workers,
    which submit them over gearman to the scheduler; accept/s (200s per second of the stream)
@@ -16,6 +21,8 @@ Starts a TLS ZooKeeper, geard and zuul-scheduler (real processes on loopback) an
    time from ``kill -9`` of the scheduler to every item back in its status, and the part of
    it after the new process first answered (the rest is process start: Python imports).
 
+ZooKeeper runs with a production deployment's log settings (``bench.nodepool.BenchZooKeeper``:
+the transaction log on its own device, tmpfs here, fsync on).
 The machine's load average is printed with the numbers: on a shared machine events/s
 follows the CPU the scheduler gets; CPU ms per event does not.
 
@@ -42,6 +49,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.nodepool import BenchZooKeeper  # noqa: E402
 from tests.harness.http import get  # noqa: E402
 from tests.harness.process import ProcessGroup, wait_for  # noqa: E402
 from tests.harness.servers import HTTPService, ZooKeeperServer  # noqa: E402
@@ -52,6 +60,7 @@ from tests.webhook.load import LoadGenerator  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 E2E_CONCURRENCY = 32
 FEEDERS = 8  # gear clients submitting events at once
+WARM_UP = 2000  # events sent (per scheduler) before measuring
 
 TENANT = {
     "tenants": [{
@@ -129,24 +138,48 @@ def _recorded(db: Path) -> set[str]:
         conn.close()
 
 
-def _end_to_end(stack: Stack, geard: Any, scheduler: HTTPService, db: Path, name: str,
-                first: int, events: int) -> tuple[float, float, float]:
+def _group_cpu(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group ``pgid`` (Apache's
+    children are in its group)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def _end_to_end(stack: Stack, geard: Any, zk: ZooKeeperServer | None, scheduler: HTTPService,
+                db: Path, name: str, first: int, events: int) -> tuple[float, float,
+                                                                        dict[str, float]]:
     """POST ``events`` deliveries through Apache and two workers; (accept/s, e2e/s,
-    scheduler CPU ms per event)."""
+    CPU ms per event of each process on the path)."""
     workers = [start_worker(stack, geard, f"webhook-{name}-{i}") for i in (1, 2)]
     apache = stack.apache(zuul={"scheduler": [f"127.0.0.1:{scheduler.port}"],
                                 "webhook": [f"127.0.0.1:{w.port}" for w in workers]})
     url = f"{apache.url}/zuul/webhook/github"
     payloads = [("pull_request", _pr_body("org/fast", first + i)) for i in range(events)]
-    warm = LoadGenerator(url, E2E_CONCURRENCY, payloads=payloads[:50])
-    warm_ids = [uuid.uuid4().hex for _ in range(50)]
+    warm = LoadGenerator(url, E2E_CONCURRENCY, payloads=payloads[:200])
+    warm_ids = [uuid.uuid4().hex for _ in range(200)]
     asyncio.run(warm.run(warm_ids))
     wait_for(lambda: set(warm_ids) <= _recorded(db), 60, what="warm-up recorded")
     load = LoadGenerator(url, E2E_CONCURRENCY,
-                         payloads=[("pull_request", _pr_body("org/fast", first + 100 + i))
+                         payloads=[("pull_request", _pr_body("org/fast", first + 1000 + i))
                                    for i in range(events)])
     ids = [uuid.uuid4().hex for _ in range(events)]
-    cpu = _cpu_seconds(scheduler.pid)
+    groups = {"apache": apache.pid, "workers": None, "geard": geard.pid,
+              "scheduler": scheduler.pid, "zk": zk.pid if zk is not None else None}
+
+    def cpu_now() -> dict[str, float]:
+        now = {k: _group_cpu(pid) for k, pid in groups.items() if pid is not None}
+        now["workers"] = sum(_cpu_seconds(w.pid) for w in workers)
+        now["client"] = time.process_time()
+        return now
+
+    cpu = cpu_now()
     began_wall, began = time.time(), time.perf_counter()
     outcomes = asyncio.run(load.run(ids))
     stream = time.perf_counter() - began
@@ -155,10 +188,11 @@ def _end_to_end(stack: Stack, geard: Any, scheduler: HTTPService, db: Path, name
     wait_for(lambda: accepted <= _recorded(db), 300, interval=0.05,
              what="every delivery recorded by the scheduler")
     e2e = time.time() - began_wall
-    cpu = _cpu_seconds(scheduler.pid) - cpu
+    after = cpu_now()
+    ms = {k: (after[k] - cpu[k]) * 1000 / events for k in after}
     for process in (apache, *workers):
         process.stop()
-    return events / stream, events / e2e, cpu * 1000 / events
+    return events / stream, events / e2e, ms
 
 
 def _metric(url: str, name: str) -> float:
@@ -194,9 +228,11 @@ def main() -> None:
     events = min(int(sys.argv[1]) if len(sys.argv) > 1 else 2000, 20000)
     base = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
     base.chmod(0o755)
+    txn_log = Path(tempfile.mkdtemp(prefix="bench-recovery-txnlog-",
+                                    dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     procs = ProcessGroup()
     try:
-        zk = procs.add(ZooKeeperServer(base / "zk"))
+        zk = procs.add(BenchZooKeeper(base / "zk", txn_log))
         zk.start()
         stack = Stack(base, procs, zk, "")
         geard = stack.gearman(nodelay=True)
@@ -208,35 +244,55 @@ def main() -> None:
 
         load = os.getloadavg()[0]
         print(f"events/s over gearman ({events} pull_request events, each one item, "
-              f"noop job, submitted at once by {FEEDERS} clients)")
-        print(f"{'state':<12} {'events/s':>9} {'sched CPU ms/event':>19} "
-              f"{'znode writes/event':>19} {'transactions/event':>19}")
+              f"noop job, submitted at once by {FEEDERS} clients, after {WARM_UP})")
+        print(f"{'state':<12} {'events/s':>9} {'znode writes':>13} {'transactions':>13}"
+              f"   CPU ms/event: {'scheduler':>9} {'geard':>6} {'ZooKeeper':>9} "
+              f"{'feeders':>8} {'sum':>6}   {'bound: machine':>14} {'scheduler':>9}")
         for mode, server in (("in memory", None), ("ZooKeeper", zk)):
             scheduler = _scheduler(stack, server, mode.split()[-1].lower(), geard, tenants)
-            _send(clients, "org/fast", 1, 50)  # warm up
+            _send(clients, "org/fast", 1, WARM_UP)
             writes = _metric(scheduler.url, "zuul_state_znode_writes_total")
             txns = _metric(scheduler.url, "zuul_state_transactions_total")
-            cpu = _cpu_seconds(scheduler.pid)
-            seconds = _send(clients, "org/fast", 1000, events)
-            cpu = _cpu_seconds(scheduler.pid) - cpu
+            pids = {"scheduler": scheduler.pid, "geard": geard.pid, "zk": zk.pid}
+            cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+            feeders = time.process_time()
+            seconds = _send(clients, "org/fast", WARM_UP + 1, events)
+            ms = {name: (_cpu_seconds(pid) - cpu[name]) * 1000 / events
+                  for name, pid in pids.items()}
+            ms["feeders"] = (time.process_time() - feeders) * 1000 / events
             writes = _metric(scheduler.url, "zuul_state_znode_writes_total") - writes
             txns = _metric(scheduler.url, "zuul_state_transactions_total") - txns
-            print(f"{mode:<12} {events / seconds:>9.0f} {cpu * 1000 / events:>19.2f} "
-                  f"{writes / events:>19.2f} {txns / events:>19.3f}")
+            total = sum(ms.values())
+            print(f"{mode:<12} {events / seconds:>9.0f} {writes / events:>13.2f} "
+                  f"{txns / events:>13.3f}   {'':>13} {ms['scheduler']:>9.2f} "
+                  f"{ms['geard']:>6.2f} {ms['zk']:>9.2f} {ms['feeders']:>8.2f} "
+                  f"{total:>6.2f}   {(os.cpu_count() or 1) * 1000 / total:>14.0f} "
+                  f"{1000 / ms['scheduler']:>9.0f}")
             scheduler.stop()
+        print("(znode writes and transactions per event; bound: events/s if the sum of the "
+              "CPU per event were all the machine's cores did, and if the scheduler had "
+              "one core to itself)")
 
         print()
         print(f"end to end through Apache ({events} signed pull_request deliveries, "
               f"{E2E_CONCURRENCY} in flight, 2 webhook workers -> gearman -> scheduler)")
-        print(f"{'state':<12} {'accept/s':>9} {'e2e/s':>9} {'sched CPU ms/event':>19}")
+        print(f"{'state':<12} {'accept/s':>9} {'e2e/s':>9}   CPU ms/event: {'Apache':>6} "
+              f"{'workers':>7} {'geard':>6} {'scheduler':>9} {'ZooKeeper':>9} {'client':>6} "
+              f"{'sum':>6}   {'bound: machine':>14}")
         for mode, server in (("in memory", None), ("ZooKeeper", zk)):
             name = "e2e-" + mode.split()[-1].lower()
             scheduler = _scheduler(stack, server, name, geard, tenants)
             db = stack.workdir / f"state-{name}" / "deliveries.db"
-            accept, e2e, cpu_ms = _end_to_end(stack, geard, scheduler, db, name, 200000,
-                                              events)
-            print(f"{mode:<12} {accept:>9.0f} {e2e:>9.0f} {cpu_ms:>19.2f}")
+            accept, e2e, ms = _end_to_end(stack, geard, server, scheduler, db, name, 200000,
+                                          events)
+            total = sum(ms.values())
+            print(f"{mode:<12} {accept:>9.0f} {e2e:>9.0f}   {'':>13} {ms['apache']:>6.2f} "
+                  f"{ms['workers']:>7.2f} {ms['geard']:>6.2f} {ms['scheduler']:>9.2f} "
+                  f"{ms.get('zk', 0.0):>9.2f} {ms['client']:>6.2f} {total:>6.2f}   "
+                  f"{(os.cpu_count() or 1) * 1000 / total:>14.0f}")
             scheduler.stop()
+        print("(client: the load generator, this process; bound: events/s if the sum of "
+              "the CPU per event were all the machine's cores did)")
         print()
         print("kill -9 of the scheduler -> every queued item back in its status")
         print(f"{'items':>6} {'total s':>8} {'after answering s':>18}")
@@ -261,6 +317,7 @@ def main() -> None:
     finally:
         procs.stop_all()
         shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(txn_log, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ class PipelinedLock(Lock):
         if self._read is None:
             return None
         result, self._read = self._read, None
-        return tuple(result.get())  # type: ignore[return-value]
+        return tuple(result.get())
 
     def _inner_acquire(self, blocking: bool, timeout: float | None,
                        ephemeral: bool = True) -> bool:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import io
 import logging
 import logging.handlers
 import queue
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -61,22 +63,54 @@ def service_argparser(prog: str, description: str, default_config: str) -> argpa
     return parser
 
 
+LOG_POLL = 0.05  # seconds between the log writer's looks at its queue
+
+
+class BatchingQueueListener(logging.handlers.QueueListener):
+    """A :class:`~logging.handlers.QueueListener` that looks at its queue every
+    ``LOG_POLL`` seconds and writes what it found with one flush, instead of being woken by
+    every record: a woken listener takes the GIL from the event loop once per log line."""
+
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord],
+                 *handlers: logging.Handler) -> None:
+        super().__init__(records, *handlers)
+        self.records = records
+
+    def dequeue(self, block: bool) -> logging.LogRecord:
+        while True:
+            try:
+                return self.records.get_nowait()
+            except queue.Empty:
+                if not block:
+                    raise
+            for handler in self.handlers:
+                handler.flush()
+            time.sleep(LOG_POLL)
+
+
 def setup_logging(level: str) -> None:
     """Log to stderr with timestamps; quiet the chattiest libraries.
 
-    Records are written by a thread of their own (``QueueHandler``/``QueueListener``): a
-    write to stderr gives up the GIL, and the event loop would then wait behind every other
-    thread to get it back, once per log line.
+    Records are written by a thread of their own (:class:`BatchingQueueListener`): a write
+    to stderr gives up the GIL, and the event loop would then wait behind every other
+    thread to get it back, once per log line. The records of up to ``LOG_POLL`` seconds are
+    written together (what is queued at exit is written too).
     """
     # The format below names no thread, process or source line: skip collecting them for
     # every record (the logging HOWTO's "Optimization" settings; findCaller walks frames).
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None  # documented there
-    handler = logging.StreamHandler(sys.stderr)
+    # stderr, buffered here (Python's own is line-buffered: one write per line).
+    stream = io.TextIOWrapper(open(sys.stderr.fileno(), "wb", closefd=False),  # noqa: SIM115
+                              encoding="utf-8", errors="backslashreplace")
+    handler = logging.StreamHandler(stream)
+    handler.terminator = "\n"
+    handler.flush = stream.flush  # type: ignore[method-assign]  # by the listener, per batch
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, handler)
+    listener = BatchingQueueListener(records, handler)
     listener.start()
+    atexit.register(stream.flush)  # runs last (atexit is last in, first out)
     atexit.register(listener.stop)  # writes what is queued before the process exits
     queued = logging.handlers.QueueHandler(records)
     queued.setFormatter(logging.Formatter("%(message)s"))  # the listener's adds the rest
