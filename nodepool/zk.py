@@ -709,6 +709,47 @@ class NodepoolStore:
             node.version = stat.version
         return True
 
+    def get_nodes(self, node_ids: list[str]) -> list[NodeRecord | None]:
+        """The nodes ``node_ids`` (None for one gone), read in one pipelined round trip."""
+        pending = [self.client.get_async(f"{NODES}/{node_id}") for node_id in node_ids]
+        found: list[NodeRecord | None] = []
+        for node_id, result in zip(node_ids, pending, strict=True):
+            try:
+                raw, stat = result.get()
+            except NoNodeError:
+                found.append(None)
+                continue
+            found.append(NodeRecord.from_json(node_id, raw, stat.version) if raw else None)
+        return found
+
+    def accept_unlocked(self, request: RequestRecord, nodes: list[NodeRecord],
+                        identifier: str) -> list[PipelinedLock] | None:
+        """Zuul's side in one transaction: lock each of ``nodes`` (read at ``node.version``),
+        write it, and delete the request with its lock dir. Each node's lock dir is deleted
+        and created again (which fails while anyone holds or waits for its lock) and our
+        contender created in it, so we hold the lock as kazoo's recipe reckons it, with the
+        node written at the version it was read. Returns the held locks; None when that
+        cannot be (a lock held, a node changed, no lock dir): then nothing was written."""
+        transaction = self.client.transaction()
+        locks = []
+        for node in nodes:
+            lock = self.node_lock(node.id, identifier, assured=True)
+            transaction.delete(lock.path)
+            transaction.create(lock.path, b"")
+            lock.acquired_by(transaction)
+            node.state_time = time.time()
+            transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
+            locks.append(lock)
+        transaction.delete(f"{REQUESTS}/{request.id}")
+        transaction.delete(f"{REQUEST_LOCKS}/{request.id}")
+        results = transaction.commit()
+        if any(isinstance(r, Exception) for r in results):
+            return None
+        for index, (node, lock) in enumerate(zip(nodes, locks, strict=True)):
+            lock.acquired(results[4 * index + 2])
+            node.version = results[4 * index + 3].version
+        return locks
+
     def ensure_request_locks(self, request_ids: list[str]) -> None:
         """Create the lock dirs of ``request_ids`` (pipelined: one round trip for all), so
         locking them spares kazoo's exists/create (see :meth:`request_lock`)."""

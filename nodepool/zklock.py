@@ -12,6 +12,8 @@ release and cleanup are kazoo's own code.
 :meth:`PipelinedLock.released_by` lets a caller delete its contender inside a multi-op
 transaction it commits anyway (one write and one round trip fewer than a release after it).
 :attr:`PipelinedLock.read_after` adds a read of the guarded record to that first round trip.
+:meth:`PipelinedLock.acquired_by` takes the lock inside a caller's transaction that proves
+its lock dir empty.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ class PipelinedLock(Lock):
     """A kazoo ``Lock`` whose first acquire attempt costs one round trip."""
 
     create_tried: bool  # kazoo's (set in its __init__): whether the contender was created
+    is_acquired: bool  # kazoo's: whether we hold the lock
     read_after: str | None = None  # a znode to read in the first round trip (see read)
     _read: Any = None
 
@@ -60,6 +63,21 @@ class PipelinedLock(Lock):
             return False
         # Queued behind a holder: kazoo's own loop finds our node and waits for it.
         return bool(super()._inner_acquire(blocking, timeout, ephemeral))
+
+    def acquired_by(self, transaction: Any) -> None:
+        """Add the creation of our contender to ``transaction``, which must also prove the
+        lock dir empty (delete it and create it again just before: that fails while any
+        contender is in it), so the contender is the only one and holds the lock as kazoo's
+        recipe reckons it. Call :meth:`acquired` with its result once committed."""
+        self.create_tried = True
+        transaction.create(self.create_path, self.data, ephemeral=True, sequence=True)
+
+    def acquired(self, path: str) -> None:
+        """The transaction of :meth:`acquired_by` was committed; ``path`` is the contender
+        it created: the lock is held (released as any other, by ``release()`` or
+        :meth:`released_by`)."""
+        self.node = path[len(self.path) + 1:]
+        self.is_acquired = True
 
     @property
     def contender(self) -> str | None:

@@ -302,8 +302,52 @@ class NodeRequester:
         read()
 
     def _accept(self, request: RequestRecord, taken: list[str]) -> list[Node]:
-        """Lock every node of a fulfilled request, mark them in-use and delete the request
-        (one transaction when it can be: the usual case)."""
+        """Lock every node of a fulfilled request, mark them in-use and delete the request:
+        one pipelined read and one transaction when nobody holds or waits for the nodes'
+        locks (the usual case), else node by node under kazoo's lock recipe."""
+        records = self._accept_unlocked(request, taken)
+        if records is None:
+            records = self._accept_locked(request, taken)
+        return [Node(id=record.id,
+                     label=request.node_types[index] if index < len(request.node_types)
+                     else record.label,
+                     host=record.interface_ip or record.hostname,
+                     connection_type=record.connection_type,
+                     connection_port=record.connection_port, username=record.username)
+                for index, record in enumerate(records)]
+
+    @staticmethod
+    def _in_use(record: NodeRecord, request: RequestRecord) -> None:
+        record.state = NodeState.IN_USE
+        # Which build has the node (Nodepool keeps user_data for the requestor): the
+        # dashboard links node <-> build by it.
+        record.user_data = {**(record.user_data if isinstance(record.user_data, dict)
+                               else {}), "build_uuid": request.build_uuid}
+
+    def _accept_unlocked(self, request: RequestRecord,
+                         taken: list[str]) -> list[NodeRecord] | None:
+        """The nodes read in one round trip, then locked, written ``in-use`` and the request
+        deleted in one transaction (``NodepoolStore.accept_unlocked``); None (nothing
+        written) when a node is not as the request says or that transaction cannot be."""
+        records = self.store.get_nodes(request.nodes)
+        ready: list[NodeRecord] = []
+        for record in records:
+            if record is None or record.allocated_to != request.id \
+                    or record.state != NodeState.READY:
+                return None  # the step-by-step path tells what is wrong
+            self._in_use(record, request)
+            ready.append(record)
+        locks = self.store.accept_unlocked(request, ready, self.requestor)
+        if locks is None:
+            return None
+        for record, lock in zip(ready, locks, strict=True):
+            self._locks[(request.id, record.id)] = (lock, record)
+            taken.append(record.id)
+        return ready
+
+    def _accept_locked(self, request: RequestRecord, taken: list[str]) -> list[NodeRecord]:
+        """Node by node: lock it (kazoo's recipe), check it and mark it ``in-use``, then
+        one transaction writes them and deletes the request (or one write each)."""
         records: list[NodeRecord] = []
         for node_id in request.nodes:
             try:
@@ -320,11 +364,7 @@ class NodeRequester:
                         f"{record.state}, allocated to {record.allocated_to}"
                     raise NodeRequestFailed(
                         f"node {node_id} is no longer allocated to {request.id} ({now})")
-                record.state = NodeState.IN_USE
-                # Which build has the node (Nodepool keeps user_data for the requestor): the
-                # dashboard links node <-> build by it.
-                record.user_data = {**(record.user_data if isinstance(record.user_data, dict)
-                                       else {}), "build_uuid": request.build_uuid}
+                self._in_use(record, request)
             except BaseException:
                 lock.release()
                 raise
@@ -341,13 +381,7 @@ class NodeRequester:
         for record in records:
             self._locks[(request.id, record.id)] = (self._locks[(request.id, record.id)][0],
                                                     record)
-        return [Node(id=record.id,
-                     label=request.node_types[index] if index < len(request.node_types)
-                     else record.label,
-                     host=record.interface_ip or record.hostname,
-                     connection_type=record.connection_type,
-                     connection_port=record.connection_port, username=record.username)
-                for index, record in enumerate(records)]
+        return records
 
     def _relock(self) -> None:
         """After an expired session: lock again the nodes our builds still hold (their
