@@ -6,7 +6,10 @@ locked, in-use) for SEQUENTIAL requests one after another and CONCURRENT request
 each node is released after. A bare ZooKeeper create+get+delete round trip is measured in the
 same run as the floor the ratios refer to. Then (if ``.venv-ext/nodepool`` exists, made by
 ./run-tests) the same burst against a real Nodepool 11 launcher (static driver, one host with
-CONCURRENT slots) and against ours with the same static pool, side by side.
+CONCURRENT slots) and against ours with the same static pool, side by side. Each measured
+concurrent burst follows a few unmeasured ones (a freshly started ZooKeeper JVM spends much of
+its first bursts' CPU in its JIT compiler, which a long-running server has long done; the
+table shows the JIT's share) and starts once every node of the last one was recycled.
 Usage: python bench/nodepool.py [--local-only] [SEQUENTIAL [CONCURRENT]]   (defaults 200 and 50;
 --local-only skips the side by side with Nodepool 11)
 """
@@ -27,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nodepool.zk import NodepoolStore  # noqa: E402
+from nodepool.zk import NodepoolStore, NodeState  # noqa: E402
 from tests.harness.process import ProcessGroup  # noqa: E402
 from tests.harness.servers import ZooKeeperServer  # noqa: E402
 from tests.harness.stack import Stack  # noqa: E402
@@ -93,6 +96,22 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def jit_seconds(pid: int) -> float:
+    """CPU time of a JVM's JIT compiler threads (HotSpot names them ``C1/C2 CompilerThread``)
+    so far: a freshly started ZooKeeper spends much of a first burst's CPU compiling, which a
+    long-running server has done long before."""
+    ticks = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if not (task / "comm").read_text().startswith(("C1 Compiler", "C2 Compiler")):
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class OpCounter:
     """Per node request over a burst: ZooKeeper reads and writes (server-wide counts:
     launcher and requester; reads include lock checks and pings), and the CPU time the
@@ -105,7 +124,8 @@ class OpCounter:
 
     def start(self) -> tuple[float, ...]:
         return (*zk_counters(self.zookeeper), cpu_seconds(self.launcher_pid),
-                cpu_seconds(None), cpu_seconds(self.zookeeper.pid))
+                cpu_seconds(None), cpu_seconds(self.zookeeper.pid),
+                jit_seconds(self.zookeeper.pid))
 
     def count(self, name: str, requests: int, before: tuple[float, ...]) -> None:
         received, zxid = zk_counters(self.zookeeper)
@@ -113,10 +133,11 @@ class OpCounter:
         launcher_cpu = cpu_seconds(self.launcher_pid) - before[2]
         requester_cpu = cpu_seconds(None) - before[3]
         zookeeper_cpu = cpu_seconds(self.zookeeper.pid) - before[4]
+        jit_cpu = jit_seconds(self.zookeeper.pid) - before[5]
         self.per_request[name] = ((received - before[0] - writes) / requests,
                                   writes / requests, launcher_cpu * 1000 / requests,
                                   requester_cpu * 1000 / requests,
-                                  zookeeper_cpu * 1000 / requests)
+                                  zookeeper_cpu * 1000 / requests, jit_cpu * 1000 / requests)
 
 
 async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[float, float]:
@@ -126,6 +147,31 @@ async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[f
     elapsed = time.perf_counter() - began
     await requester.release(nodeset)
     return nodeset.fulfilled_seconds, elapsed
+
+
+WARMUP_BURSTS = 3  # unmeasured bursts before a measured one (JIT of ZooKeeper's JVM)
+
+
+async def drained(requester: NodeRequester, timeout: float = 60.0) -> None:
+    """Wait until the launcher has recycled every node given out (local nodes deleted,
+    static ones ready and free again), so a burst starts with the pool's full capacity."""
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = await asyncio.to_thread(requester.store.nodes)
+        if all(n.state == NodeState.READY and not n.allocated_to for n in nodes):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nodes not recycled after {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+async def warm_burst(requester: NodeRequester, concurrent: int, label: str = "bench") -> None:
+    """Unmeasured bursts, then wait for the nodes to be recycled: ZooKeeper's JVM has
+    compiled its hot paths (as a long-running server's has), and the measured burst finds
+    the pool's full capacity."""
+    for _ in range(WARMUP_BURSTS):
+        await asyncio.gather(*(one(requester, -2 - i, label) for i in range(concurrent)))
+    await drained(requester)
 
 
 async def measure(zk_conf: dict, sequential: int, concurrent: int,
@@ -144,6 +190,7 @@ async def measure(zk_conf: dict, sequential: int, concurrent: int,
         before = ops.start()
         seq = [await one(requester, i) for i in range(sequential)]
         ops.count(f"{sequential} sequential (local)", sequential, before)
+        await warm_burst(requester, concurrent)
         before = ops.start()
         conc = await asyncio.gather(*(one(requester, i) for i in range(concurrent)))
         ops.count(f"{concurrent} concurrent (local)", concurrent, before)
@@ -163,6 +210,7 @@ async def burst(zk_conf: dict, concurrent: int, label: str, ops: OpCounter,
     await requester.start()
     try:
         await one(requester, -1, label)  # warm up
+        await warm_burst(requester, concurrent, label)
         before = ops.start()
         done = await asyncio.gather(*(one(requester, i, label) for i in range(concurrent)))
         ops.count(name, concurrent, before)
@@ -258,16 +306,18 @@ def main() -> None:
               f"{percentile(real, 50) / percentile(ours, 50):>9.1f}x")
     print()
     print(f"{'per node request':<40} {'zk reads':>8} {'zk writes':>9} "
-          f"{'launcher CPU ms':>15} {'requester CPU ms':>16} {'zookeeper CPU ms':>16}")
-    for name, (reads, writes, launcher_ms, requester_ms, zookeeper_ms) \
+          f"{'launcher CPU ms':>15} {'requester CPU ms':>16} {'zookeeper CPU ms':>16} "
+          f"{'of it JIT':>9}")
+    for name, (reads, writes, launcher_ms, requester_ms, zookeeper_ms, jit_ms) \
             in ops.per_request.items():
         print(f"{name:<40} {reads:>8.1f} {writes:>9.1f} {launcher_ms:>15.1f} "
-              f"{requester_ms:>16.1f} {zookeeper_ms:>16.1f}")
+              f"{requester_ms:>16.1f} {zookeeper_ms:>16.1f} {jit_ms:>9.1f}")
     print("(ZooKeeper: server-wide srvr counts over the burst, launcher + requester; reads"
           " include lock checks, watches' re-reads and pings; a multi-op transaction is one"
           " write. CPU: user + system time of the launcher process (ours, or Nodepool 11's),"
-          " of this process (our requester) and of the ZooKeeper server (Java) over the"
-          " burst)")
+          " of this process (our requester) and of the ZooKeeper server (Java; of it, its JIT"
+          " compiler threads) over the burst. Each concurrent burst follows"
+          f" {WARMUP_BURSTS} unmeasured ones and starts with every node recycled)")
 
 
 if __name__ == "__main__":
