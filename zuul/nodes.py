@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kazoo.exceptions import ConnectionLoss, KazooException, LockTimeout, NoNodeError
-from kazoo.protocol.states import KazooState
+from kazoo.protocol.states import EventType, KazooState
 from kazoo.recipe.lock import Lock
 
 from nodepool.zk import (
@@ -270,9 +270,13 @@ class NodeRequester:
             except RuntimeError:  # loop closed while stopping
                 pass
 
-        def read(_event: Any = None) -> None:
+        def read(event: Any = None) -> None:
             if done.done():
                 return
+            if event is not None and event.type == EventType.DELETED:
+                settle(NodeRequestFailed(
+                    f"node request {request_id} disappeared (ZooKeeper session lost?)"))
+                return  # (usually ours, accepted: then ``done`` is settled already)
             try:
                 self.client.get_async(path, watch=read).rawlink(on_data)
             except KazooException as exc:

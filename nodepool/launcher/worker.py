@@ -81,6 +81,9 @@ class LauncherWorker:
         self._busy_lock = threading.Lock()
         self._busy_requests: dict[str, list[str]] = {}
         self._busy_nodes: set[str] = set()
+        # Nodes we deleted that the view may still show (its deletion not seen yet): left
+        # alone, not deleted again; forgotten once the view no longer has them.
+        self._deleted: set[str] = set()
 
     def start(self) -> None:
         """Start the worker thread (the kazoo client may still be connecting)."""
@@ -287,9 +290,12 @@ class LauncherWorker:
         in_use: list[tuple[NodeRecord, Provider]] = []
         chores: list[tuple[NodeRecord, Provider,
                            Callable[[NodeRecord, Provider, Lock], None]]] = []
+        with self._busy_lock:
+            self._deleted &= {node.id for node in nodes}
+            deleted = set(self._deleted)
         for node in nodes:
             provider = self._ours(node)
-            if provider is None:
+            if provider is None or node.id in deleted:
                 continue
             if node.state == NodeState.DELETING or (
                     node.state == NodeState.USED and provider.deletes_used):
@@ -300,7 +306,10 @@ class LauncherWorker:
                 chores.append((node, provider, self._recycle))
             elif node.state == NodeState.IN_USE and self._timer_round:
                 in_use.append((node, provider))
-            elif node.state == NodeState.READY and node.allocated_to:
+            elif node.state == NodeState.READY and node.allocated_to and self._timer_round:
+                # On the slower checks' turn only: the view often shows a request's deletion
+                # before its nodes' change to in-use (both written by one transaction of the
+                # requestor, read back by two watches), which is not a vanished request.
                 if request_ids is None:
                     request_ids = self._request_ids()
                 if node.allocated_to not in request_ids:
@@ -350,6 +359,9 @@ class LauncherWorker:
         of lock, delete and release), else under its lock as any other chore."""
         try:
             if self.store.delete_unlocked(node.id, node.version):
+                with self._busy_lock:
+                    self._deleted.add(node.id)
+                provider.deleted(node.id)
                 log.info("Deleted %s node %s (%s)", node.state, node.id, provider.name)
                 return
         except RecordGone as exc:

@@ -60,6 +60,9 @@ class Provider:
                  created: bool) -> None:
         """Release the reservation of :meth:`new_node`; a created node joins ``nodes``."""
 
+    def deleted(self, node_id: str) -> None:
+        """A node of this provider was deleted (it no longer holds a slot)."""
+
     def room(self, pool: dict[str, Any], nodes: list[NodeRecord]) -> int:
         """How many more nodes ``pool`` could launch now (0 for drivers that cannot)."""
         return 0

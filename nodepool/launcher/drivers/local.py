@@ -118,6 +118,13 @@ class LocalProvider(Provider):
                 self._created[node.id] = (pool["name"], time.monotonic())
                 nodes.append(node)
 
+    def deleted(self, node_id: str) -> None:
+        """A node created and deleted before any round's view showed it holds no slot
+        (else it would count as recently created for ``RECENT`` seconds)."""
+        with self._capacity:
+            self._created.pop(node_id, None)
+
     def recycle(self, store: NodepoolStore, node: NodeRecord, lock: Lock | None = None) -> None:
         """A local node is deleted after use; the slot is free for the next launch."""
         store.delete_node(node.id, node.version, lock)
+        self.deleted(node.id)
