@@ -10,6 +10,7 @@ survives a crash of the process, and readers do not wait for the writer.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import threading
 import time
@@ -166,13 +167,24 @@ def _same_keys(rows: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
-def _dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
-    """An INSERT with ON CONFLICT support (SQLite, PostgreSQL); None for other databases."""
-    if conn.dialect.name == "sqlite":
-        return sqlite_insert(table)
-    if conn.dialect.name == "postgresql":
-        return postgresql_insert(table)
-    return None
+@functools.lru_cache(maxsize=64)
+def _conflict_statement(dialect: str, table: sa.Table, columns: tuple[str, ...],
+                        update: bool) -> Any:
+    """The INSERT ... ON CONFLICT (uuid) DO NOTHING / DO UPDATE of ``columns`` for
+    ``dialect`` (None where there is none), built once: building it is much of the cost of
+    a small batch."""
+    statement: Any
+    if dialect == "sqlite":
+        statement = sqlite_insert(table)
+    elif dialect == "postgresql":
+        statement = postgresql_insert(table)
+    else:
+        return None
+    if not update:
+        return statement.on_conflict_do_nothing(index_elements=["uuid"])
+    return statement.on_conflict_do_update(
+        index_elements=["uuid"],
+        set_={k: statement.excluded[k] for k in columns if k != "uuid"})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -358,9 +370,9 @@ class BuildHistory:
     @staticmethod
     def _insert_new(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Insert the rows whose ``uuid`` is not stored yet."""
-        insert = _dialect_insert(conn, table)
-        if insert is not None:
-            conn.execute(insert.on_conflict_do_nothing(index_elements=["uuid"]), rows)
+        statement = _conflict_statement(conn.dialect.name, table, tuple(rows[0]), False)
+        if statement is not None:
+            conn.execute(statement, rows)
             return
         for row in rows:
             if conn.execute(sa.select(table.c.id).where(
@@ -370,11 +382,9 @@ class BuildHistory:
     @staticmethod
     def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Insert the rows, replacing the stored ones of the same ``uuid``."""
-        insert = _dialect_insert(conn, table)
-        if insert is not None:
-            conn.execute(insert.on_conflict_do_update(
-                index_elements=["uuid"],
-                set_={k: insert.excluded[k] for k in rows[0] if k != "uuid"}), rows)
+        statement = _conflict_statement(conn.dialect.name, table, tuple(rows[0]), True)
+        if statement is not None:
+            conn.execute(statement, rows)
             return
         for row in rows:
             found = conn.execute(sa.select(table.c.id).where(

@@ -8,7 +8,7 @@ naming it; so is a needed pull request that does not exist or is not in the tena
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from zuul.scheduler.model import Change
@@ -36,7 +36,8 @@ def _label(key: tuple[str, int]) -> str:
     return f"{key[0]}#{key[1]}"
 
 
-async def resolve(change: Change, fetch: PullFetcher, projects: set[str]) -> list[Change]:
+async def resolve(change: Change, fetch: PullFetcher,
+                  projects: Collection[str]) -> list[Change]:
     """The open changes ``change`` needs, transitively, each after the ones it needs."""
     if change.number is None:
         return []

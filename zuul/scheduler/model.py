@@ -260,12 +260,15 @@ class Build:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        old = self.__dict__.get(name, _UNSET)
-        object.__setattr__(self, name, value)
+        # Plain attributes (no descriptors): the instance dict, directly (this runs for
+        # every field of every new build).
+        fields = self.__dict__
+        old = fields.get(name, _UNSET)
+        fields[name] = value
         if name != "task" and _changed(old, value):
-            owner = self.__dict__.get("owner")
+            owner = fields.get("owner")
             if owner is not None:
-                mark_dirty(owner)
+                owner.__dict__["state_dirty"] = True
 
     @property
     def running(self) -> bool:
@@ -309,10 +312,11 @@ class QueueItem:
         """Every field change marks the item dirty (``state_dirty``; not a field)."""
         if name == "builds" and not isinstance(value, BuildMap):
             value = BuildMap(self, value)
-        old = self.__dict__.get(name, _UNSET)
-        object.__setattr__(self, name, value)
+        fields = self.__dict__  # plain attributes: the instance dict, directly (hot path)
+        old = fields.get(name, _UNSET)
+        fields[name] = value
         if _changed(old, value):
-            mark_dirty(self)
+            fields["state_dirty"] = True
 
     @property
     def failing(self) -> bool:

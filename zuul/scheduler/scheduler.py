@@ -336,7 +336,7 @@ class Scheduler:
         needs: list[Change] = []
         if reporter is not None and change.number is not None:
             try:
-                needs = await resolve(change, reporter.get_pull, set(tenant.projects))
+                needs = await resolve(change, reporter.get_pull, tenant.projects)
             except DependencyError as exc:
                 log.info("Event %s: %s#%s refused in %s: %s", event_id, change.project,
                          change.number, pipeline, exc)
