@@ -333,6 +333,12 @@ class RequestRecord(Record):
         }
 
 
+def node_from_read(node_id: str, raw: bytes, stat: ZnodeStat) -> NodeRecord | None:
+    """The node read at ``/nodepool/nodes/<node_id>`` (None when it holds no record: only
+    a lock path left behind by a contender of a deleted node)."""
+    return NodeRecord.from_json(node_id, raw, stat.version) if raw else None
+
+
 class NodepoolStore:
     """Reads and writes Nodepool's records through one started :class:`KazooClient`."""
 
@@ -719,7 +725,7 @@ class NodepoolStore:
             except NoNodeError:
                 found.append(None)
                 continue
-            found.append(NodeRecord.from_json(node_id, raw, stat.version) if raw else None)
+            found.append(node_from_read(node_id, raw, stat))
         return found
 
     def accept_unlocked(self, request: RequestRecord, nodes: list[NodeRecord],
@@ -730,6 +736,13 @@ class NodepoolStore:
         contender created in it, so we hold the lock as kazoo's recipe reckons it, with the
         node written at the version it was read. Returns the held locks; None when that
         cannot be (a lock held, a node changed, no lock dir): then nothing was written."""
+        pending, locks = self.accept_unlocked_async(request, nodes, identifier)
+        return locks if self.accept_committed(pending.get(), nodes, locks) else None
+
+    def accept_unlocked_async(self, request: RequestRecord, nodes: list[NodeRecord],
+                              identifier: str) -> tuple[Any, list[PipelinedLock]]:
+        """:meth:`accept_unlocked` without waiting: kazoo's async result of the transaction
+        and the locks it takes, both for :meth:`accept_committed`."""
         transaction = self.client.transaction()
         locks = []
         for node in nodes:
@@ -742,13 +755,19 @@ class NodepoolStore:
             locks.append(lock)
         transaction.delete(f"{REQUESTS}/{request.id}")
         transaction.delete(f"{REQUEST_LOCKS}/{request.id}")
-        results = transaction.commit()
+        return transaction.commit_async(), locks
+
+    @staticmethod
+    def accept_committed(results: list[Any], nodes: list[NodeRecord],
+                         locks: list[PipelinedLock]) -> bool:
+        """Whether the transaction of :meth:`accept_unlocked_async` succeeded (its
+        ``results``): then ``locks`` are held and ``nodes`` carry their new versions."""
         if any(isinstance(r, Exception) for r in results):
-            return None
+            return False
         for index, (node, lock) in enumerate(zip(nodes, locks, strict=True)):
             lock.acquired(results[4 * index + 2])
             node.version = results[4 * index + 3].version
-        return locks
+        return True
 
     def ensure_request_locks(self, request_ids: list[str]) -> None:
         """Create the lock dirs of ``request_ids`` (pipelined: one round trip for all), so

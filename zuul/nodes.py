@@ -25,6 +25,7 @@ from kazoo.protocol.states import EventType, KazooState
 from kazoo.recipe.lock import Lock
 
 from nodepool.zk import (
+    NODES,
     OPEN_REQUEST_STATES,
     REQUESTS,
     NodepoolStore,
@@ -34,6 +35,7 @@ from nodepool.zk import (
     RequestRecord,
     RequestState,
     label_summary,
+    node_from_read,
 )
 from nodepool.zklock import PipelinedLock
 from zuul.lib.zk import make_client
@@ -208,8 +210,16 @@ class NodeRequester:
                 raise NodeRequestFailed(
                     f"node request {record.id} for {labels} failed: "
                     f"{result.reason or 'declined by every launcher'}")
-            nodes = await self._run(self._accept, result, taken)
-            return NodeSet(record.id, nodes, fulfilled_seconds)
+            accepting = asyncio.ensure_future(self._accept_unlocked(result, taken))
+            try:
+                records = await asyncio.shield(accepting)
+            except asyncio.CancelledError:
+                # Let a transaction already sent finish, so ``taken`` has what it locked.
+                await asyncio.gather(accepting, return_exceptions=True)
+                raise
+            if records is None:
+                records = await self._run(self._accept_locked, result, taken)
+            return NodeSet(record.id, self._nodes_of(result, records), fulfilled_seconds)
         except KazooException as exc:
             await asyncio.shield(self._run(self._abandon, record.id, taken))
             raise NodeRequestFailed(
@@ -305,13 +315,8 @@ class NodeRequester:
 
         read()
 
-    def _accept(self, request: RequestRecord, taken: list[str]) -> list[Node]:
-        """Lock every node of a fulfilled request, mark them in-use and delete the request:
-        one pipelined read and one transaction when nobody holds or waits for the nodes'
-        locks (the usual case), else node by node under kazoo's lock recipe."""
-        records = self._accept_unlocked(request, taken)
-        if records is None:
-            records = self._accept_locked(request, taken)
+    @staticmethod
+    def _nodes_of(request: RequestRecord, records: list[NodeRecord]) -> list[Node]:
         return [Node(id=record.id,
                      label=request.node_types[index] if index < len(request.node_types)
                      else record.label,
@@ -328,21 +333,31 @@ class NodeRequester:
         record.user_data = {**(record.user_data if isinstance(record.user_data, dict)
                                else {}), "build_uuid": request.build_uuid}
 
-    def _accept_unlocked(self, request: RequestRecord,
-                         taken: list[str]) -> list[NodeRecord] | None:
-        """The nodes read in one round trip, then locked, written ``in-use`` and the request
-        deleted in one transaction (``NodepoolStore.accept_unlocked``); None (nothing
-        written) when a node is not as the request says or that transaction cannot be."""
-        records = self.store.get_nodes(request.nodes)
+    async def _accept_unlocked(self, request: RequestRecord,
+                               taken: list[str]) -> list[NodeRecord] | None:
+        """Accept a fulfilled request the usual way, without a thread: its nodes read in one
+        pipelined round trip, then locked, written ``in-use`` and the request deleted in one
+        transaction (``NodepoolStore.accept_unlocked_async``). None (nothing written) when a
+        node is not as the request says or that transaction cannot be: then
+        :meth:`_accept_locked` goes node by node."""
+        paths = [f"{NODES}/{node_id}" for node_id in request.nodes]
+        reads = await asyncio.gather(*(self._await(self.client.get_async(path))
+                                       for path in paths), return_exceptions=True)
         ready: list[NodeRecord] = []
-        for record in records:
+        for node_id, read in zip(request.nodes, reads, strict=True):
+            if isinstance(read, NoNodeError):
+                return None  # the step-by-step path tells what is wrong
+            if isinstance(read, BaseException):
+                raise read
+            record = node_from_read(node_id, *read)
             if record is None or record.allocated_to != request.id \
                     or record.state != NodeState.READY:
-                return None  # the step-by-step path tells what is wrong
+                return None
             self._in_use(record, request)
             ready.append(record)
-        locks = self.store.accept_unlocked(request, ready, self.requestor)
-        if locks is None:
+        pending, locks = self.store.accept_unlocked_async(request, ready, self.requestor)
+        results = await self._await(pending)
+        if not self.store.accept_committed(results, ready, locks):
             return None
         for record, lock in zip(ready, locks, strict=True):
             self._locks[(request.id, record.id)] = (lock, record)
