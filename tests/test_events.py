@@ -71,3 +71,49 @@ def test_store_window_is_bounded(tmp_path: Path) -> None:
     kept = store.deliveries()
     assert len(kept) <= 11 and kept[-1] == "x34" and "x0" not in kept
     store.close()
+
+
+async def test_failed_event_and_failed_settle_are_not_recorded(stack: Stack,
+                                                               tmp_path: Path) -> None:
+    """Events of one batch share one settle(): an event whose handling raised fails alone
+    (WORK_FAIL: the webhook worker keeps it and submits it again); a settle() that raised
+    fails its whole batch; neither is recorded, so the resubmission is accepted."""
+    geard = stack.gearman()
+    store = DeliveryStore(tmp_path / "deliveries.db")
+    handled: list[str] = []
+    fail_settle = asyncio.Event()
+
+    async def handler(event: TriggerEvent) -> None:
+        handled.append(event.delivery)
+        if event.delivery == "boom":
+            raise RuntimeError("handler failed")
+
+    async def settle() -> None:
+        if fail_settle.is_set():
+            fail_settle.clear()
+            raise RuntimeError("state not written")
+
+    receiver = EventReceiver(geard.conf(), ["github"], store, handler,
+                             asyncio.get_running_loop(), settle=settle)
+    receiver.start()
+    client = Client("test")
+    add_servers(client, geard.conf())
+    await asyncio.to_thread(client.waitForServer, 10)
+    try:
+        jobs = [_submit(client, d) for d in ("a", "boom", "b")]
+        await _wait_complete(jobs)
+        assert [j.failure for j in jobs] == [False, True, False]
+        assert store.seen("a") and store.seen("b") and not store.seen("boom")
+
+        fail_settle.set()
+        lost = _submit(client, "c")
+        await _wait_complete([lost])
+        assert lost.failure and not store.seen("c")
+        again = _submit(client, "c")  # what the webhook worker does after WORK_FAIL
+        await _wait_complete([again])
+        assert json.loads(b"".join(again.data))["status"] == "accepted"
+        assert store.seen("c") and handled.count("c") == 2
+    finally:
+        client.shutdown()
+        receiver.stop()
+        store.close()
