@@ -465,21 +465,53 @@ class NodeRequester:
             if record is None or record.state != NodeState.IN_USE \
                     or record.allocated_to != request_id:
                 return
-            if hold is not None:
-                record.state = NodeState.HOLD
-                record.hold_job = hold.get("job") or hold.get("id")
-                record.comment = hold.get("reason") or hold.get("comment")
-                expiration = hold.get("expiration")
-                # Nodepool's meaning: seconds after state_time (an int).
-                record.hold_expiration = int(expiration) if expiration else None
-            else:
-                record.state = NodeState.USED
+            self._mark_returned(record, hold)
             try:
                 self.store.update_node(record, lock=lock)
                 return
             except RecordGone:
                 if attempt:
                     raise
+
+    @staticmethod
+    def _mark_returned(record: NodeRecord, hold: dict[str, Any] | None) -> None:
+        """``used``, or ``hold`` with ``hold``'s job, reason and expiration."""
+        if hold is not None:
+            record.state = NodeState.HOLD
+            record.hold_job = hold.get("job") or hold.get("id")
+            record.comment = hold.get("reason") or hold.get("comment")
+            expiration = hold.get("expiration")
+            # Nodepool's meaning: seconds after state_time (an int).
+            record.hold_expiration = int(expiration) if expiration else None
+        else:
+            record.state = NodeState.USED
+
+    async def _return_at_once(self, nodeset: NodeSet, hold: dict[str, Any] | None) -> bool:
+        """Return the nodes the usual way, without a thread: one transaction writes each
+        back (from the record we last wrote, at its version) and releases its lock. False
+        (nothing written) when that cannot be (a node changed since, a lock lost): then
+        :meth:`_return` goes node by node, reading them again."""
+        held = [self._locks.get((nodeset.request_id, node.id)) for node in nodeset.nodes]
+        transaction = self.client.transaction()
+        locks: list[PipelinedLock] = []
+        for entry in held:
+            lock, record = entry if entry is not None else (None, None)
+            if record is None or not isinstance(lock, PipelinedLock) or not lock.contender:
+                return False
+            returned = NodeRecord(record.id, dict(record.data), record.version)
+            self._mark_returned(returned, hold)
+            returned.state_time = time.time()
+            transaction.set_data(f"{NODES}/{returned.id}", returned.to_json(),
+                                 version=returned.version)
+            lock.released_by(transaction)
+            locks.append(lock)
+        results = await self._await(transaction.commit_async())
+        if any(isinstance(r, Exception) for r in results):
+            return False
+        for node, lock in zip(nodeset.nodes, locks, strict=True):
+            lock.committed()
+            self._locks.pop((nodeset.request_id, node.id), None)
+        return True
 
     async def release(self, nodeset: NodeSet, hold: dict[str, Any] | None = None) -> None:
         """Return a build's nodes as ``used`` (or ``hold`` with ``hold`` info) and unlock them.
@@ -492,8 +524,10 @@ class NodeRequester:
         if not nodeset.nodes:
             return
         try:
+            if await self._return_at_once(nodeset, hold):
+                return
             await self._run(self._return, [n.id for n in nodeset.nodes], hold,
-                                    nodeset.request_id)
+                            nodeset.request_id)
         except KazooException as exc:
             # Our locks die with our session; the launchers then reclaim the nodes.
             log.warning("Could not return nodes of %s: %s", nodeset.request_id, exc)

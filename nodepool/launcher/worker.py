@@ -84,6 +84,10 @@ class LauncherWorker:
         # Nodes we deleted that the view may still show (its deletion not seen yet): left
         # alone, not deleted again; forgotten once the view no longer has them.
         self._deleted: set[str] = set()
+        # Found at the last slower check: ready nodes of vanished requests, lock dirs of
+        # vanished requests (acted on when the next check finds them so again).
+        self._orphans: set[str] = set()
+        self._stale_locks: set[str] = set()
 
     def start(self) -> None:
         """Start the worker thread (the kazoo client may still be connecting)."""
@@ -290,6 +294,7 @@ class LauncherWorker:
         in_use: list[tuple[NodeRecord, Provider]] = []
         chores: list[tuple[NodeRecord, Provider,
                            Callable[[NodeRecord, Provider, Lock], None]]] = []
+        orphans: set[str] = set()  # ready nodes allocated to a request that is gone
         with self._busy_lock:
             self._deleted &= {node.id for node in nodes}
             deleted = set(self._deleted)
@@ -310,10 +315,13 @@ class LauncherWorker:
                 # On the slower checks' turn only: the view often shows a request's deletion
                 # before its nodes' change to in-use (both written by one transaction of the
                 # requestor, read back by two watches), which is not a vanished request.
+                # And only once two of these checks in a row found its request gone.
                 if request_ids is None:
                     request_ids = self._request_ids()
                 if node.allocated_to not in request_ids:
-                    chores.append((node, provider, self._free))
+                    orphans.add(node.id)
+                    if node.id in self._orphans:
+                        chores.append((node, provider, self._free))
             elif node.state == NodeState.HOLD and node.hold_expiration \
                     and time.time() - node.state_time > node.hold_expiration:
                 chores.append((node, provider, self._expire_hold))
@@ -335,6 +343,7 @@ class LauncherWorker:
                 self._submit(self._with_node, chore,
                              partial(self._busy_nodes.discard, node_id))
         if self._timer_round:
+            self._orphans = orphans
             self._remove_stale_request_locks()
 
     def _submit(self, func: Callable[..., None], args: tuple[Any, ...],
@@ -413,11 +422,15 @@ class LauncherWorker:
         self.store.update_node(node)
 
     def _remove_stale_request_locks(self) -> None:
+        """Delete the lock dirs of requests that are gone, once two of these checks in a
+        row found them so (a requestor deletes its request's lock dir with the request, often
+        between our two listings: left to it)."""
         try:
             stale = set(self.client.get_children(REQUEST_LOCKS)) - set(self.store.request_ids())
         except NoNodeError:
             return
-        for request_id in stale:
+        confirmed, self._stale_locks = stale & self._stale_locks, stale
+        for request_id in confirmed:
             try:
                 self.client.delete(f"{REQUEST_LOCKS}/{request_id}")
             except (NoNodeError, NotEmptyError):
