@@ -333,6 +333,20 @@ class RequestRecord(Record):
         }
 
 
+def _deletion(node_id: str, result: Any) -> bool | Exception:
+    """What the transaction of :meth:`NodepoolStore.delete_unlocked` (kazoo's async
+    result) came to: True (deleted), False (locked, or no lock dir), or the exception."""
+    try:
+        results = result.get()
+    except Exception as exc:  # noqa: BLE001 - the caller raises or reports it
+        return exc
+    if not any(isinstance(r, Exception) for r in results):
+        return True
+    if isinstance(results[1], (BadVersionError, NoNodeError)):
+        return RecordGone(f"node {node_id}: {type(results[1]).__name__}")
+    return False
+
+
 def node_from_read(node_id: str, raw: bytes, stat: ZnodeStat) -> NodeRecord | None:
     """The node read at ``/nodepool/nodes/<node_id>`` (None when it holds no record: only
     a lock path left behind by a contender of a deleted node)."""
@@ -482,15 +496,24 @@ class NodepoolStore:
         lock's holder or someone waiting) and the node at ``version``. False when it is
         locked or has no lock dir (then nothing was deleted: lock it and delete it);
         :class:`RecordGone` when it changed since ``version``."""
+        outcome = _deletion(node_id, self._delete_unlocked(node_id, version))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _delete_unlocked(self, node_id: str, version: int) -> Any:
         transaction = self.client.transaction()
         transaction.delete(f"{NODES}/{node_id}/lock")
         transaction.delete(f"{NODES}/{node_id}", version=version)
-        results = transaction.commit()
-        if not any(isinstance(r, Exception) for r in results):
-            return True
-        if isinstance(results[1], (BadVersionError, NoNodeError)):
-            raise RecordGone(f"node {node_id}: {type(results[1]).__name__}")
-        return False
+        return transaction.commit_async()
+
+    def delete_unlocked_async(self, node_id: str, version: int,
+                              done: Callable[[bool | Exception], None]) -> None:
+        """:meth:`delete_unlocked` without waiting: ``done`` is called (in kazoo's callback
+        thread: it must not block) with True (deleted), False (locked, or no lock dir) or
+        the exception (:class:`RecordGone`, or kazoo's: connection lost)."""
+        self._delete_unlocked(node_id, version).rawlink(
+            lambda result: done(_deletion(node_id, result)))
 
     def remove_if_empty(self, node_id: str) -> None:
         """Delete ``/nodepool/nodes/<id>`` if it holds no record (a lock recreated its path)."""

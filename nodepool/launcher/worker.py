@@ -295,6 +295,7 @@ class LauncherWorker:
         chores: list[tuple[NodeRecord, Provider,
                            Callable[[NodeRecord, Provider, Lock], None]]] = []
         orphans: set[str] = set()  # ready nodes allocated to a request that is gone
+        deletions: list[tuple[NodeRecord, Provider]] = []
         with self._busy_lock:
             self._deleted &= {node.id for node in nodes}
             deleted = set(self._deleted)
@@ -304,7 +305,7 @@ class LauncherWorker:
                 continue
             if node.state == NodeState.DELETING or (
                     node.state == NodeState.USED and provider.deletes_used):
-                chores.append((node, provider, self._delete))
+                deletions.append((node, provider))
             elif node.state == NodeState.USED or (
                     node.state == NodeState.FAILED
                     and time.time() - node.state_time > FAILED_RETRY):
@@ -329,19 +330,19 @@ class LauncherWorker:
             unlocked = self._unlocked([node.id for node, _ in in_use])
             chores.extend((node, provider, self._recycle) for node, provider in in_use
                           if node.id in unlocked)
+        for node, provider in deletions:
+            with self._busy_lock:
+                if node.id in self._busy_nodes:
+                    continue
+                self._busy_nodes.add(node.id)
+            self._delete(node, provider)  # without the lock if it can; else as a chore
         for chore in chores:
             node_id = chore[0].id
             with self._busy_lock:
                 if node_id in self._busy_nodes:
                     continue
                 self._busy_nodes.add(node_id)
-            node, provider, action = chore
-            if action == self._delete:  # without the lock if it can; else as a chore
-                self._submit(self._delete, (node, provider, self._recycle),
-                             partial(self._busy_nodes.discard, node_id))
-            else:
-                self._submit(self._with_node, chore,
-                             partial(self._busy_nodes.discard, node_id))
+            self._submit(self._with_node, chore, partial(self._busy_nodes.discard, node_id))
         if self._timer_round:
             self._orphans = orphans
             self._remove_stale_request_locks()
@@ -362,21 +363,31 @@ class LauncherWorker:
                     done()
         self._executor.submit(run)
 
-    def _delete(self, node: NodeRecord, provider: Provider, action: Any) -> None:
+    def _delete(self, node: NodeRecord, provider: Provider) -> None:
         """Delete a ``used`` node of a provider that deletes them, or a ``deleting`` node:
         without taking its lock when nobody holds or waits for it (one transaction instead
-        of lock, delete and release), else under its lock as any other chore."""
-        try:
-            if self.store.delete_unlocked(node.id, node.version):
-                with self._busy_lock:
-                    self._deleted.add(node.id)
+        of lock, delete and release, sent without waiting), else under its lock as any
+        other chore (in the pool)."""
+        def finished(outcome: bool | Exception) -> None:  # kazoo's callback thread
+            if outcome is False:
+                self._submit(self._with_node, (node, provider, self._recycle),
+                             partial(self._busy_nodes.discard, node.id))
+                return
+            if outcome is True:
                 provider.deleted(node.id)
                 log.info("Deleted %s node %s (%s)", node.state, node.id, provider.name)
-                return
-        except RecordGone as exc:
-            log.debug("Node %s changed before its deletion: %s", node.id, exc)
-            return
-        self._with_node(node, provider, action)
+            else:
+                log.debug("Node %s not deleted: %s: %s", node.id, type(outcome).__name__,
+                          outcome)
+            with self._busy_lock:
+                if outcome is True:
+                    self._deleted.add(node.id)
+                self._busy_nodes.discard(node.id)
+
+        try:
+            self.store.delete_unlocked_async(node.id, node.version, finished)
+        except KazooException as exc:  # the connection is closing: nothing sent
+            finished(exc)
 
     def _with_node(self, node: NodeRecord, provider: Provider, action: Any) -> None:
         """Run ``action(node, provider, lock)`` if the node's lock is free right now.
