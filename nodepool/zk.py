@@ -659,7 +659,8 @@ class NodepoolStore:
 
     def fulfil_request_unlocked(self, request: RequestRecord, new_nodes: list[NodeRecord],
                                 lock_dir: bool,
-                                done: Callable[[ZnodeStat | Exception], None]) -> None:
+                                done: Callable[[ZnodeStat | Exception], None],
+                                allocated: list[NodeRecord] | None = None) -> None:
         """:meth:`fulfil_request` without taking the request's lock: one transaction that
         also proves nobody holds or waits for it, so it excludes every kazoo ``Lock`` on
         ``/nodepool/requests-lock/<id>`` (Nodepool 11's, Zuul 14's, ours) as taking the
@@ -672,7 +673,10 @@ class NodepoolStore:
         its version. ZooKeeper applies it atomically, so it is as if the lock was taken,
         the writes made and the lock released, with nobody else holding it meanwhile. The
         lock dir is left in place (empty), as after a lock's release. If ``lock_dir`` was
-        wrong, the other form is tried once.
+        wrong, the other form is tried once. ``allocated``: existing (ready) nodes given to
+        the request, written at their version in the same transaction, each with its lock
+        dir deleted and created again (so it fails while anyone holds or waits for a node's
+        lock, as taking each node's lock would).
 
         ``done`` is called (in kazoo's callback thread: it must not block) with the
         request's new stat, or with :class:`RequestLocked` (the lock is held or
@@ -689,6 +693,11 @@ class NodepoolStore:
             transaction.create(lock_path, b"")
             for node in new_nodes:
                 self.add_create_node(transaction, node)
+            for node in allocated or ():
+                transaction.delete(f"{NODES}/{node.id}/lock")
+                transaction.create(f"{NODES}/{node.id}/lock", b"")
+                node.state_time = time.time()
+                transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
             transaction.set_data(f"{REQUESTS}/{request.id}", payload, version=request.version)
             transaction.commit_async().rawlink(partial(committed, exists, last))
 
@@ -703,6 +712,9 @@ class NodepoolStore:
             if failed is None:
                 for node in new_nodes:
                     node.version = 0
+                first = (2 if exists else 1) + 2 * len(new_nodes)
+                for index, node in enumerate(allocated or ()):
+                    node.version = results[first + 3 * index + 2].version
                 request.version = results[-1].version
                 done(results[-1])
             elif isinstance(failed, NotEmptyError):

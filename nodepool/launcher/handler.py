@@ -195,45 +195,68 @@ def fulfil(store: NodepoolStore, request: RequestRecord, provider: Provider,
     return True
 
 
-def fulfil_new(store: NodepoolStore, request: RequestRecord, provider: Provider,
-               pool: dict[str, Any], nodes: list[NodeRecord], lock_dir: bool,
-               finished: Callable[[RequestRecord, ZnodeStat | Exception], None]) -> bool:
-    """Fulfil ``request`` with new nodes only, without taking its lock and without waiting:
-    the nodes are created and the request marked ``fulfilled`` in one transaction that fails
-    while anyone holds or waits for the request's lock
-    (:meth:`NodepoolStore.fulfil_request_unlocked`). For a request the round's plan gave no
-    ready node and that has none allocated yet; a burst's requests go out pipelined from
+def fulfil_unlocked(store: NodepoolStore, request: RequestRecord, provider: Provider,
+                    pool: dict[str, Any], nodes: list[NodeRecord], lock_dir: bool,
+                    finished: Callable[[RequestRecord, ZnodeStat | Exception], None],
+                    ready: list[NodeRecord] | None = None) -> bool:
+    """Fulfil ``request`` without taking its lock and without waiting, with the ``ready``
+    nodes of the round's view the plan reserved for it and new nodes for its other labels:
+    one transaction allocates the ready nodes (each at the version the view had, its lock
+    dir deleted and created again, which fails while anyone holds or waits for the node's
+    lock), creates the new ones and marks the request ``fulfilled``, and fails while anyone
+    holds or waits for the request's lock (:meth:`NodepoolStore.fulfil_request_unlocked`).
+    For a request that has no node allocated yet; a burst's requests go out pipelined from
     the launcher's worker thread.
 
-    Returns False (nothing sent) when the pool's capacity went to another request
-    meanwhile: then :func:`fulfil` (under the lock) handles it. Else ``finished`` is called
-    later, from kazoo's callback thread, with the request as written and its new stat, or
-    with the exception that kept it from being written (:class:`RequestLocked`,
-    :class:`RecordGone`, a kazoo error)."""
+    Returns False (nothing sent) when that cannot be (capacity or a reserved node taken by
+    another request meanwhile): then :func:`fulfil` (under the lock) handles it. Else
+    ``finished`` is called later, from kazoo's callback thread, with the request as written
+    and its new stat, or with the exception that kept it from being written
+    (:class:`RequestLocked`, :class:`RecordGone`, a kazoo error)."""
+    spare: list[tuple[NodeRecord, NodeRecord]] = []  # (the view's node, a copy to write)
+    with _VIEW:
+        for node in ready or ():
+            if node.state != NodeState.READY or node.allocated_to:
+                return False  # taken meanwhile by another request of the round
+            spare.append((node, NodeRecord(node.id, dict(node.data), node.version)))
+    taken: list[tuple[NodeRecord, NodeRecord]] = []
     new: list[NodeRecord] = []
+    chosen: list[str] = []
     for label in request.node_types:
-        node = provider.new_node(pool, label, request, nodes)
-        if node is None:
+        pick = next((pair for pair in spare if pair[1].has_label(label)), None)
+        if pick is not None:
+            spare.remove(pick)
+            pick[1].allocate(request)
+            taken.append(pick)
+            chosen.append(pick[1].id)
+            continue
+        launched = provider.new_node(pool, label, request, nodes)
+        if launched is None:
             for reserved in new:
                 provider.launched(pool, reserved, nodes, False)
             return False
-        new.append(node)
+        new.append(launched)
+        chosen.append(launched.id)
     fulfilled = RequestRecord(request.id, dict(request.data), request.version)
-    fulfilled.nodes = [node.id for node in new]
+    fulfilled.nodes = chosen
     fulfilled.state = RequestState.FULFILLED
 
     def done(outcome: ZnodeStat | Exception) -> None:
-        created = not isinstance(outcome, Exception)
+        written = not isinstance(outcome, Exception)
         for node in new:
-            provider.launched(pool, node, nodes, created)
-        if created:
+            provider.launched(pool, node, nodes, written)
+        if written:
+            with _VIEW:  # later requests of the round see these nodes taken
+                for view, copy in taken:
+                    view.data, view.version = dict(copy.data), copy.version
             metrics.REQUESTS.labels("fulfilled").inc()
-            log.info("Request %s fulfilled with new nodes %s (event %s)", fulfilled.id,
+            log.info("Request %s fulfilled with nodes %s (event %s)", fulfilled.id,
                      fulfilled.nodes, fulfilled.event_id)
         finished(fulfilled, outcome)
 
     try:
-        store.fulfil_request_unlocked(fulfilled, new, lock_dir, done)
+        store.fulfil_request_unlocked(fulfilled, new, lock_dir, done,
+                                      [copy for _view, copy in taken])
     except Exception as exc:  # noqa: BLE001 - the connection is closing: nothing sent
         done(exc)
     return True

@@ -26,7 +26,7 @@ from kazoo.recipe.lock import Lock
 from nodepool.launcher import metrics
 from nodepool.launcher.cache import ChildCache
 from nodepool.launcher.drivers import Provider, StaticProvider, make_providers
-from nodepool.launcher.handler import Yield, choose_pool, decline, fulfil, fulfil_new
+from nodepool.launcher.handler import Yield, choose_pool, decline, fulfil, fulfil_unlocked
 from nodepool.launcher.planner import RoundPlan
 from nodepool.zk import (
     NODES,
@@ -473,6 +473,7 @@ class LauncherWorker:
         plan = RoundPlan(nodes)
         plan.reserved.update(node_id for ids in busy.values() for node_id in ids)
         holding = {n.allocated_to for n in nodes if n.allocated_to}
+        by_id = {n.id: n for n in nodes}
         tasks: list[tuple[RequestRecord, Any]] = []
         for request in requests:
             if request.id in busy:
@@ -487,8 +488,9 @@ class LauncherWorker:
             if reserved is None and request.state == RequestState.PENDING:
                 continue  # still waits for capacity: nothing to write
             # New nodes only (nothing to take from others): fulfilled without its lock.
-            new_only = reserved == [] and request.id not in holding
-            tasks.append((request, (*choice, reserved, new_only)))
+            # Nothing of it allocated yet: fulfilled without its lock (``fulfil_unlocked``).
+            unlocked = reserved is not None and request.id not in holding
+            tasks.append((request, (*choice, reserved, unlocked)))
         # The lock dirs of new requests handled under their lock, all in one pipelined
         # round trip, so that each lock below is one create and one listing (kazoo's own
         # exists/create skipped).
@@ -500,8 +502,8 @@ class LauncherWorker:
         for request, choice in tasks:
             with self._busy_lock:
                 self._busy_requests[request.id] = list(choice[2] or []) if choice else []
-            if choice is not None and choice[3] and self._fulfil_new(request, choice[0],
-                                                                     choice[1], nodes):
+            if choice is not None and choice[3] and self._fulfil_unlocked(
+                    request, choice[0], choice[1], nodes, [by_id[i] for i in choice[2]]):
                 continue  # sent; its callback ends it
             self._submit(self._handle_one, (request, choice, registered, nodes),
                          partial(self._busy_requests.pop, request.id, None))
@@ -534,7 +536,7 @@ class LauncherWorker:
             if choice is None:
                 decline(self.store, request, self.pool_ids, registered)
             else:
-                provider, pool, reserved, _new_only = choice
+                provider, pool, reserved, _unlocked = choice
                 if reserved is None:  # waits for capacity behind an earlier request
                     if request.state == RequestState.REQUESTED:
                         request.state = RequestState.PENDING
@@ -552,12 +554,13 @@ class LauncherWorker:
             except KazooException:
                 pass  # lost with the session; ZooKeeper dropped it
 
-    def _fulfil_new(self, request: RequestRecord, provider: Provider,
-                    pool: dict[str, Any], nodes: list[NodeRecord]) -> bool:
-        """Send the lock-free fulfilment of ``request`` with new nodes (``fulfil_new``)
-        without waiting for it; the requests cache takes what was written instead of
-        reading it back. False when the pool had no room left after all (nothing sent:
-        handle it under the lock)."""
+    def _fulfil_unlocked(self, request: RequestRecord, provider: Provider,
+                         pool: dict[str, Any], nodes: list[NodeRecord],
+                         ready: list[NodeRecord]) -> bool:
+        """Send the lock-free fulfilment of ``request`` with the ``ready`` nodes reserved
+        for it and new ones (``fulfil_unlocked``) without waiting for it; the requests cache
+        takes what was written instead of reading it back. False when that could not be
+        sent (no room left, a reserved node taken: handle it under the lock)."""
         cache = self._caches.get(REQUESTS)
         if cache is not None:
             cache.mark_final(request.id)
@@ -576,8 +579,8 @@ class LauncherWorker:
                     self._lock_dirs.add(request.id)
                 self._busy_requests.pop(request.id, None)
 
-        sent = fulfil_new(self.store, request, provider, pool, nodes,
-                          request.id in self._lock_dirs, finished)
+        sent = fulfil_unlocked(self.store, request, provider, pool, nodes,
+                               request.id in self._lock_dirs, finished, ready)
         if not sent and cache is not None:
             cache.final_failed(request.id)
         return sent
