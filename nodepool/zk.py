@@ -679,9 +679,10 @@ class NodepoolStore:
         lock, as taking each node's lock would).
 
         ``done`` is called (in kazoo's callback thread: it must not block) with the
-        request's new stat, or with :class:`RequestLocked` (the lock is held or
-        contended), :class:`RecordGone` (the request changed or is gone) or kazoo's
-        exception (connection lost): then nothing was written."""
+        request's new stat, or with :class:`RequestLocked` (its lock is held or contended),
+        :class:`RequestChanged` (it changed or is gone), :class:`RecordGone` (one of
+        ``allocated`` is locked or changed) or kazoo's exception (connection lost): then
+        nothing was written."""
         lock_path = f"{REQUEST_LOCKS}/{request.id}"
         request.state_time = time.time()
         payload = request.to_json()
@@ -717,8 +718,10 @@ class NodepoolStore:
                     node.version = results[first + 3 * index + 2].version
                 request.version = results[-1].version
                 done(results[-1])
-            elif isinstance(failed, NotEmptyError):
+            elif isinstance(failed, NotEmptyError) and results.index(failed) == 0:
                 done(RequestLocked(f"request {request.id} is locked"))
+            elif results.index(failed) == len(results) - 1:  # the request's own write
+                done(RequestChanged(f"request {request.id}: {type(failed).__name__}"))
             elif not last and (
                     (isinstance(failed, NodeExistsError) and results.index(failed) == 0
                      and not exists)  # the lock dir exists: delete and create it
@@ -728,8 +731,8 @@ class NodepoolStore:
                     attempt(not exists, True)
                 except Exception as exc:  # noqa: BLE001 - the connection is closing
                     done(exc)
-            else:
-                done(RecordGone(f"request {request.id}: {type(failed).__name__}"))
+            else:  # a node: locked by someone, or changed since the view
+                done(RecordGone(f"request {request.id}: a node's {type(failed).__name__}"))
 
         attempt(lock_dir, False)
 

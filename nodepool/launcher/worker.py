@@ -503,7 +503,8 @@ class LauncherWorker:
             with self._busy_lock:
                 self._busy_requests[request.id] = list(choice[2] or []) if choice else []
             if choice is not None and choice[3] and self._fulfil_unlocked(
-                    request, choice[0], choice[1], nodes, [by_id[i] for i in choice[2]]):
+                    request, choice[0], choice[1], nodes, [by_id[i] for i in choice[2]],
+                    registered):
                 continue  # sent; its callback ends it
             self._submit(self._handle_one, (request, choice, registered, nodes),
                          partial(self._busy_requests.pop, request.id, None))
@@ -556,7 +557,7 @@ class LauncherWorker:
 
     def _fulfil_unlocked(self, request: RequestRecord, provider: Provider,
                          pool: dict[str, Any], nodes: list[NodeRecord],
-                         ready: list[NodeRecord]) -> bool:
+                         ready: list[NodeRecord], registered: set[str]) -> bool:
         """Send the lock-free fulfilment of ``request`` with the ``ready`` nodes reserved
         for it and new ones (``fulfil_unlocked``) without waiting for it; the requests cache
         takes what was written instead of reading it back. False when that could not be
@@ -567,12 +568,18 @@ class LauncherWorker:
 
         def finished(fulfilled: RequestRecord, outcome: ZnodeStat | Exception) -> None:
             if isinstance(outcome, Exception):
-                log.debug("Request %s taken or changed meanwhile: %s: %s", request.id,
+                log.debug("Request %s not fulfilled without its lock: %s: %s", request.id,
                           type(outcome).__name__, outcome)
                 if cache is not None:
                     cache.final_failed(request.id)
             elif cache is not None:
                 cache.final_written(request.id, fulfilled.to_json(), outcome)
+            if type(outcome) is RecordGone:  # a ready node locked or changed: under the
+                # locks, which take another node or mark the request pending
+                self._submit(self._handle_one,
+                             (request, (provider, pool, [], False), registered, nodes),
+                             partial(self._busy_requests.pop, request.id, None))
+                return
             with self._busy_lock:
                 if not isinstance(outcome, Exception):
                     self._written[request.id] = fulfilled.version

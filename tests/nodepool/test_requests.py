@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from kazoo.client import KazooClient
 
-from nodepool.zk import REQUEST_LOCKS, NodepoolStore, RequestRecord, RequestState
+from nodepool.zk import NODES, REQUEST_LOCKS, NodepoolStore, RequestRecord, RequestState
 from tests.harness.http import get
 from tests.harness.ports import free_port
 from tests.harness.stack import Stack
@@ -106,6 +106,34 @@ async def test_static_node_goes_back_to_ready(zk_stack: Stack, requester: NodeRe
     second = await asyncio.wait_for(requester.request(["static"], "build-2"), 20)
     assert second.nodes[0].id == node_id
     await requester.release(second)
+
+
+async def test_ready_node_locked_by_another_is_not_allocated(
+        zk_stack: Stack, requester: NodeRequester, store: NodepoolStore,
+        zk_client: KazooClient) -> None:
+    """A ready node is allocated without taking its lock, in the transaction that fulfils
+    the request, which fails while anyone holds or waits for the node's lock: a static node
+    held with kazoo's own ``Lock`` recipe is not given out until released."""
+    hosts = [{"name": "static-1", "labels": ["static"], "connection-type": "local"}]
+    zk_stack.launcher(**static_config(hosts))
+    node = await eventually(lambda: next(iter(store.nodes()), None), what="the static node")
+    lock = zk_client.Lock(f"{NODES}/{node.id}/lock", "nodepool-11")
+    assert lock.acquire(timeout=5)
+    waiting = asyncio.ensure_future(requester.request(["static"], "build-1"))
+    try:
+        def pending() -> RequestRecord | None:  # what a launcher writes when it must wait
+            found = [r for r in store.requests() if r.state == RequestState.PENDING]
+            return found[0] if found else None
+
+        request = await eventually(pending, timeout=20, what="the request pending")
+        assert not request.nodes and not waiting.done()
+        current = store.get_node(node.id)
+        assert current is not None and current.allocated_to is None
+    finally:
+        lock.release()
+    nodeset = await asyncio.wait_for(waiting, 20)
+    assert [n.id for n in nodeset.nodes] == [node.id]
+    await requester.release(nodeset)
 
 
 async def test_static_cleanup_check(zk_stack: Stack, requester: NodeRequester,
