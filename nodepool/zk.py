@@ -515,6 +515,35 @@ class NodepoolStore:
         self._delete_unlocked(node_id, version).rawlink(
             lambda result: done(_deletion(node_id, result)))
 
+    def update_unlocked_async(self, node: NodeRecord,
+                              done: Callable[[bool | Exception], None]) -> None:
+        """Write ``node`` (at the version read) without taking its lock, in one transaction
+        sent without waiting: it deletes and re-creates the node's lock dir, which fails
+        while anyone holds or waits for the lock (kazoo's recipe, ours, Nodepool's, Zuul's).
+        ``done`` is called in kazoo's callback thread (it must not block) with True
+        (written; ``node.version`` updated), False (locked, or no lock dir) or the exception
+        (:class:`RecordGone`: changed since read, or kazoo's: connection lost)."""
+        transaction = self.client.transaction()
+        transaction.delete(f"{NODES}/{node.id}/lock")
+        transaction.create(f"{NODES}/{node.id}/lock")
+        transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
+
+        def finished(result: Any) -> None:
+            try:
+                results = result.get()
+            except Exception as exc:  # noqa: BLE001 - the caller reports it
+                done(exc)
+                return
+            if not any(isinstance(r, Exception) for r in results):
+                node.version = results[2].version
+                done(True)
+            elif isinstance(results[2], (BadVersionError, NoNodeError)):
+                done(RecordGone(f"node {node.id}: {type(results[2]).__name__}"))
+            else:
+                done(False)
+
+        transaction.commit_async().rawlink(finished)
+
     def remove_if_empty(self, node_id: str) -> None:
         """Delete ``/nodepool/nodes/<id>`` if it holds no record (a lock recreated its path)."""
         try:

@@ -9,6 +9,7 @@ is versioned, so a round cut short by a lost session leaves consistent records b
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -296,6 +297,7 @@ class LauncherWorker:
                            Callable[[NodeRecord, Provider, Lock], None]]] = []
         orphans: set[str] = set()  # ready nodes allocated to a request that is gone
         deletions: list[tuple[NodeRecord, Provider]] = []
+        readied: list[tuple[NodeRecord, Provider]] = []  # used nodes to recycle
         with self._busy_lock:
             self._deleted &= {node.id for node in nodes}
             deleted = set(self._deleted)
@@ -306,9 +308,10 @@ class LauncherWorker:
             if node.state == NodeState.DELETING or (
                     node.state == NodeState.USED and provider.deletes_used):
                 deletions.append((node, provider))
-            elif node.state == NodeState.USED or (
-                    node.state == NodeState.FAILED
-                    and time.time() - node.state_time > FAILED_RETRY):
+            elif node.state == NodeState.USED:
+                readied.append((node, provider))
+            elif node.state == NodeState.FAILED \
+                    and time.time() - node.state_time > FAILED_RETRY:
                 chores.append((node, provider, self._recycle))
             elif node.state == NodeState.IN_USE and self._timer_round:
                 in_use.append((node, provider))
@@ -336,6 +339,12 @@ class LauncherWorker:
                     continue
                 self._busy_nodes.add(node.id)
             self._delete(node, provider)  # without the lock if it can; else as a chore
+        for node, provider in readied:
+            with self._busy_lock:
+                if node.id in self._busy_nodes:
+                    continue
+                self._busy_nodes.add(node.id)
+            self._ready_again(node, provider)  # without the lock if it can; else a chore
         for chore in chores:
             node_id = chore[0].id
             with self._busy_lock:
@@ -386,6 +395,36 @@ class LauncherWorker:
 
         try:
             self.store.delete_unlocked_async(node.id, node.version, finished)
+        except KazooException as exc:  # the connection is closing: nothing sent
+            finished(exc)
+
+    def _ready_again(self, node: NodeRecord, provider: Provider) -> None:
+        """Recycle a ``used`` node: when its provider can make it ready without I/O (a
+        static host needing no check), by one transaction that writes it without taking
+        its lock (sent without waiting: a burst's returned nodes do not hold up the
+        requests coming in); else, or when someone holds its lock, under its lock as any
+        other chore (in the pool)."""
+        ready = NodeRecord(node.id, copy.deepcopy(node.data), node.version)
+        if not provider.ready_again(ready):
+            self._submit(self._with_node, (node, provider, self._recycle),
+                         partial(self._busy_nodes.discard, node.id))
+            return
+
+        def finished(outcome: bool | Exception) -> None:  # kazoo's callback thread
+            if outcome is False:
+                self._submit(self._with_node, (node, provider, self._recycle),
+                             partial(self._busy_nodes.discard, node.id))
+                return
+            if outcome is True:
+                log.info("Recycling used node %s (%s)", node.id, provider.name)
+            else:
+                log.debug("Node %s not recycled: %s: %s", node.id, type(outcome).__name__,
+                          outcome)
+            with self._busy_lock:
+                self._busy_nodes.discard(node.id)
+
+        try:
+            self.store.update_unlocked_async(ready, finished)
         except KazooException as exc:  # the connection is closing: nothing sent
             finished(exc)
 

@@ -6,7 +6,14 @@ import asyncio
 import pytest
 from kazoo.client import KazooClient
 
-from nodepool.zk import NODES, REQUEST_LOCKS, NodepoolStore, RequestRecord, RequestState
+from nodepool.zk import (
+    NODES,
+    REQUEST_LOCKS,
+    NodepoolStore,
+    NodeState,
+    RequestRecord,
+    RequestState,
+)
 from tests.harness.http import get
 from tests.harness.ports import free_port
 from tests.harness.stack import Stack
@@ -134,6 +141,38 @@ async def test_ready_node_locked_by_another_is_not_allocated(
     nodeset = await asyncio.wait_for(waiting, 20)
     assert [n.id for n in nodeset.nodes] == [node.id]
     await requester.release(nodeset)
+
+
+async def test_used_node_locked_by_another_is_not_recycled(
+        zk_stack: Stack, requester: NodeRequester, store: NodepoolStore,
+        zk_client: KazooClient) -> None:
+    """A used static node is made ready again without taking its lock, by a transaction
+    that fails while anyone holds or waits for the lock: held with kazoo's own ``Lock``
+    recipe (as Zuul 14 holds its nodes), it stays ``used`` until released."""
+    hosts = [{"name": "held-host", "labels": ["held"], "connection-type": "local"},
+             {"name": "other-host", "labels": ["other"], "connection-type": "local"}]
+    zk_stack.launcher(**static_config(hosts))
+    nodeset = await asyncio.wait_for(requester.request(["held"], "build-1"), 20)
+    node_id = nodeset.nodes[0].id
+    await requester.release(nodeset)
+    await eventually(lambda: store.get_node(node_id).state == "ready", what="node ready")
+    lock = zk_client.Lock(f"{NODES}/{node_id}/lock", "zuul-14")
+    assert lock.acquire(timeout=5)
+    try:
+        node = store.get_node(node_id)
+        node.state = NodeState.USED  # what a requestor holding it writes when done
+        store.update_node(node)
+        # Rounds run meanwhile: another request is served, and a later cleanup check too.
+        other = await asyncio.wait_for(requester.request(["other"], "build-2"), 20)
+        await requester.release(other)
+        await eventually(lambda: store.get_node(other.nodes[0].id).state == "ready",
+                         what="the other node recycled")
+        assert store.get_node(node_id).state == NodeState.USED
+    finally:
+        lock.release()
+    await eventually(lambda: store.get_node(node_id).state == "ready",
+                     what="the released node recycled")
+    assert store.get_node(node_id).allocated_to is None
 
 
 async def test_static_cleanup_check(zk_stack: Stack, requester: NodeRequester,

@@ -71,6 +71,12 @@ class Provider:
         """Handle a ``used`` or ``deleting`` node (``lock``: the caller's lock on it)."""
         raise NotImplementedError
 
+    def ready_again(self, node: NodeRecord) -> bool:
+        """Make ``node`` (``used``) ``ready`` and free in memory, if that needs no I/O (no
+        host check): the caller then writes it without taking its lock. False: recycle it
+        the usual way (:meth:`recycle`, under its lock)."""
+        return False
+
     def sync(self, store: NodepoolStore, nodes: list[NodeRecord]) -> None:
         """Make ZooKeeper's nodes match the configuration (static hosts); default nothing."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Any
 
 from kazoo.recipe.lock import Lock
@@ -70,6 +71,19 @@ class StaticProvider(Provider):
             if node.pool == pool["name"]:
                 return self.slots(pool).get(node.static_slot or "")
         return None
+
+    def ready_again(self, node: NodeRecord) -> bool:
+        """A ``used`` node of a host that needs no cleanup check is ready at once."""
+        host = self._host(node)
+        if node.state != NodeState.USED or host is None or (
+                host["cleanup-check"] and host["connection-type"] == "ssh"):
+            return False
+        node.state = NodeState.READY
+        node.state_time = time.time()
+        node.comment = None
+        node.allocate(None)
+        node.hold_job = None
+        return True
 
     def recycle(self, store: NodepoolStore, node: NodeRecord, lock: Lock | None = None) -> None:
         """``used`` -> ``ready`` after the cleanup check; ``deleting`` -> removed."""
