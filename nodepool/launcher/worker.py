@@ -85,6 +85,12 @@ class LauncherWorker:
         # Nodes we deleted that the view may still show (its deletion not seen yet): left
         # alone, not deleted again; forgotten once the view no longer has them.
         self._deleted: set[str] = set()
+        # Nodes made ready by us, with the version written: a lagging view still showing
+        # them used (at an older version) is not recycled again.
+        self._readied: dict[str, int] = {}
+        # Ready nodes we allocated without their lock, with the version written: not
+        # planned again while the view still shows them ready (at an older version).
+        self._allocated: dict[str, int] = {}
         # Found at the last slower check: ready nodes of vanished requests, lock dirs of
         # vanished requests (acted on when the next check finds them so again).
         self._orphans: set[str] = set()
@@ -301,6 +307,10 @@ class LauncherWorker:
         with self._busy_lock:
             self._deleted &= {node.id for node in nodes}
             deleted = set(self._deleted)
+            versions = {node.id: node.version for node in nodes}
+            self._readied = {node_id: version for node_id, version in self._readied.items()
+                             if versions.get(node_id, version) < version}
+            readied_at = dict(self._readied)
         for node in nodes:
             provider = self._ours(node)
             if provider is None or node.id in deleted:
@@ -309,6 +319,8 @@ class LauncherWorker:
                     node.state == NodeState.USED and provider.deletes_used):
                 deletions.append((node, provider))
             elif node.state == NodeState.USED:
+                if node.version < readied_at.get(node.id, -1):
+                    continue  # the view lags behind our own write
                 readied.append((node, provider))
             elif node.state == NodeState.FAILED \
                     and time.time() - node.state_time > FAILED_RETRY:
@@ -417,6 +429,8 @@ class LauncherWorker:
                 return
             if outcome is True:
                 log.info("Recycling used node %s (%s)", node.id, provider.name)
+                with self._busy_lock:
+                    self._readied[node.id] = ready.version
             else:
                 log.debug("Node %s not recycled: %s: %s", node.id, type(outcome).__name__,
                           outcome)
@@ -513,6 +527,10 @@ class LauncherWorker:
         plan.reserved.update(node_id for ids in busy.values() for node_id in ids)
         holding = {n.allocated_to for n in nodes if n.allocated_to}
         by_id = {n.id: n for n in nodes}
+        with self._busy_lock:
+            self._allocated = {node_id: version for node_id, version in self._allocated.items()
+                               if node_id in by_id and by_id[node_id].version < version}
+            plan.reserved.update(self._allocated)  # the view lags behind our own write
         tasks: list[tuple[RequestRecord, Any]] = []
         for request in requests:
             if request.id in busy:
@@ -623,6 +641,8 @@ class LauncherWorker:
                 if not isinstance(outcome, Exception):
                     self._written[request.id] = fulfilled.version
                     self._lock_dirs.add(request.id)
+                    for node in ready:  # each written once by the transaction
+                        self._allocated[node.id] = node.version + 1
                 self._busy_requests.pop(request.id, None)
 
         sent = fulfil_unlocked(self.store, request, provider, pool, nodes,
