@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.nodepool import BenchZooKeeper  # noqa: E402
 from tests.harness.http import get  # noqa: E402
-from tests.harness.process import ProcessGroup, wait_for  # noqa: E402
+from tests.harness.process import ProcessGroup, proc_stats, wait_for  # noqa: E402
 from tests.harness.servers import HTTPService, ZooKeeperServer  # noqa: E402
 from tests.harness.stack import Stack  # noqa: E402
 from tests.webhook.conftest import fixture_body, start_worker  # noqa: E402
@@ -141,15 +141,8 @@ def _recorded(db: Path) -> set[str]:
 def _group_cpu(pgid: int) -> float:
     """User + system CPU seconds of every live process in process group ``pgid`` (Apache's
     children are in its group)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
+    return sum((int(fields[11]) + int(fields[12])) / TICKS
+               for _pid, fields in proc_stats() if int(fields[2]) == pgid)
 
 
 def _end_to_end(stack: Stack, geard: Any, zk: ZooKeeperServer | None, scheduler: HTTPService,

@@ -391,8 +391,7 @@ class LauncherWorker:
         other chore (in the pool)."""
         def finished(outcome: bool | Exception) -> None:  # kazoo's callback thread
             if outcome is False:
-                self._submit(self._with_node, (node, provider, self._recycle),
-                             partial(self._busy_nodes.discard, node.id))
+                self._recycle_locked(node, provider)
                 return
             if outcome is True:
                 provider.deleted(node.id)
@@ -410,6 +409,11 @@ class LauncherWorker:
         except KazooException as exc:  # the connection is closing: nothing sent
             finished(exc)
 
+    def _recycle_locked(self, node: NodeRecord, provider: Provider) -> None:
+        """Recycle ``node`` under its lock, as a chore in the pool (the node is busy)."""
+        self._submit(self._with_node, (node, provider, self._recycle),
+                     partial(self._busy_nodes.discard, node.id))
+
     def _ready_again(self, node: NodeRecord, provider: Provider) -> None:
         """Recycle a ``used`` node: when its provider can make it ready without I/O (a
         static host needing no check), by one transaction that writes it without taking
@@ -418,14 +422,12 @@ class LauncherWorker:
         other chore (in the pool)."""
         ready = NodeRecord(node.id, copy.deepcopy(node.data), node.version)
         if not provider.ready_again(ready):
-            self._submit(self._with_node, (node, provider, self._recycle),
-                         partial(self._busy_nodes.discard, node.id))
+            self._recycle_locked(node, provider)
             return
 
         def finished(outcome: bool | Exception) -> None:  # kazoo's callback thread
             if outcome is False:
-                self._submit(self._with_node, (node, provider, self._recycle),
-                             partial(self._busy_nodes.discard, node.id))
+                self._recycle_locked(node, provider)
                 return
             if outcome is True:
                 log.info("Recycling used node %s (%s)", node.id, provider.name)

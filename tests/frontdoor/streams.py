@@ -11,6 +11,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.harness.process import proc_stats
+
 BATCH = 100
 
 
@@ -59,15 +61,7 @@ def percentile(ordered: list[float], pct: float) -> float:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
+    return [child for child, fields in proc_stats() if int(fields[1]) == pid]
 
 
 def _kib(pid: int, path: str, key: str) -> int:

@@ -5,7 +5,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,6 +36,17 @@ async def wait_until(predicate: Callable[[], object], timeout: float, what: str 
 
 class ProcessFailed(RuntimeError):
     """A managed process exited early or did not become ready in time."""
+
+
+def proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """``(pid, fields)`` of every live process: ``/proc/<pid>/stat`` after the command name
+    (``fields[1]`` the parent, ``fields[2]`` the process group, ``fields[11:13]`` user and
+    system CPU in clock ticks)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            yield int(stat.parent.name), stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.05,
