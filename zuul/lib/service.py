@@ -66,6 +66,18 @@ def service_argparser(prog: str, description: str, default_config: str) -> argpa
 LOG_POLL = 0.05  # seconds between the log writer's looks at its queue
 
 
+class BatchStreamHandler(logging.StreamHandler):
+    """A :class:`~logging.StreamHandler` that flushes its stream only when told
+    (:meth:`flush_batch`), not after every record: one write for a batch of lines."""
+
+    def flush(self) -> None:
+        """Nothing per record (``emit`` calls this after each one)."""
+
+    def flush_batch(self) -> None:
+        """Write what the stream buffered."""
+        super().flush()
+
+
 class BatchingQueueListener(logging.handlers.QueueListener):
     """A :class:`~logging.handlers.QueueListener` that looks at its queue every
     ``LOG_POLL`` seconds and writes what it found with one flush, instead of being woken by
@@ -84,7 +96,7 @@ class BatchingQueueListener(logging.handlers.QueueListener):
                 if not block:
                     raise
             for handler in self.handlers:
-                handler.flush()
+                getattr(handler, "flush_batch", handler.flush)()
             time.sleep(LOG_POLL)
 
 
@@ -103,9 +115,7 @@ def setup_logging(level: str) -> None:
     # stderr, buffered here (Python's own is line-buffered: one write per line).
     stream = io.TextIOWrapper(open(sys.stderr.fileno(), "wb", closefd=False),  # noqa: SIM115
                               encoding="utf-8", errors="backslashreplace")
-    handler = logging.StreamHandler(stream)
-    handler.terminator = "\n"
-    handler.flush = stream.flush  # type: ignore[method-assign]  # by the listener, per batch
+    handler = BatchStreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     listener = BatchingQueueListener(records, handler)
