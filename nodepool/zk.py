@@ -333,18 +333,27 @@ class RequestRecord(Record):
         }
 
 
-def _deletion(node_id: str, result: Any) -> bool | Exception:
-    """What the transaction of :meth:`NodepoolStore.delete_unlocked` (kazoo's async
-    result) came to: True (deleted), False (locked, or no lock dir), or the exception."""
+def _unlocked_outcome(node_id: str, result: Any, node_op: int) -> bool | Exception:
+    """What a lock-free transaction on a node (kazoo's async result) came to: True (done),
+    False (locked, or no lock dir), or the exception (:class:`RecordGone` when operation
+    ``node_op``, the node's own, found it changed or gone)."""
     try:
         results = result.get()
     except Exception as exc:  # noqa: BLE001 - the caller raises or reports it
         return exc
     if not any(isinstance(r, Exception) for r in results):
         return True
-    if isinstance(results[1], (BadVersionError, NoNodeError)):
-        return RecordGone(f"node {node_id}: {type(results[1]).__name__}")
+    if isinstance(results[node_op], (BadVersionError, NoNodeError)):
+        return RecordGone(f"node {node_id}: {type(results[node_op]).__name__}")
     return False
+
+
+def _retake_lock_dir(transaction: Any, lock_dir: str) -> None:
+    """Delete and create ``lock_dir`` again in ``transaction``: the delete fails while any
+    lock contender (a holder or a waiter, of any kazoo ``Lock``) is in it, so the
+    transaction excludes them as taking the lock would, and leaves the dir empty."""
+    transaction.delete(lock_dir)
+    transaction.create(lock_dir, b"")
 
 
 def node_from_read(node_id: str, raw: bytes, stat: ZnodeStat) -> NodeRecord | None:
@@ -496,7 +505,7 @@ class NodepoolStore:
         lock's holder or someone waiting) and the node at ``version``. False when it is
         locked or has no lock dir (then nothing was deleted: lock it and delete it);
         :class:`RecordGone` when it changed since ``version``."""
-        outcome = _deletion(node_id, self._delete_unlocked(node_id, version))
+        outcome = _unlocked_outcome(node_id, self._delete_unlocked(node_id, version), 1)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -513,7 +522,7 @@ class NodepoolStore:
         thread: it must not block) with True (deleted), False (locked, or no lock dir) or
         the exception (:class:`RecordGone`, or kazoo's: connection lost)."""
         self._delete_unlocked(node_id, version).rawlink(
-            lambda result: done(_deletion(node_id, result)))
+            lambda result: done(_unlocked_outcome(node_id, result, 1)))
 
     def update_unlocked_async(self, node: NodeRecord,
                               done: Callable[[bool | Exception], None]) -> None:
@@ -524,23 +533,14 @@ class NodepoolStore:
         (written; ``node.version`` updated), False (locked, or no lock dir) or the exception
         (:class:`RecordGone`: changed since read, or kazoo's: connection lost)."""
         transaction = self.client.transaction()
-        transaction.delete(f"{NODES}/{node.id}/lock")
-        transaction.create(f"{NODES}/{node.id}/lock")
+        _retake_lock_dir(transaction, f"{NODES}/{node.id}/lock")
         transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
 
         def finished(result: Any) -> None:
-            try:
-                results = result.get()
-            except Exception as exc:  # noqa: BLE001 - the caller reports it
-                done(exc)
-                return
-            if not any(isinstance(r, Exception) for r in results):
-                node.version = results[2].version
-                done(True)
-            elif isinstance(results[2], (BadVersionError, NoNodeError)):
-                done(RecordGone(f"node {node.id}: {type(results[2]).__name__}"))
-            else:
-                done(False)
+            outcome = _unlocked_outcome(node.id, result, 2)
+            if outcome is True:
+                node.version = result.get()[2].version
+            done(outcome)
 
         transaction.commit_async().rawlink(finished)
 
@@ -719,13 +719,13 @@ class NodepoolStore:
         def attempt(exists: bool, last: bool) -> None:
             transaction = self.client.transaction()
             if exists:
-                transaction.delete(lock_path)
-            transaction.create(lock_path, b"")
+                _retake_lock_dir(transaction, lock_path)
+            else:
+                transaction.create(lock_path, b"")
             for node in new_nodes:
                 self.add_create_node(transaction, node)
             for node in allocated or ():
-                transaction.delete(f"{NODES}/{node.id}/lock")
-                transaction.create(f"{NODES}/{node.id}/lock", b"")
+                _retake_lock_dir(transaction, f"{NODES}/{node.id}/lock")
                 node.state_time = time.time()
                 transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
             transaction.set_data(f"{REQUESTS}/{request.id}", payload, version=request.version)
@@ -814,8 +814,7 @@ class NodepoolStore:
         locks = []
         for node in nodes:
             lock = self.node_lock(node.id, identifier, assured=True)
-            transaction.delete(lock.path)
-            transaction.create(lock.path, b"")
+            _retake_lock_dir(transaction, lock.path)
             lock.acquired_by(transaction)
             node.state_time = time.time()
             transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
