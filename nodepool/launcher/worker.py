@@ -85,12 +85,9 @@ class LauncherWorker:
         # Nodes we deleted that the view may still show (its deletion not seen yet): left
         # alone, not deleted again; forgotten once the view no longer has them.
         self._deleted: set[str] = set()
-        # Nodes made ready by us, with the version written: a lagging view still showing
-        # them used (at an older version) is not recycled again.
-        self._readied: dict[str, int] = {}
-        # Ready nodes we allocated without their lock, with the version written: not
-        # planned again while the view still shows them ready (at an older version).
-        self._allocated: dict[str, int] = {}
+        # Nodes we wrote without their lock (allocated, made ready), with the version
+        # written: while the view shows one older, it is neither planned nor recycled again.
+        self._written_nodes: dict[str, int] = {}
         # Found at the last slower check: ready nodes of vanished requests, lock dirs of
         # vanished requests (acted on when the next check finds them so again).
         self._orphans: set[str] = set()
@@ -185,8 +182,9 @@ class LauncherWorker:
         with metrics.ROUND_SECONDS.time():
             nodes = self._nodes()
             self._sync_static(nodes)
-            self._cleanup(nodes)  # its chores run on in the pool
-            self._handle_requests(nodes)
+            lagging = self._lagging(nodes)
+            self._cleanup(nodes, lagging)  # its chores run on in the pool
+            self._handle_requests(nodes, lagging)
             self._min_ready()
             metrics.observe_nodes(nodes)
         self.rounds += 1
@@ -296,7 +294,17 @@ class LauncherWorker:
     def _ours(self, node: NodeRecord) -> Provider | None:
         return next((p for p in self.providers if p.owns(node)), None)
 
-    def _cleanup(self, nodes: list[NodeRecord]) -> None:
+    def _lagging(self, nodes: list[NodeRecord]) -> set[str]:
+        """The nodes the view shows older than our own last write to them (forgetting the
+        writes it has caught up with)."""
+        versions = {node.id: node.version for node in nodes}
+        with self._busy_lock:
+            self._written_nodes = {
+                node_id: version for node_id, version in self._written_nodes.items()
+                if versions.get(node_id, version) < version}
+            return set(self._written_nodes)
+
+    def _cleanup(self, nodes: list[NodeRecord], lagging: set[str]) -> None:
         request_ids: set[str] | None = None
         in_use: list[tuple[NodeRecord, Provider]] = []
         chores: list[tuple[NodeRecord, Provider,
@@ -307,10 +315,6 @@ class LauncherWorker:
         with self._busy_lock:
             self._deleted &= {node.id for node in nodes}
             deleted = set(self._deleted)
-            versions = {node.id: node.version for node in nodes}
-            self._readied = {node_id: version for node_id, version in self._readied.items()
-                             if versions.get(node_id, version) < version}
-            readied_at = dict(self._readied)
         for node in nodes:
             provider = self._ours(node)
             if provider is None or node.id in deleted:
@@ -319,7 +323,7 @@ class LauncherWorker:
                     node.state == NodeState.USED and provider.deletes_used):
                 deletions.append((node, provider))
             elif node.state == NodeState.USED:
-                if node.version < readied_at.get(node.id, -1):
+                if node.id in lagging:
                     continue  # the view lags behind our own write
                 readied.append((node, provider))
             elif node.state == NodeState.FAILED \
@@ -432,7 +436,7 @@ class LauncherWorker:
             if outcome is True:
                 log.info("Recycling used node %s (%s)", node.id, provider.name)
                 with self._busy_lock:
-                    self._readied[node.id] = ready.version
+                    self._written_nodes[node.id] = ready.version
             else:
                 log.debug("Node %s not recycled: %s: %s", node.id, type(outcome).__name__,
                           outcome)
@@ -504,7 +508,7 @@ class LauncherWorker:
 
     # Requests -----------------------------------------------------------------------------
 
-    def _handle_requests(self, nodes: list[NodeRecord]) -> None:
+    def _handle_requests(self, nodes: list[NodeRecord], lagging: set[str]) -> None:
         """Plan the open requests in priority/FIFO order, then handle them several at a
         time (ZooKeeper round trips dominate), each under its request lock."""
         pools = self._pools()
@@ -529,10 +533,7 @@ class LauncherWorker:
         plan.reserved.update(node_id for ids in busy.values() for node_id in ids)
         holding = {n.allocated_to for n in nodes if n.allocated_to}
         by_id = {n.id: n for n in nodes}
-        with self._busy_lock:
-            self._allocated = {node_id: version for node_id, version in self._allocated.items()
-                               if node_id in by_id and by_id[node_id].version < version}
-            plan.reserved.update(self._allocated)  # the view lags behind our own write
+        plan.reserved.update(lagging)  # the view lags behind our own writes
         tasks: list[tuple[RequestRecord, Any]] = []
         for request in requests:
             if request.id in busy:
@@ -644,7 +645,7 @@ class LauncherWorker:
                     self._written[request.id] = fulfilled.version
                     self._lock_dirs.add(request.id)
                     for node in ready:  # each written once by the transaction
-                        self._allocated[node.id] = node.version + 1
+                        self._written_nodes[node.id] = node.version + 1
                 self._busy_requests.pop(request.id, None)
 
         sent = fulfil_unlocked(self.store, request, provider, pool, nodes,
