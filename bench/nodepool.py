@@ -6,16 +6,19 @@ locked, in-use) for SEQUENTIAL requests one after another and CONCURRENT request
 each node is released after. A bare ZooKeeper create+get+delete round trip is measured in the
 same run as the floor the ratios refer to. Then (if ``.venv-ext/nodepool`` exists, made by
 ./run-tests) the same burst against a real Nodepool 11 launcher (static driver, one host with
-CONCURRENT slots) and against ours with the same static pool, side by side. Each measured
-concurrent burst follows a few unmeasured ones (a freshly started ZooKeeper JVM spends much of
-its first bursts' CPU in its JIT compiler, which a long-running server has long done; the
-table shows the JIT's share) and starts once every node of the last one was recycled.
+CONCURRENT slots) and against ours with the same static pool, side by side. The concurrent
+bursts are measured MEASURED_BURSTS times per launcher, each starting once every node of the
+last one was recycled, after unmeasured bursts that last until ZooKeeper's JIT has settled: a
+freshly started JVM spends over a third of its CPU in its JIT compiler for tens of seconds,
+which a long-running server did long ago (the tables show the JIT's share that remains, the
+warm-up and each measured burst's p50).
 Usage: python bench/nodepool.py [--local-only] [SEQUENTIAL [CONCURRENT]]   (defaults 200 and 50;
 --local-only skips the side by side with Nodepool 11)
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import re
@@ -121,6 +124,9 @@ class OpCounter:
         self.zookeeper = zookeeper
         self.launcher_pid: int | None = None
         self.per_request: dict[str, tuple[float, ...]] = {}
+        self.burst_p50s: dict[str, list[float]] = {}
+        self.warm_ups: dict[str, WarmUp] = {}
+        self._sums: dict[str, tuple[list[float], int]] = {}
 
     def start(self) -> tuple[float, ...]:
         return (*zk_counters(self.zookeeper), cpu_seconds(self.launcher_pid),
@@ -134,10 +140,13 @@ class OpCounter:
         requester_cpu = cpu_seconds(None) - before[3]
         zookeeper_cpu = cpu_seconds(self.zookeeper.pid) - before[4]
         jit_cpu = jit_seconds(self.zookeeper.pid) - before[5]
-        self.per_request[name] = ((received - before[0] - writes) / requests,
-                                  writes / requests, launcher_cpu * 1000 / requests,
-                                  requester_cpu * 1000 / requests,
-                                  zookeeper_cpu * 1000 / requests, jit_cpu * 1000 / requests)
+        sums, total = self._sums.get(name, ([0.0] * 6, 0))
+        sums = [s + v for s, v in zip(sums, (
+            received - before[0] - writes, writes, launcher_cpu * 1000,
+            requester_cpu * 1000, zookeeper_cpu * 1000, jit_cpu * 1000), strict=True)]
+        total += requests
+        self._sums[name] = (sums, total)
+        self.per_request[name] = tuple(s / total for s in sums)
 
 
 async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[float, float]:
@@ -149,7 +158,11 @@ async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[f
     return nodeset.fulfilled_seconds, elapsed
 
 
-WARMUP_BURSTS = 3  # unmeasured bursts before a measured one (JIT of ZooKeeper's JVM)
+WARMUP_WINDOW = 5  # unmeasured bursts before the measured ones, at least ...
+WARMUP_LIMIT = 120.0  # ... and until ZooKeeper's JIT has settled, or this many seconds
+JIT_SETTLED = 0.05  # settled: its compiler threads took under this share of its CPU
+#                     over the last WARMUP_WINDOW bursts
+MEASURED_BURSTS = 5  # measured bursts per launcher; the table pools their requests
 
 
 async def drained(requester: NodeRequester, timeout: float = 60.0) -> None:
@@ -165,13 +178,59 @@ async def drained(requester: NodeRequester, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def warm_burst(requester: NodeRequester, concurrent: int, label: str = "bench") -> None:
-    """Unmeasured bursts, then wait for the nodes to be recycled: ZooKeeper's JVM has
-    compiled its hot paths (as a long-running server's has), and the measured burst finds
-    the pool's full capacity."""
-    for _ in range(WARMUP_BURSTS):
+class WarmUp:
+    """How the unmeasured bursts before a measurement went: count, seconds, and the JIT's
+    share of ZooKeeper's CPU over the last WARMUP_WINDOW of them."""
+
+    def __init__(self) -> None:
+        self.bursts = 0
+        self.seconds = 0.0
+        self.jit_share = 1.0
+
+
+async def warm_up(requester: NodeRequester, concurrent: int, ops: OpCounter,
+                  label: str = "bench") -> WarmUp:
+    """Unmeasured bursts, each followed by the pool's recycling, until ZooKeeper's JIT has
+    settled: a freshly started JVM compiles its hot paths for tens of seconds (in a burst
+    just after start, over a third of its CPU), which a long-running server did long ago.
+    Until the JIT's share of ZooKeeper's CPU in the last WARMUP_WINDOW bursts is under
+    JIT_SETTLED (or WARMUP_LIMIT seconds passed). Each is counted as a measured one is
+    (ZooKeeper's ``srvr`` over a TLS connection of its own, whose handshake code the JIT
+    compiles too)."""
+    zookeeper_pid = ops.zookeeper.pid
+    warm = WarmUp()
+    began = time.monotonic()
+    window: collections.deque[tuple[float, float]] = collections.deque(maxlen=WARMUP_WINDOW)
+    while True:
+        cpu, jit = cpu_seconds(zookeeper_pid), jit_seconds(zookeeper_pid)
+        zk_counters(ops.zookeeper)
         await asyncio.gather(*(one(requester, -2 - i, label) for i in range(concurrent)))
-    await drained(requester)
+        zk_counters(ops.zookeeper)
+        window.append((jit_seconds(zookeeper_pid) - jit, cpu_seconds(zookeeper_pid) - cpu))
+        warm.jit_share = sum(j for j, _ in window) / max(sum(c for _, c in window), 1e-6)
+        await drained(requester)
+        warm.bursts += 1
+        warm.seconds = time.monotonic() - began
+        if len(window) == WARMUP_WINDOW and (warm.jit_share < JIT_SETTLED
+                                             or warm.seconds > WARMUP_LIMIT):
+            return warm
+
+
+async def measured_bursts(requester: NodeRequester, concurrent: int, label: str,
+                          ops: OpCounter, name: str) -> list[tuple[float, float]]:
+    """MEASURED_BURSTS bursts of ``concurrent`` requests, each starting with the pool
+    recycled; ZooKeeper operations and CPU are counted over the bursts only."""
+    done: list[tuple[float, float]] = []
+    for _ in range(MEASURED_BURSTS):
+        before = ops.start()
+        burst_done = await asyncio.gather(*(one(requester, i, label)
+                                            for i in range(concurrent)))
+        ops.count(name, concurrent, before)
+        ops.burst_p50s.setdefault(name, []).append(
+            percentile([d[0] for d in burst_done], 50))
+        done.extend(burst_done)
+        await drained(requester)
+    return done
 
 
 async def measure(zk_conf: dict, sequential: int, concurrent: int,
@@ -190,10 +249,9 @@ async def measure(zk_conf: dict, sequential: int, concurrent: int,
         before = ops.start()
         seq = [await one(requester, i) for i in range(sequential)]
         ops.count(f"{sequential} sequential (local)", sequential, before)
-        await warm_burst(requester, concurrent)
-        before = ops.start()
-        conc = await asyncio.gather(*(one(requester, i) for i in range(concurrent)))
-        ops.count(f"{concurrent} concurrent (local)", concurrent, before)
+        ops.warm_ups["local"] = await warm_up(requester, concurrent, ops)
+        conc = await measured_bursts(requester, concurrent, "bench", ops,
+                                     f"{concurrent} concurrent (local)")
         return {"zookeeper create+get+delete": floor,
                 f"{sequential} sequential: fulfilled": [s[0] for s in seq],
                 f"{sequential} sequential: in-use": [s[1] for s in seq],
@@ -205,15 +263,14 @@ async def measure(zk_conf: dict, sequential: int, concurrent: int,
 
 async def burst(zk_conf: dict, concurrent: int, label: str, ops: OpCounter,
                 name: str) -> list[float]:
-    """``concurrent`` requests at once for ``label``: time until each is fulfilled."""
+    """Bursts of ``concurrent`` requests at once for ``label``: time until each is
+    fulfilled."""
     requester = NodeRequester(zk_conf, "bench")
     await requester.start()
     try:
         await one(requester, -1, label)  # warm up
-        await warm_burst(requester, concurrent, label)
-        before = ops.start()
-        done = await asyncio.gather(*(one(requester, i, label) for i in range(concurrent)))
-        ops.count(name, concurrent, before)
+        ops.warm_ups[name] = await warm_up(requester, concurrent, ops, label)
+        done = await measured_bursts(requester, concurrent, label, ops, name)
         return [d[0] for d in done]
     finally:
         await requester.stop()
@@ -316,8 +373,20 @@ def main() -> None:
           " include lock checks, watches' re-reads and pings; a multi-op transaction is one"
           " write. CPU: user + system time of the launcher process (ours, or Nodepool 11's),"
           " of this process (our requester) and of the ZooKeeper server (Java; of it, its JIT"
-          " compiler threads) over the burst. Each concurrent burst follows"
-          f" {WARMUP_BURSTS} unmeasured ones and starts with every node recycled)")
+          " compiler threads) over the measured bursts)")
+    print()
+    print(f"{'concurrent bursts':<40} {'warm-up bursts':>14} {'s':>6} {'JIT share':>10}"
+          f"  p50 ms of each measured burst")
+    for name, warm in ops.warm_ups.items():
+        label = f"{concurrent} concurrent (local)" if name == "local" else name
+        p50s = " ".join(f"{p * 1000:.0f}" for p in ops.burst_p50s.get(label, []))
+        print(f"{label:<40} {warm.bursts:>14} {warm.seconds:>6.1f} {warm.jit_share:>10.0%}"
+              f"  {p50s}")
+    print(f"(unmeasured bursts, each followed by the pool's recycling, until ZooKeeper's JIT"
+          f" compiler took under {JIT_SETTLED:.0%} of its CPU in the last {WARMUP_WINDOW}, at"
+          f" most {WARMUP_LIMIT:.0f} s; then"
+          f" {MEASURED_BURSTS} measured bursts, each starting with every node recycled;"
+          " the tables above pool their requests)")
 
 
 if __name__ == "__main__":

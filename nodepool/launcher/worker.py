@@ -52,6 +52,9 @@ FAILED_RETRY = 30.0  # seconds before a failed node is checked again
 SETTLE_TIMEOUT = 0.5  # seconds a round waits for its caches' reads already sent
 GATHER = 0.005  # seconds the changes of a burst gather before a round
 
+# A cleanup chore: run in the pool under the node's lock (LauncherWorker._with_node).
+Chore = tuple[NodeRecord, Provider, Callable[[NodeRecord, Provider, Lock], None]]
+
 
 class LauncherWorker:
     """Runs launcher rounds in a background thread until :meth:`stop`."""
@@ -92,6 +95,7 @@ class LauncherWorker:
         # vanished requests (acted on when the next check finds them so again).
         self._orphans: set[str] = set()
         self._stale_locks: set[str] = set()
+        self._checking = False  # a slower check (see _slower_checks) is running
 
     def start(self) -> None:
         """Start the worker thread (the kazoo client may still be connecting)."""
@@ -305,11 +309,9 @@ class LauncherWorker:
             return set(self._written_nodes)
 
     def _cleanup(self, nodes: list[NodeRecord], lagging: set[str]) -> None:
-        request_ids: set[str] | None = None
         in_use: list[tuple[NodeRecord, Provider]] = []
-        chores: list[tuple[NodeRecord, Provider,
-                           Callable[[NodeRecord, Provider, Lock], None]]] = []
-        orphans: set[str] = set()  # ready nodes allocated to a request that is gone
+        allocated: list[tuple[NodeRecord, Provider]] = []  # ready, allocated to a request
+        chores: list[Chore] = []
         deletions: list[tuple[NodeRecord, Provider]] = []
         readied: list[tuple[NodeRecord, Provider]] = []  # used nodes to recycle
         with self._busy_lock:
@@ -332,23 +334,10 @@ class LauncherWorker:
             elif node.state == NodeState.IN_USE and self._timer_round:
                 in_use.append((node, provider))
             elif node.state == NodeState.READY and node.allocated_to and self._timer_round:
-                # On the slower checks' turn only: the view often shows a request's deletion
-                # before its nodes' change to in-use (both written by one transaction of the
-                # requestor, read back by two watches), which is not a vanished request.
-                # And only once two of these checks in a row found its request gone.
-                if request_ids is None:
-                    request_ids = self._request_ids()
-                if node.allocated_to not in request_ids:
-                    orphans.add(node.id)
-                    if node.id in self._orphans:
-                        chores.append((node, provider, self._free))
+                allocated.append((node, provider))
             elif node.state == NodeState.HOLD and node.hold_expiration \
                     and time.time() - node.state_time > node.hold_expiration:
                 chores.append((node, provider, self._expire_hold))
-        if in_use:  # held by nobody: its requestor's session died
-            unlocked = self._unlocked([node.id for node, _ in in_use])
-            chores.extend((node, provider, self._recycle) for node, provider in in_use
-                          if node.id in unlocked)
         for node, provider in deletions:
             with self._busy_lock:
                 if node.id in self._busy_nodes:
@@ -361,6 +350,48 @@ class LauncherWorker:
                     continue
                 self._busy_nodes.add(node.id)
             self._ready_again(node, provider)  # without the lock if it can; else a chore
+        self._submit_chores(chores)
+        if self._timer_round:
+            with self._busy_lock:
+                if self._checking:
+                    return  # the last slower check still waits for ZooKeeper
+                self._checking = True
+            self._submit(self._slower_checks, (in_use, allocated),
+                         partial(setattr, self, "_checking", False))
+
+    def _slower_checks(self, in_use: list[tuple[NodeRecord, Provider]],
+                       allocated: list[tuple[NodeRecord, Provider]]) -> None:
+        """The checks of the timer round (every ``cleanup-interval`` seconds), in the pool:
+        their ZooKeeper reads wait behind a burst's traffic, and a round waiting for them
+        held up every request it had to plan (50-100 ms in ``bench/nodepool.py``).
+
+        - an ``in-use`` node nobody holds locked: its requestor's session died, recycle it;
+        - a ``ready`` node allocated to a request that is gone, found so by two of these
+          checks in a row, is freed (the view often shows a request's deletion before its
+          nodes' change to in-use: both written by one transaction of the requestor, read
+          back by two watches, which is not a vanished request);
+        - the lock dirs of vanished requests are removed (two checks in a row, too).
+        """
+        chores: list[Chore] = []
+        if in_use:
+            unlocked = self._unlocked([node.id for node, _ in in_use])
+            chores.extend((node, provider, self._recycle) for node, provider in in_use
+                          if node.id in unlocked)
+        orphans: set[str] = set()
+        if allocated:
+            request_ids = self._request_ids()
+            for node, provider in allocated:
+                if node.allocated_to not in request_ids:
+                    orphans.add(node.id)
+                    if node.id in self._orphans:
+                        chores.append((node, provider, self._free))
+        self._orphans = orphans
+        self._submit_chores(chores)
+        self._remove_stale_request_locks()
+
+    def _submit_chores(self, chores: list[Chore]) -> None:
+        """Each chore in the pool under its node's lock (:meth:`_with_node`), unless a
+        task on that node is still running."""
         for chore in chores:
             node_id = chore[0].id
             with self._busy_lock:
@@ -368,9 +399,6 @@ class LauncherWorker:
                     continue
                 self._busy_nodes.add(node_id)
             self._submit(self._with_node, chore, partial(self._busy_nodes.discard, node_id))
-        if self._timer_round:
-            self._orphans = orphans
-            self._remove_stale_request_locks()
 
     def _submit(self, func: Callable[..., None], args: tuple[Any, ...],
                 done: Callable[[], object]) -> None:

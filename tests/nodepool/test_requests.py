@@ -352,3 +352,35 @@ async def test_one_launcher_serves_the_requested_provider(
         record = store.get_node(nodeset.nodes[0].id)
         assert record is not None and record.provider == expected, (provider, record)
         await requester.release(nodeset)
+
+
+async def test_slower_checks_free_orphans_and_remove_stale_request_locks(
+        zk_stack: Stack, requester: NodeRequester, store: NodepoolStore,
+        zk_client: KazooClient) -> None:
+    """The cleanup checks of the timer round (run in the launcher's pool, off the round):
+    a ready node allocated to a request that no longer exists is freed, and the lock dir of
+    a request that no longer exists is removed (each once two checks in a row found it so),
+    while requests are served meanwhile."""
+    hosts = [{"name": "orphan-host", "labels": ["orphan"], "connection-type": "local"},
+             {"name": "busy-host", "labels": ["busy"], "connection-type": "local"}]
+    zk_stack.launcher(**static_config(hosts))
+    nodeset = await asyncio.wait_for(requester.request(["orphan"], "build-1"), 20)
+    node_id = nodeset.nodes[0].id
+    await requester.release(nodeset)
+    await eventually(lambda: store.get_node(node_id).state == "ready", what="node ready")
+    vanished = RequestRecord("100-0009999999", {"requestor": "gone", "tenant_name": "t"}, 0)
+    node = store.get_node(node_id)
+    node.allocate(vanished)  # as a requestor that died between allocation and acceptance
+    store.update_node(node, state_changed=False)
+    stale_lock = f"{REQUEST_LOCKS}/{vanished.id}"
+    zk_client.ensure_path(stale_lock)
+    other = await asyncio.wait_for(requester.request(["busy"], "build-2"), 20)
+    await requester.release(other)
+    await eventually(lambda: store.get_node(node_id).allocated_to is None,
+                     what="orphaned node freed")
+    assert store.get_node(node_id).state == NodeState.READY
+    await eventually(lambda: zk_client.exists(stale_lock) is None,
+                     what="stale request lock dir removed")
+    again = await asyncio.wait_for(requester.request(["orphan"], "build-3"), 20)
+    assert again.nodes[0].id == node_id  # handed out again
+    await requester.release(again)
