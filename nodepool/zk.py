@@ -41,6 +41,7 @@ from kazoo.protocol.states import ZnodeStat
 from kazoo.recipe.lock import Lock
 
 from nodepool.zklock import PipelinedLock
+from zuul.lib.zk_handler import inline
 
 ROOT = "/nodepool"
 NODES = f"{ROOT}/nodes"
@@ -518,24 +519,29 @@ class NodepoolStore:
 
     def delete_unlocked_async(self, node_id: str, version: int,
                               done: Callable[[bool | Exception], None]) -> None:
-        """:meth:`delete_unlocked` without waiting: ``done`` is called (in kazoo's callback
-        thread: it must not block) with True (deleted), False (locked, or no lock dir) or
+        """:meth:`delete_unlocked` without waiting: ``done`` is called (in kazoo's
+        connection thread: it must not block) with True (deleted), False (locked, or no lock dir) or
         the exception (:class:`RecordGone`, or kazoo's: connection lost)."""
-        self._delete_unlocked(node_id, version).rawlink(
-            lambda result: done(_unlocked_outcome(node_id, result, 1)))
+        @inline
+        def finished(result: Any) -> None:
+            done(_unlocked_outcome(node_id, result, 1))
+
+        self._delete_unlocked(node_id, version).rawlink(finished)
 
     def update_unlocked_async(self, node: NodeRecord,
                               done: Callable[[bool | Exception], None]) -> None:
         """Write ``node`` (at the version read) without taking its lock, in one transaction
         sent without waiting: it deletes and re-creates the node's lock dir, which fails
         while anyone holds or waits for the lock (kazoo's recipe, ours, Nodepool's, Zuul's).
-        ``done`` is called in kazoo's callback thread (it must not block) with True
+        ``done`` is called in kazoo's connection thread (it must not block: see
+        :func:`zuul.lib.zk_handler.inline`) with True
         (written; ``node.version`` updated), False (locked, or no lock dir) or the exception
         (:class:`RecordGone`: changed since read, or kazoo's: connection lost)."""
         transaction = self.client.transaction()
         _retake_lock_dir(transaction, f"{NODES}/{node.id}/lock")
         transaction.set_data(f"{NODES}/{node.id}", node.to_json(), version=node.version)
 
+        @inline
         def finished(result: Any) -> None:
             outcome = _unlocked_outcome(node.id, result, 2)
             if outcome is True:
@@ -707,7 +713,8 @@ class NodepoolStore:
         dir deleted and created again (so it fails while anyone holds or waits for a node's
         lock, as taking each node's lock would).
 
-        ``done`` is called (in kazoo's callback thread: it must not block) with the
+        ``done`` is called (in kazoo's connection thread: it must not block, see
+        :func:`zuul.lib.zk_handler.inline`) with the
         request's new stat, or with :class:`RequestLocked` (its lock is held or contended),
         :class:`RequestChanged` (it changed or is gone), :class:`RecordGone` (one of
         ``allocated`` is locked or changed) or kazoo's exception (connection lost): then
@@ -731,6 +738,7 @@ class NodepoolStore:
             transaction.set_data(f"{REQUESTS}/{request.id}", payload, version=request.version)
             transaction.commit_async().rawlink(partial(committed, exists, last))
 
+        @inline
         def committed(exists: bool, last: bool, result: Any) -> None:
             try:
                 results = result.get()

@@ -39,6 +39,7 @@ from nodepool.zk import (
 )
 from nodepool.zklock import PipelinedLock
 from zuul.lib.zk import make_client
+from zuul.lib.zk_handler import inline
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,8 @@ class NodeRequester:
             else:
                 future.set_result(value)
 
-        def on_result(done: Any) -> None:  # kazoo's completion thread
+        @inline  # in kazoo's connection thread, as the reply is read
+        def on_result(done: Any) -> None:
             try:
                 value, error = done.get(), None
             except Exception as exc:  # noqa: BLE001 - handed to the awaiting coroutine
@@ -261,7 +263,8 @@ class NodeRequester:
         A one-shot data watch set by kazoo's async get, armed again by the next async get
         when it fires: unlike kazoo's ``DataWatch`` (which reads synchronously in kazoo's
         callback thread) nothing waits there, so many requests fulfilled at once are read
-        back in one pipelined round trip instead of one after another.
+        back in one pipelined round trip instead of one after another. The watch and the
+        read's callback are :func:`~zuul.lib.zk_handler.inline` (kazoo's connection thread).
         """
         path = f"{REQUESTS}/{request_id}"
         attempts = [0]  # reads cut off by a lost connection (re-sent; kazoo queues them)
@@ -280,6 +283,7 @@ class NodeRequester:
             except RuntimeError:  # loop closed while stopping
                 pass
 
+        @inline  # a watch event: in kazoo's connection thread
         def read(event: Any = None) -> None:
             if done.done():
                 return
@@ -292,6 +296,7 @@ class NodeRequester:
             except KazooException as exc:
                 settle(exc)
 
+        @inline
         def on_data(result: Any) -> None:
             try:
                 data, stat = result.get()

@@ -2,12 +2,14 @@
 
 Built from kazoo's own watches, set by its async calls: a child watch on the directory
 (``get_children_async``, listed again when it fires) and, per child, a data watch
-(``get_async``, read again when it fires). Nothing blocks kazoo's callback thread (kazoo's
-``ChildrenWatch`` lists synchronously there, holding up every other watch of the session
-during a burst). Unlike kazoo's ``TreeCache`` it does not descend below the children, so
-the lock contenders Zuul and the launchers create under ``/nodepool/nodes/<id>/lock`` cost
-no reads and wake no round: a node request burst makes about half the ZooKeeper reads with
-it (``bench/nodepool.py``).
+(``get_async``, read again when it fires). Its callbacks are
+:func:`~zuul.lib.zk_handler.inline`: they run in kazoo's connection thread as each reply or
+event is read, and never block (kazoo's ``ChildrenWatch`` lists synchronously in its
+callback thread, holding up every other watch of the session during a burst). Unlike
+kazoo's ``TreeCache`` it does not descend below the children, so the lock contenders Zuul
+and the launchers create under ``/nodepool/nodes/<id>/lock`` cost no reads and wake no
+round: a node request burst makes about half the ZooKeeper reads with it
+(``bench/nodepool.py``).
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.protocol.states import EventType, WatchedEvent, ZnodeStat
+
+from zuul.lib.zk_handler import inline
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +110,7 @@ class ChildCache:
         for name in names:
             self._fetch(name)
 
+    @inline
     def _list(self, _event: WatchedEvent | None = None) -> None:
         """List the children and watch for the next change (from any thread; no wait)."""
         if self._closed:
@@ -118,6 +123,7 @@ class ChildCache:
             return
         result.rawlink(self._on_listing)
 
+    @inline
     def _on_listing(self, result: Any) -> None:
         try:
             children = result.get()
@@ -161,6 +167,7 @@ class ChildCache:
             return
         result.rawlink(partial(self._on_data, name, ticket))
 
+    @inline
     def _on_data(self, name: str, ticket: int, result: Any) -> None:
         failed = False
         try:
@@ -187,6 +194,7 @@ class ChildCache:
                     self.initialized.set()
         self.on_change()
 
+    @inline
     def _on_event(self, event: WatchedEvent) -> None:
         if self._closed or not event.path:
             return

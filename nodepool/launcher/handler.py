@@ -210,8 +210,8 @@ def fulfil_unlocked(store: NodepoolStore, request: RequestRecord, provider: Prov
 
     Returns False (nothing sent) when that cannot be (capacity or a reserved node taken by
     another request meanwhile): then :func:`fulfil` (under the lock) handles it. Else
-    ``finished`` is called later, from kazoo's callback thread, with the request as written
-    and its new stat, or with the exception that kept it from being written
+    ``finished`` is called later, from kazoo's connection thread (it must not block), with
+    the request as written and its new stat, or with the exception that kept it from being written
     (:class:`RequestLocked`, :class:`RecordGone`, a kazoo error)."""
     spare: list[tuple[NodeRecord, NodeRecord]] = []  # (the view's node, a copy to write)
     with _VIEW:

@@ -1,0 +1,93 @@
+"""zuul.lib.zk_handler.PollingHandler on a real ZooKeeper: inline callbacks run in kazoo's
+connection thread, others in its callback threads, and a failing inline callback neither
+stops the connection nor the callbacks after it."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kazoo.client import KazooClient
+
+from tests.harness.servers import ZooKeeperServer
+from zuul.lib.zk import make_client
+from zuul.lib.zk_handler import inline
+
+TIMEOUT = 10.0
+
+
+@pytest.fixture
+def client(zookeeper: ZooKeeperServer, zk_chroot: str) -> Iterator[KazooClient]:
+    zk = make_client(zookeeper.conf(zk_chroot))
+    zk.start(timeout=TIMEOUT)
+    try:
+        yield zk
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def _connection_thread(client: KazooClient) -> threading.Thread:
+    thread = client._connection._connection_routine  # the thread of its zk_loop
+    assert isinstance(thread, threading.Thread)
+    return thread
+
+
+def test_inline_callbacks_run_in_the_connection_thread(client: KazooClient) -> None:
+    ran: dict[str, threading.Thread] = {}
+    events = {name: threading.Event() for name in ("inline", "queued", "watch", "qwatch")}
+
+    @inline
+    def inline_reply(_result: Any) -> None:
+        ran["inline"] = threading.current_thread()
+        events["inline"].set()
+
+    def queued_reply(_result: Any) -> None:
+        ran["queued"] = threading.current_thread()
+        events["queued"].set()
+
+    @inline
+    def inline_watch(_event: Any) -> None:
+        ran["watch"] = threading.current_thread()
+        events["watch"].set()
+
+    def queued_watch(_event: Any) -> None:
+        ran["qwatch"] = threading.current_thread()
+        events["qwatch"].set()
+
+    client.create("/a", b"1")
+    client.create("/b", b"1")
+    client.get_async("/a", watch=inline_watch).rawlink(inline_reply)
+    client.get_async("/b", watch=queued_watch).rawlink(queued_reply)
+    client.set("/a", b"2")
+    client.set("/b", b"2")
+    for name, event in events.items():
+        assert event.wait(TIMEOUT), f"{name} callback never ran"
+    connection = _connection_thread(client)
+    assert ran["inline"] is connection and ran["watch"] is connection
+    assert ran["queued"] is not connection and ran["qwatch"] is not connection
+
+
+def test_failing_inline_callback_is_logged_and_harmless(
+        client: KazooClient, caplog: pytest.LogCaptureFixture) -> None:
+    after = threading.Event()
+
+    @inline
+    def broken(_result: Any) -> None:
+        raise RuntimeError("callback bug")
+
+    @inline
+    def fine(_result: Any) -> None:
+        after.set()
+
+    client.create("/c", b"x")
+    with caplog.at_level(logging.ERROR, logger="zuul.lib.zk_handler"):
+        result = client.get_async("/c")
+        result.rawlink(broken)
+        result.rawlink(fine)
+        assert after.wait(TIMEOUT), "the callback after the failing one never ran"
+    assert "callback bug" in caplog.text
+    assert client.get("/c")[0] == b"x"  # the connection still serves requests
+    assert _connection_thread(client).is_alive()
