@@ -49,7 +49,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nodepool import BenchZooKeeper  # noqa: E402
+from bench.nodepool import BenchZooKeeper, jit_seconds  # noqa: E402
 from tests.harness.http import get  # noqa: E402
 from tests.harness.process import ProcessGroup, proc_stats, wait_for  # noqa: E402
 from tests.harness.servers import HTTPService, ZooKeeperServer  # noqa: E402
@@ -60,7 +60,10 @@ from tests.webhook.load import LoadGenerator  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 E2E_CONCURRENCY = 32
 FEEDERS = 8  # gear clients submitting events at once
-WARM_UP = 2000  # events sent (per scheduler) before measuring
+WARM_UP = 2000  # events sent (per scheduler) before measuring, at least ...
+WARM_UP_LIMIT = 120.0  # ... and with ZooKeeper, until its JIT has settled (or this many s)
+JIT_SETTLED = 0.05  # settled: its compiler threads took under this share of its CPU
+#                     over the last warm-up batch
 
 TENANT = {
     "tenants": [{
@@ -105,6 +108,32 @@ def _send(clients: list[gear.Client], project: str, first: int, count: int) -> f
     statuses = {json.loads(b"".join(j.data))["status"] for j in jobs}
     assert statuses == {"accepted"}, statuses
     return elapsed
+
+
+def _warm_up(clients: list[gear.Client], zookeeper_pid: int | None) -> int:
+    """Unmeasured events before a measurement: WARM_UP of them, and with ZooKeeper more
+    batches of WARM_UP until its JIT compiler has settled (a freshly started JVM spends
+    much of its first minute's CPU compiling, which a deployed server did long ago), at
+    most WARM_UP_LIMIT seconds. Returns how many were sent."""
+    began = time.monotonic()
+    sent = 0
+    while True:
+        cpu = jit = 0.0
+        if zookeeper_pid is not None:
+            cpu, jit = _cpu_seconds(zookeeper_pid), jit_seconds(zookeeper_pid)
+        _send(clients, "org/fast", sent + 1, WARM_UP)
+        sent += WARM_UP
+        if zookeeper_pid is None:
+            return sent
+        share = (jit_seconds(zookeeper_pid) - jit) / max(_cpu_seconds(zookeeper_pid) - cpu,
+                                                          1e-6)
+        WARMED.update(batches=sent // WARM_UP, share=share,
+                      seconds=time.monotonic() - began)
+        if share < JIT_SETTLED or time.monotonic() - began > WARM_UP_LIMIT:
+            return sent
+
+
+WARMED: dict[str, float] = {}  # how the last warm-up with ZooKeeper ended
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -240,31 +269,38 @@ def main() -> None:
               f"noop job, submitted at once by {FEEDERS} clients, after {WARM_UP})")
         print(f"{'state':<12} {'events/s':>9} {'znode writes':>13} {'transactions':>13}"
               f"   CPU ms/event: {'scheduler':>9} {'geard':>6} {'ZooKeeper':>9} "
-              f"{'feeders':>8} {'sum':>6}   {'bound: machine':>14} {'scheduler':>9}")
+              f"{'of it JIT':>9} {'feeders':>8} {'sum':>6}   {'bound: machine':>14} "
+              f"{'scheduler':>9}")
         for mode, server in (("in memory", None), ("ZooKeeper", zk)):
             scheduler = _scheduler(stack, server, mode.split()[-1].lower(), geard, tenants)
-            _send(clients, "org/fast", 1, WARM_UP)
+            sent = _warm_up(clients, zk.pid if server is not None else None)
             writes = _metric(scheduler.url, "zuul_state_znode_writes_total")
             txns = _metric(scheduler.url, "zuul_state_transactions_total")
             pids = {"scheduler": scheduler.pid, "geard": geard.pid, "zk": zk.pid}
             cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
             feeders = time.process_time()
-            seconds = _send(clients, "org/fast", WARM_UP + 1, events)
+            jit = jit_seconds(zk.pid)
+            seconds = _send(clients, "org/fast", sent + 1, events)
             ms = {name: (_cpu_seconds(pid) - cpu[name]) * 1000 / events
                   for name, pid in pids.items()}
+            jit_ms = (jit_seconds(zk.pid) - jit) * 1000 / events
             ms["feeders"] = (time.process_time() - feeders) * 1000 / events
             writes = _metric(scheduler.url, "zuul_state_znode_writes_total") - writes
             txns = _metric(scheduler.url, "zuul_state_transactions_total") - txns
             total = sum(ms.values())
             print(f"{mode:<12} {events / seconds:>9.0f} {writes / events:>13.2f} "
                   f"{txns / events:>13.3f}   {'':>13} {ms['scheduler']:>9.2f} "
-                  f"{ms['geard']:>6.2f} {ms['zk']:>9.2f} {ms['feeders']:>8.2f} "
+                  f"{ms['geard']:>6.2f} {ms['zk']:>9.2f} {jit_ms:>6.2f} {ms['feeders']:>8.2f} "
                   f"{total:>6.2f}   {(os.cpu_count() or 1) * 1000 / total:>14.0f} "
                   f"{1000 / ms['scheduler']:>9.0f}")
             scheduler.stop()
+        warmed = (f"{WARMED['batches']:.0f} batches in {WARMED['seconds']:.0f} s, "
+                  f"the last one's JIT share {WARMED['share']:.0%}")
         print("(znode writes and transactions per event; bound: events/s if the sum of the "
               "CPU per event were all the machine's cores did, and if the scheduler had "
-              "one core to itself)")
+              "one core to itself; with ZooKeeper, warm-up batches of "
+              f"{WARM_UP} events until its JIT compiler took under {JIT_SETTLED:.0%} of its "
+              f"CPU in one: {warmed})")
 
         print()
         print(f"end to end through Apache ({events} signed pull_request deliveries, "
