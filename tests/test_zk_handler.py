@@ -39,23 +39,14 @@ def test_inline_callbacks_run_in_the_connection_thread(client: KazooClient) -> N
     ran: dict[str, threading.Thread] = {}
     events = {name: threading.Event() for name in ("inline", "queued", "watch", "qwatch")}
 
-    @inline
-    def inline_reply(_result: Any) -> None:
-        ran["inline"] = threading.current_thread()
-        events["inline"].set()
+    def recorder(name: str) -> Any:
+        def record(_result_or_event: Any) -> None:
+            ran[name] = threading.current_thread()
+            events[name].set()
+        return record
 
-    def queued_reply(_result: Any) -> None:
-        ran["queued"] = threading.current_thread()
-        events["queued"].set()
-
-    @inline
-    def inline_watch(_event: Any) -> None:
-        ran["watch"] = threading.current_thread()
-        events["watch"].set()
-
-    def queued_watch(_event: Any) -> None:
-        ran["qwatch"] = threading.current_thread()
-        events["qwatch"].set()
+    inline_reply, inline_watch = inline(recorder("inline")), inline(recorder("watch"))
+    queued_reply, queued_watch = recorder("queued"), recorder("qwatch")
 
     client.create("/a", b"1")
     client.create("/b", b"1")

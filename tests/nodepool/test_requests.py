@@ -143,19 +143,27 @@ async def test_ready_node_locked_by_another_is_not_allocated(
     await requester.release(nodeset)
 
 
+async def _used_once(zk_stack: Stack, requester: NodeRequester, store: NodepoolStore,
+                     label: str, other: str) -> str:
+    """A launcher with two static hosts (``label`` and ``other``); the ``label`` host's node
+    is used once and ready again: its id."""
+    hosts = [{"name": f"{label}-host", "labels": [label], "connection-type": "local"},
+             {"name": f"{other}-host", "labels": [other], "connection-type": "local"}]
+    zk_stack.launcher(**static_config(hosts))
+    nodeset = await asyncio.wait_for(requester.request([label], "build-1"), 20)
+    node_id = nodeset.nodes[0].id
+    await requester.release(nodeset)
+    await eventually(lambda: store.get_node(node_id).state == "ready", what="node ready")
+    return node_id
+
+
 async def test_used_node_locked_by_another_is_not_recycled(
         zk_stack: Stack, requester: NodeRequester, store: NodepoolStore,
         zk_client: KazooClient) -> None:
     """A used static node is made ready again without taking its lock, by a transaction
     that fails while anyone holds or waits for the lock: held with kazoo's own ``Lock``
     recipe (as Zuul 14 holds its nodes), it stays ``used`` until released."""
-    hosts = [{"name": "held-host", "labels": ["held"], "connection-type": "local"},
-             {"name": "other-host", "labels": ["other"], "connection-type": "local"}]
-    zk_stack.launcher(**static_config(hosts))
-    nodeset = await asyncio.wait_for(requester.request(["held"], "build-1"), 20)
-    node_id = nodeset.nodes[0].id
-    await requester.release(nodeset)
-    await eventually(lambda: store.get_node(node_id).state == "ready", what="node ready")
+    node_id = await _used_once(zk_stack, requester, store, "held", "other")
     lock = zk_client.Lock(f"{NODES}/{node_id}/lock", "zuul-14")
     assert lock.acquire(timeout=5)
     try:
@@ -361,13 +369,7 @@ async def test_slower_checks_free_orphans_and_remove_stale_request_locks(
     a ready node allocated to a request that no longer exists is freed, and the lock dir of
     a request that no longer exists is removed (each once two checks in a row found it so),
     while requests are served meanwhile."""
-    hosts = [{"name": "orphan-host", "labels": ["orphan"], "connection-type": "local"},
-             {"name": "busy-host", "labels": ["busy"], "connection-type": "local"}]
-    zk_stack.launcher(**static_config(hosts))
-    nodeset = await asyncio.wait_for(requester.request(["orphan"], "build-1"), 20)
-    node_id = nodeset.nodes[0].id
-    await requester.release(nodeset)
-    await eventually(lambda: store.get_node(node_id).state == "ready", what="node ready")
+    node_id = await _used_once(zk_stack, requester, store, "orphan", "busy")
     vanished = RequestRecord("100-0009999999", {"requestor": "gone", "tenant_name": "t"}, 0)
     node = store.get_node(node_id)
     node.allocate(vanished)  # as a requestor that died between allocation and acceptance
