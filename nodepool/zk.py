@@ -951,7 +951,10 @@ def label_summary(store: NodepoolStore) -> list[dict[str, Any]]:
     """Labels served by the registered launchers, with node counts and min-ready.
 
     Labels come from every registered pool's ``supported_labels`` (real Nodepool's too);
-    ``min_ready`` from our launcher components' ``labels``.
+    ``min_ready`` from our launcher components' ``labels``. The nodes are read first: a
+    launcher registers before it makes any node, so a node read implies its launcher's
+    registration is there when read next (the other order could show a min-ready node
+    without its launcher's ``min_ready``, when both were written between the two reads).
     """
     labels: dict[str, dict[str, Any]] = {}
 
@@ -959,6 +962,7 @@ def label_summary(store: NodepoolStore) -> list[dict[str, Any]]:
         return labels.setdefault(name, {"name": name, "min_ready": 0, "ready": 0,
                                         "in_use": 0, "total": 0, "launchers": []})
 
+    nodes = store.nodes()
     for launcher in store.launchers():
         for label in launcher.get("labels") or []:
             entry = entry_for(label["name"])
@@ -969,7 +973,7 @@ def label_summary(store: NodepoolStore) -> list[dict[str, Any]]:
             entry = entry_for(name)
             if owner not in entry["launchers"]:
                 entry["launchers"].append(owner)
-    for node in store.nodes():
+    for node in nodes:
         entry = entry_for(node.label)
         entry["total"] += 1
         if node.state == NodeState.READY and not node.allocated_to:
