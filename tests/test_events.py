@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import gear
 from tests.harness.process import wait_until
 from tests.harness.stack import Stack
 from zuul.lib.gearman import Client, add_servers
-from zuul.scheduler.events import DeliveryStore, EventReceiver, TriggerEvent
+from zuul.scheduler.events import DeliveryStore, EventReceiver, InFlight, TriggerEvent
 
 
 def _submit(client: gear.Client, delivery: str, body: object = None,
@@ -117,3 +118,34 @@ async def test_failed_event_and_failed_settle_are_not_recorded(stack: Stack,
         client.shutdown()
         receiver.stop()
         store.close()
+
+
+def test_in_flight_bounds_count_and_bytes_but_lets_a_large_event_in_alone() -> None:
+    bound = InFlight(count=3, size=100)
+    for size in (10, 10, 10):
+        bound.acquire(size)
+    entered = threading.Event()
+
+    def fourth(size: int) -> None:
+        bound.acquire(size)
+        entered.set()
+
+    waiter = threading.Thread(target=fourth, args=(10,), daemon=True)
+    waiter.start()
+    assert not entered.wait(0.2), "a fourth event got past a count of 3"
+    bound.release(10)
+    assert entered.wait(5), "the fourth event never got in after a release"
+    waiter.join(5)
+    for _ in range(3):
+        bound.release(10)
+    bound.acquire(90)
+    entered.clear()
+    waiter = threading.Thread(target=fourth, args=(20,), daemon=True)
+    waiter.start()
+    assert not entered.wait(0.2), "110 bytes got past a size of 100"
+    bound.release(90)
+    assert entered.wait(5)
+    waiter.join(5)
+    bound.release(20)
+    bound.acquire(500)  # larger than the whole size: let in while nothing else is
+    bound.release(500)

@@ -14,8 +14,9 @@ Events are handed to the event loop in the order geard hands them out, in batche
 wake-up of the loop for whatever arrived meanwhile), and processed in that order up to their
 first wait. A batch is answered once all its events are handled and ``settle()`` returned
 (the scheduler's: its items are in ZooKeeper), while the next batch is already handled; the
-ids of a batch are recorded in one transaction. Up to ``MAX_IN_FLIGHT`` events are in
-progress at once. (``receivers`` > 1 gear workers, each its own connection and thread, take
+ids of a batch are recorded in one transaction. Up to ``MAX_IN_FLIGHT`` events, and
+``MAX_IN_FLIGHT_BYTES`` of their payloads, are in progress at once (one event is always
+let in, however large). (``receivers`` > 1 gear workers, each its own connection and thread, take
 jobs at once rather than one geard round trip each, but then events of different receivers
 have no order; the scheduler keeps one.)
 A crash before step 4 leaves the job unanswered: geard sends WORK_FAIL to the webhook worker,
@@ -45,7 +46,8 @@ from zuul.lib import gearman
 log = logging.getLogger(__name__)
 
 FUNCTION_PREFIX = "zuul:event:"
-MAX_IN_FLIGHT = 256  # events handed to the scheduler and not answered yet
+MAX_IN_FLIGHT = 1024  # events handed to the scheduler and not answered yet ...
+MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024  # ... and their payloads' bytes
 RECEIVERS = 1  # gear workers (connections, threads) taking event jobs: more lose the order
 ANSWER_BATCH = 512  # events answered per dedup transaction at most
 
@@ -187,20 +189,51 @@ Settle = Callable[[], Awaitable[None]]
 Outcome = tuple[gear.WorkerJob, TriggerEvent, BaseException | None]
 
 
+class InFlight:
+    """The receiver's bound on events in progress: at most ``count`` of them and ``size``
+    bytes of their payloads (an event larger than ``size`` alone is let in when nothing else
+    is in progress, so it cannot wait forever). Memory stays bounded whatever the payloads
+    are, while many small events (GitHub's usual few KiB) can share each ZooKeeper flush."""
+
+    def __init__(self, count: int, size: int) -> None:
+        self.count = count
+        self.size = size
+        self._events = 0
+        self._bytes = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> None:
+        """Wait until an event of ``size`` bytes fits, then count it in."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._events == 0 or (
+                self._events < self.count and self._bytes + size <= self.size))
+            self._events += 1
+            self._bytes += size
+
+    def release(self, size: int) -> None:
+        """An event of ``size`` bytes was answered."""
+        with self._changed:
+            self._events -= 1
+            self._bytes -= size
+            self._changed.notify_all()
+
+
 class EventReceiver:
     """A gear worker thread feeding ``zuul:event:<connection>`` jobs to the scheduler.
 
     Events are pipelined: the receiving thread hands each event to the event loop in the
     order geard assigns them and takes the next job at once (at most ``max_in_flight``
-    unanswered); an answering thread records the delivery ids of the events the scheduler
-    finished (in one SQLite transaction per batch) and only then answers them. So several
-    events share one ZooKeeper flush and one dedup write, and each is still answered only
-    after its items are in ZooKeeper and its delivery id is recorded.
+    unanswered, with ``max_in_flight_bytes`` of payload: :class:`InFlight`); an answering
+    thread records the delivery ids of the events the scheduler finished (in one SQLite
+    transaction per batch) and only then answers them. So several events share one
+    ZooKeeper flush and one dedup write, and each is still answered only after its items
+    are in ZooKeeper and its delivery id is recorded.
     """
 
     def __init__(self, gearman_conf: dict[str, Any], connections: list[str], store: DeliveryStore,
                  handler: EventHandler, loop: asyncio.AbstractEventLoop,
                  handler_timeout: float = 30.0, max_in_flight: int = MAX_IN_FLIGHT,
+                 max_in_flight_bytes: int = MAX_IN_FLIGHT_BYTES,
                  receivers: int = RECEIVERS, settle: Settle | None = None) -> None:
         self.connections = list(connections)
         self.store = store
@@ -217,7 +250,7 @@ class EventReceiver:
                          for i, worker in enumerate(self.workers)]
         self._answerer = threading.Thread(target=self._answer_loop, name="event-answerer",
                                           daemon=True)
-        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._slots = InFlight(max_in_flight, max_in_flight_bytes)
         self._done: queue.Queue[list[Outcome] | None] = queue.Queue()
         # Events taken, not yet on the loop: the loop is woken once per batch of them.
         self._incoming: collections.deque[tuple[gear.WorkerJob, TriggerEvent]] = \
@@ -284,7 +317,7 @@ class EventReceiver:
             EVENTS.labels(connection, "duplicate").inc()
             self._answer(job, {"status": "duplicate", "delivery": event.delivery})
             return
-        self._slots.acquire()
+        self._slots.acquire(len(job.arguments))
         with self._flight_lock:
             self._incoming.append((job, event))
             wake, self._woken = not self._woken, True
@@ -296,8 +329,8 @@ class EventReceiver:
                     self._woken = False
                     lost = list(self._incoming)
                     self._incoming.clear()
-                for _ in lost:
-                    self._slots.release()
+                for lost_job, _event in lost:
+                    self._slots.release(len(lost_job.arguments))
                 self._landed([e for _j, e in lost])
                 raise
 
@@ -367,8 +400,8 @@ class EventReceiver:
                     self._answer(job, None)
             finally:
                 self._landed([event for _job, event, _error in batch])
-                for _ in batch:
-                    self._slots.release()
+                for job, _event, _error in batch:
+                    self._slots.release(len(job.arguments))
 
     def _landed(self, events: list[TriggerEvent]) -> None:
         with self._flight_lock:
