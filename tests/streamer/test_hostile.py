@@ -115,8 +115,12 @@ async def test_deeply_nested_request_closes_4000(
         assert (code, reason) == (4000, "request is nested too deeply"), (code, reason)
     elif len(message) <= 64 * 1024:
         assert (code, reason) == (4000, "request longer than 4096 bytes"), (code, reason)
-    else:  # larger than any request frame: the websocket standard's "message too big"
-        assert code == 1009, (code, reason)
+    else:  # larger than any request frame: the websocket standard's "message too big".
+        # aiohttp sends its 1009 close and ends the connection while the rest of this
+        # 200 KB frame may still be arriving; the kernel then resets the connection and
+        # the close frame can be lost on the way (1006 here: seen once in a loaded CI run).
+        # Either way it was refused at once, and the streamer is unharmed (below).
+        assert code in (1009, 1006), (code, reason)
     assert time.monotonic() - started < 5
     assert streamer.running()
     assert "Traceback" not in streamer.log_path.read_text()
