@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionLoss
 
 from tests.harness.servers import ZooKeeperServer
 from zuul.lib.zk import make_client
@@ -82,3 +83,29 @@ def test_failing_inline_callback_is_logged_and_harmless(
     assert "callback bug" in caplog.text
     assert client.get("/c")[0] == b"x"  # the connection still serves requests
     assert _connection_thread(client).is_alive()
+
+
+def test_inline_callback_of_a_dropped_connection_runs_after_kazoo_fails_the_rest(
+        client: KazooClient) -> None:
+    """kazoo fails every pending request in one loop when a connection drops: a callback
+    sending its request again from inside that loop would see it failed at once. So a
+    result of ConnectionLoss goes through the callback thread; any other runs inline in the
+    thread that set it."""
+    ran: dict[str, threading.Thread] = {}
+    done = {name: threading.Event() for name in ("ok", "lost")}
+
+    def recorder(name: str) -> Any:
+        def record(_result: Any) -> None:
+            ran[name] = threading.current_thread()
+            done[name].set()
+        return inline(record)
+
+    ok, lost = client.handler.async_result(), client.handler.async_result()
+    ok.rawlink(recorder("ok"))
+    lost.rawlink(recorder("lost"))
+    ok.set(1)
+    lost.set_exception(ConnectionLoss())
+    for name, event in done.items():
+        assert event.wait(TIMEOUT), f"{name} callback never ran"
+    assert ran["ok"] is threading.current_thread()
+    assert ran["lost"] is not threading.current_thread()

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from kazoo.exceptions import ConnectionClosedError, ConnectionLoss, SessionExpiredError
 from kazoo.handlers.threading import AsyncResult, SequentialThreadingHandler
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,22 @@ def _run(func: Callable[..., Any], *args: Any) -> None:
         log.exception("ZooKeeper callback %r failed", func)
 
 
+# Results kazoo fails while it drops a connection or session: it fails every pending and
+# queued request in a loop, so a callback that sent its request again from inside that loop
+# would have it failed at once too. Their callbacks go through the callback thread, as
+# with kazoo's own handler, and run after the loop.
+_CONNECTION_FAILURES = (ConnectionLoss, SessionExpiredError, ConnectionClosedError)
+
+
 class _AsyncResult(AsyncResult):
     """kazoo's threading ``AsyncResult`` whose :func:`inline` callbacks run at once, in
-    the thread that set the result (kazoo's connection thread, for a reply)."""
+    the thread that set the result (kazoo's connection thread, for a reply), unless the
+    result is a lost connection or session."""
 
     def _do_callbacks(self) -> None:
+        dropped = isinstance(self._exception, _CONNECTION_FAILURES)
         for callback in self._callbacks:
-            if _is_inline(callback) or not self._handler.running:
+            if (_is_inline(callback) and not dropped) or not self._handler.running:
                 _run(callback, self)
             else:
                 self._handler.completion_queue.put(functools.partial(callback, self))
