@@ -96,7 +96,9 @@ def builds(url: str, **query: str) -> list[dict[str, Any]]:
 
 
 def processes_under(root: Path) -> list[psutil.Process]:
-    """Live processes working in (or naming) a directory under ``root``."""
+    """Live processes working in (or naming) a directory under ``root``, as found by one
+    scan: read what it saw from ``proc.info`` (``cwd``, ``cmdline``, ``status``); asking the
+    process again can find it exited meanwhile (a zombie: ``psutil.ZombieProcess``)."""
     found = []
     for proc in psutil.process_iter(["cwd", "cmdline", "status"]):
         try:

@@ -91,7 +91,8 @@ def test_executor_kill_9_mid_build_reruns_on_another(zk_stack: Stack,
         # ansible-playbook died with its executor (PR_SET_PDEATHSIG); its forked workers
         # follow once it is gone, which takes a few seconds on a loaded machine.
         wait_for(lambda: not [p for p in processes_under(work_first)
-                              if "ansible-playbook" in " ".join(p.cmdline())], 30,
+                              if "ansible-playbook" in " ".join(p.info["cmdline"] or [])],
+                 30,
                  what="the killed executor's playbook gone")
         rerun = wait_for(lambda: executor_running(second), 30, what="the re-run on e2")
         assert rerun != [lost]
