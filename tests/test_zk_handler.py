@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss
+from kazoo.protocol.states import Callback, EventType, WatchedEvent
 
 from tests.harness.servers import ZooKeeperServer
 from zuul.lib.zk import make_client
@@ -87,12 +88,13 @@ def test_failing_inline_callback_is_logged_and_harmless(
 
 def test_inline_callback_of_a_dropped_connection_runs_after_kazoo_fails_the_rest(
         client: KazooClient) -> None:
-    """kazoo fails every pending request in one loop when a connection drops: a callback
-    sending its request again from inside that loop would see it failed at once. So a
-    result of ConnectionLoss goes through the callback thread; any other runs inline in the
+    """kazoo fails every pending request in one loop when a connection drops, and tells
+    every watch with a NONE event when it drops a session: a callback sending its request
+    again from inside would see it failed at once or dropped. So a result of ConnectionLoss
+    and a NONE event go through the callback thread; any other result runs inline in the
     thread that set it."""
     ran: dict[str, threading.Thread] = {}
-    done = {name: threading.Event() for name in ("ok", "lost")}
+    done = {name: threading.Event() for name in ("ok", "lost", "none")}
 
     def recorder(name: str) -> Any:
         def record(_result: Any) -> None:
@@ -105,7 +107,11 @@ def test_inline_callback_of_a_dropped_connection_runs_after_kazoo_fails_the_rest
     lost.rawlink(recorder("lost"))
     ok.set(1)
     lost.set_exception(ConnectionLoss())
+    # What kazoo tells every watch when it drops a session (_reset_watchers).
+    client.handler.dispatch_callback(Callback(
+        "watch", recorder("none"), (WatchedEvent(EventType.NONE, "EXPIRED_SESSION", None),)))
     for name, event in done.items():
         assert event.wait(TIMEOUT), f"{name} callback never ran"
     assert ran["ok"] is threading.current_thread()
     assert ran["lost"] is not threading.current_thread()
+    assert ran["none"] is not threading.current_thread()

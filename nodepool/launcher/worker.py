@@ -421,7 +421,7 @@ class LauncherWorker:
         without taking its lock when nobody holds or waits for it (one transaction instead
         of lock, delete and release, sent without waiting), else under its lock as any
         other chore (in the pool)."""
-        def finished(outcome: bool | Exception) -> None:  # kazoo's connection thread: never blocks
+        def finished(outcome: bool | Exception) -> None:  # run by an inline callback: never blocks
             if outcome is False:
                 self._recycle_locked(node, provider)
                 return
@@ -457,7 +457,7 @@ class LauncherWorker:
             self._recycle_locked(node, provider)
             return
 
-        def finished(outcome: bool | Exception) -> None:  # kazoo's connection thread: never blocks
+        def finished(outcome: bool | Exception) -> None:  # run by an inline callback: never blocks
             if outcome is False:
                 self._recycle_locked(node, provider)
                 return

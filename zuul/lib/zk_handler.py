@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from kazoo.exceptions import ConnectionClosedError, ConnectionLoss, SessionExpiredError
 from kazoo.handlers.threading import AsyncResult, SequentialThreadingHandler
+from kazoo.protocol.states import EventType
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,11 @@ def _run(func: Callable[..., Any], *args: Any) -> None:
         log.exception("ZooKeeper callback %r failed", func)
 
 
-# Results kazoo fails while it drops a connection or session: it fails every pending and
-# queued request in a loop, so a callback that sent its request again from inside that loop
-# would have it failed at once too. Their callbacks go through the callback thread, as
-# with kazoo's own handler, and run after the loop.
+# What kazoo hands out while it drops a connection or session: it fails every pending and
+# queued request in a loop (these results), then, for a lost session, empties its queue and
+# tells every watch with an event of type NONE. A callback sending its request again from
+# inside either would have it failed at once, or dropped unanswered. These go through the
+# callback thread, as with kazoo's own handler, and run after kazoo is done.
 _CONNECTION_FAILURES = (ConnectionLoss, SessionExpiredError, ConnectionClosedError)
 
 
@@ -100,8 +102,10 @@ class PollingHandler(SequentialThreadingHandler):
 
     def dispatch_callback(self, callback: Any) -> None:
         """A watch event: an :func:`inline` watch function runs now (kazoo's connection
-        thread read the event), any other in kazoo's callback thread."""
-        if _is_inline(callback.func):
+        thread read the event), any other, and the NONE events of a dropped connection,
+        in kazoo's callback thread."""
+        event = callback.args[0] if callback.args else None
+        if _is_inline(callback.func) and getattr(event, "type", None) != EventType.NONE:
             _run(callback.func, *callback.args)
         else:
             super().dispatch_callback(callback)
