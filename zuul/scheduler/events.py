@@ -210,10 +210,10 @@ class InFlight:
             self._events += 1
             self._bytes += size
 
-    def release(self, size: int) -> None:
-        """An event of ``size`` bytes was answered."""
+    def release(self, size: int, events: int = 1) -> None:
+        """``events`` events of ``size`` bytes in all were answered."""
         with self._changed:
-            self._events -= 1
+            self._events -= events
             self._bytes -= size
             self._changed.notify_all()
 
@@ -329,8 +329,7 @@ class EventReceiver:
                     self._woken = False
                     lost = list(self._incoming)
                     self._incoming.clear()
-                for lost_job, _event in lost:
-                    self._slots.release(len(lost_job.arguments))
+                self._slots.release(sum(len(j.arguments) for j, _e in lost), len(lost))
                 self._landed([e for _j, e in lost])
                 raise
 
@@ -400,8 +399,8 @@ class EventReceiver:
                     self._answer(job, None)
             finally:
                 self._landed([event for _job, event, _error in batch])
-                for job, _event, _error in batch:
-                    self._slots.release(len(job.arguments))
+                self._slots.release(sum(len(j.arguments) for j, _e, _x in batch),
+                                    len(batch))
 
     def _landed(self, events: list[TriggerEvent]) -> None:
         with self._flight_lock:
