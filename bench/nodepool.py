@@ -29,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -123,7 +124,6 @@ class OpCounter:
     def __init__(self, zookeeper: ZooKeeperServer) -> None:
         self.zookeeper = zookeeper
         self.launcher_pid: int | None = None
-        self.per_request: dict[str, tuple[float, ...]] = {}
         self.burst_p50s: dict[str, list[float]] = {}
         self.warm_ups: dict[str, WarmUp] = {}
         self._sums: dict[str, tuple[list[float], int]] = {}
@@ -146,7 +146,12 @@ class OpCounter:
             requester_cpu * 1000, zookeeper_cpu * 1000, jit_cpu * 1000), strict=True)]
         total += requests
         self._sums[name] = (sums, total)
-        self.per_request[name] = tuple(s / total for s in sums)
+
+    @property
+    def per_request(self) -> dict[str, tuple[float, ...]]:
+        """Per scenario, the counts above averaged over its requests."""
+        return {name: tuple(s / total for s in sums)
+                for name, (sums, total) in self._sums.items()}
 
 
 async def one(requester: NodeRequester, n: int, label: str = "bench") -> tuple[float, float]:
@@ -178,14 +183,15 @@ async def drained(requester: NodeRequester, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.1)
 
 
+@dataclass
 class WarmUp:
-    """How the unmeasured bursts before a measurement went: count, seconds, and the JIT's
-    share of ZooKeeper's CPU over the last WARMUP_WINDOW of them."""
+    """How the unmeasured bursts (or batches) before a measurement went: count, seconds,
+    and the JIT's share of ZooKeeper's CPU in the last of them (bench/nodepool.py: over
+    the last WARMUP_WINDOW)."""
 
-    def __init__(self) -> None:
-        self.bursts = 0
-        self.seconds = 0.0
-        self.jit_share = 1.0
+    bursts: int = 0
+    seconds: float = 0.0
+    jit_share: float = 1.0
 
 
 async def warm_up(requester: NodeRequester, concurrent: int, ops: OpCounter,

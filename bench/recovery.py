@@ -49,7 +49,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nodepool import BenchZooKeeper, jit_seconds  # noqa: E402
+from bench.nodepool import BenchZooKeeper, WarmUp, jit_seconds  # noqa: E402
 from tests.harness.http import get  # noqa: E402
 from tests.harness.process import ProcessGroup, proc_stats, wait_for  # noqa: E402
 from tests.harness.servers import HTTPService, ZooKeeperServer  # noqa: E402
@@ -110,30 +110,26 @@ def _send(clients: list[gear.Client], project: str, first: int, count: int) -> f
     return elapsed
 
 
-def _warm_up(clients: list[gear.Client], zookeeper_pid: int | None) -> int:
-    """Unmeasured events before a measurement: WARM_UP of them, and with ZooKeeper more
-    batches of WARM_UP until its JIT compiler has settled (a freshly started JVM spends
-    much of its first minute's CPU compiling, which a deployed server did long ago), at
-    most WARM_UP_LIMIT seconds. Returns how many were sent."""
+def _warm_up(clients: list[gear.Client], zookeeper_pid: int | None) -> WarmUp:
+    """Unmeasured events before a measurement: a batch of WARM_UP, and with ZooKeeper more
+    batches until its JIT compiler has settled (a freshly started JVM spends much of its
+    first minute's CPU compiling, which a deployed server did long ago), at most
+    WARM_UP_LIMIT seconds. ``bursts`` of the result counts the batches sent."""
     began = time.monotonic()
-    sent = 0
+    warm = WarmUp()
     while True:
         cpu = jit = 0.0
         if zookeeper_pid is not None:
             cpu, jit = _cpu_seconds(zookeeper_pid), jit_seconds(zookeeper_pid)
-        _send(clients, "org/fast", sent + 1, WARM_UP)
-        sent += WARM_UP
+        _send(clients, "org/fast", warm.bursts * WARM_UP + 1, WARM_UP)
+        warm.bursts += 1
+        warm.seconds = time.monotonic() - began
         if zookeeper_pid is None:
-            return sent
-        share = (jit_seconds(zookeeper_pid) - jit) / max(_cpu_seconds(zookeeper_pid) - cpu,
-                                                          1e-6)
-        WARMED.update(batches=sent // WARM_UP, share=share,
-                      seconds=time.monotonic() - began)
-        if share < JIT_SETTLED or time.monotonic() - began > WARM_UP_LIMIT:
-            return sent
-
-
-WARMED: dict[str, float] = {}  # how the last warm-up with ZooKeeper ended
+            return warm
+        warm.jit_share = ((jit_seconds(zookeeper_pid) - jit)
+                          / max(_cpu_seconds(zookeeper_pid) - cpu, 1e-6))
+        if warm.jit_share < JIT_SETTLED or warm.seconds > WARM_UP_LIMIT:
+            return warm
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -273,14 +269,14 @@ def main() -> None:
               f"{'scheduler':>9}")
         for mode, server in (("in memory", None), ("ZooKeeper", zk)):
             scheduler = _scheduler(stack, server, mode.split()[-1].lower(), geard, tenants)
-            sent = _warm_up(clients, zk.pid if server is not None else None)
+            warm = _warm_up(clients, zk.pid if server is not None else None)
             writes = _metric(scheduler.url, "zuul_state_znode_writes_total")
             txns = _metric(scheduler.url, "zuul_state_transactions_total")
             pids = {"scheduler": scheduler.pid, "geard": geard.pid, "zk": zk.pid}
             cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
             feeders = time.process_time()
             jit = jit_seconds(zk.pid)
-            seconds = _send(clients, "org/fast", sent + 1, events)
+            seconds = _send(clients, "org/fast", warm.bursts * WARM_UP + 1, events)
             ms = {name: (_cpu_seconds(pid) - cpu[name]) * 1000 / events
                   for name, pid in pids.items()}
             jit_ms = (jit_seconds(zk.pid) - jit) * 1000 / events
@@ -294,8 +290,8 @@ def main() -> None:
                   f"{total:>6.2f}   {(os.cpu_count() or 1) * 1000 / total:>14.0f} "
                   f"{1000 / ms['scheduler']:>9.0f}")
             scheduler.stop()
-        warmed = (f"{WARMED['batches']:.0f} batches in {WARMED['seconds']:.0f} s, "
-                  f"the last one's JIT share {WARMED['share']:.0%}")
+        warmed = (f"{warm.bursts} batches in {warm.seconds:.0f} s, "
+                  f"the last one's JIT share {warm.jit_share:.0%}")
         print("(znode writes and transactions per event; bound: events/s if the sum of the "
               "CPU per event were all the machine's cores did, and if the scheduler had "
               "one core to itself; with ZooKeeper, warm-up batches of "
