@@ -60,6 +60,7 @@ from tests.webhook.load import LoadGenerator  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 E2E_CONCURRENCY = 32
 FEEDERS = 8  # gear clients submitting events at once
+BATCH = 64  # events per gearman job when batched (the webhook workers' batch_events default)
 WARM_UP = 2000  # events sent (per scheduler) before measuring, at least ...
 WARM_UP_LIMIT = 120.0  # ... and with ZooKeeper, until its JIT has settled (or this many s)
 JIT_SETTLED = 0.05  # settled: its compiler threads took under this share of its CPU
@@ -82,22 +83,36 @@ TENANT = {
 }
 
 
-def _event(project: str, number: int) -> gear.Job:
+def _event(project: str, number: int) -> dict[str, Any]:
     delivery = uuid.uuid4().hex
     body = {"action": "opened", "number": number, "repository": {"full_name": project},
             "pull_request": {"number": number, "title": "t", "state": "open",
                              "head": {"sha": f"{number:040x}", "ref": "f"},
                              "base": {"ref": "main"}, "html_url": ""}}
-    payload = {"connection": "github", "delivery": delivery, "event": "pull_request",
-               "headers": {}, "body": json.dumps(body), "received_at": time.time()}
-    return gear.Job(b"zuul:event:github", json.dumps(payload).encode())
+    return {"connection": "github", "delivery": delivery, "event": "pull_request",
+            "headers": {}, "body": json.dumps(body), "received_at": time.time()}
 
 
-def _send(clients: list[gear.Client], project: str, first: int, count: int) -> float:
-    """Submit ``count`` events at once, spread over ``clients`` submitting in parallel
-    (gear's submitJob waits for each JOB_CREATED: one client alone would feed one event
-    per geard round trip); seconds until every one is answered."""
-    jobs = [_event(project, first + i) for i in range(count)]
+def _job(events: list[dict[str, Any]]) -> gear.Job:
+    """One event's job (a JSON object), or a batch's (an array), as the workers send."""
+    return gear.Job(b"zuul:event:github",
+                    json.dumps(events[0] if len(events) == 1 else events).encode())
+
+
+def _statuses(job: gear.Job) -> list[str]:
+    answer = json.loads(b"".join(job.data))
+    return [s["status"] for s in answer["statuses"]] if "statuses" in answer \
+        else [answer["status"]]
+
+
+def _send(clients: list[gear.Client], project: str, first: int, count: int,
+          per_job: int = 1) -> float:
+    """Submit ``count`` events at once, ``per_job`` to a gearman job, spread over
+    ``clients`` submitting in parallel (gear's submitJob waits for each JOB_CREATED: one
+    client alone would feed one job per geard round trip); seconds until every one is
+    answered."""
+    events = [_event(project, first + i) for i in range(count)]
+    jobs = [_job(events[i:i + per_job]) for i in range(0, count, per_job)]
     began = time.perf_counter()
     with ThreadPoolExecutor(len(clients)) as pool:
         list(pool.map(lambda c: [c[1].submitJob(job) for job in jobs[c[0]::len(clients)]],
@@ -105,7 +120,7 @@ def _send(clients: list[gear.Client], project: str, first: int, count: int) -> f
     wait_for(lambda: all(j.complete for j in jobs), 300, interval=0.005,
              what="every event answered")
     elapsed = time.perf_counter() - began
-    statuses = {json.loads(b"".join(j.data))["status"] for j in jobs}
+    statuses = {status for j in jobs for status in _statuses(j)}
     assert statuses == {"accepted"}, statuses
     return elapsed
 
@@ -130,6 +145,30 @@ def _warm_up(clients: list[gear.Client], zookeeper_pid: int | None) -> WarmUp:
                           / max(_cpu_seconds(zookeeper_pid) - cpu, 1e-6))
         if warm.jit_share < JIT_SETTLED or warm.seconds > WARM_UP_LIMIT:
             return warm
+
+
+def _gearman_row(mode: str, per_job: int, scheduler: HTTPService, geard: Any,
+                 zk: ZooKeeperServer, clients: list[gear.Client], first: int,
+                 events: int) -> None:
+    """Measure and print one row of the over-gearman table."""
+    writes = _metric(scheduler.url, "zuul_state_znode_writes_total")
+    txns = _metric(scheduler.url, "zuul_state_transactions_total")
+    pids = {"scheduler": scheduler.pid, "geard": geard.pid, "zk": zk.pid}
+    cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    feeders = time.process_time()
+    jit = jit_seconds(zk.pid)
+    seconds = _send(clients, "org/fast", first, events, per_job)
+    ms = {name: (_cpu_seconds(pid) - cpu[name]) * 1000 / events for name, pid in pids.items()}
+    jit_ms = (jit_seconds(zk.pid) - jit) * 1000 / events
+    ms["feeders"] = (time.process_time() - feeders) * 1000 / events
+    writes = _metric(scheduler.url, "zuul_state_znode_writes_total") - writes
+    txns = _metric(scheduler.url, "zuul_state_transactions_total") - txns
+    total = sum(ms.values())
+    print(f"{mode:<12} {per_job:>7} {events / seconds:>9.0f} {writes / events:>13.2f} "
+          f"{txns / events:>13.3f}   {'':>13} {ms['scheduler']:>9.2f} "
+          f"{ms['geard']:>6.2f} {ms['zk']:>9.2f} {jit_ms:>6.2f} {ms['feeders']:>8.2f} "
+          f"{total:>6.2f}   {(os.cpu_count() or 1) * 1000 / total:>14.0f} "
+          f"{1000 / ms['scheduler']:>9.0f}", flush=True)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -262,33 +301,19 @@ def main() -> None:
 
         load = os.getloadavg()[0]
         print(f"events/s over gearman ({events} pull_request events, each one item, "
-              f"noop job, submitted at once by {FEEDERS} clients, after {WARM_UP})")
-        print(f"{'state':<12} {'events/s':>9} {'znode writes':>13} {'transactions':>13}"
-              f"   CPU ms/event: {'scheduler':>9} {'geard':>6} {'ZooKeeper':>9} "
-              f"{'of it JIT':>9} {'feeders':>8} {'sum':>6}   {'bound: machine':>14} "
-              f"{'scheduler':>9}")
+              f"noop job, submitted at once by {FEEDERS} clients, one or {BATCH} to a job, "
+              f"after {WARM_UP})")
+        print(f"{'state':<12} {'per job':>7} {'events/s':>9} {'znode writes':>13} "
+              f"{'transactions':>13}   CPU ms/event: {'scheduler':>9} {'geard':>6} "
+              f"{'ZooKeeper':>9} {'of it JIT':>9} {'feeders':>8} {'sum':>6}   "
+              f"{'bound: machine':>14} {'scheduler':>9}")
         for mode, server in (("in memory", None), ("ZooKeeper", zk)):
             scheduler = _scheduler(stack, server, mode.split()[-1].lower(), geard, tenants)
             warm = _warm_up(clients, zk.pid if server is not None else None)
-            writes = _metric(scheduler.url, "zuul_state_znode_writes_total")
-            txns = _metric(scheduler.url, "zuul_state_transactions_total")
-            pids = {"scheduler": scheduler.pid, "geard": geard.pid, "zk": zk.pid}
-            cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
-            feeders = time.process_time()
-            jit = jit_seconds(zk.pid)
-            seconds = _send(clients, "org/fast", warm.bursts * WARM_UP + 1, events)
-            ms = {name: (_cpu_seconds(pid) - cpu[name]) * 1000 / events
-                  for name, pid in pids.items()}
-            jit_ms = (jit_seconds(zk.pid) - jit) * 1000 / events
-            ms["feeders"] = (time.process_time() - feeders) * 1000 / events
-            writes = _metric(scheduler.url, "zuul_state_znode_writes_total") - writes
-            txns = _metric(scheduler.url, "zuul_state_transactions_total") - txns
-            total = sum(ms.values())
-            print(f"{mode:<12} {events / seconds:>9.0f} {writes / events:>13.2f} "
-                  f"{txns / events:>13.3f}   {'':>13} {ms['scheduler']:>9.2f} "
-                  f"{ms['geard']:>6.2f} {ms['zk']:>9.2f} {jit_ms:>6.2f} {ms['feeders']:>8.2f} "
-                  f"{total:>6.2f}   {(os.cpu_count() or 1) * 1000 / total:>14.0f} "
-                  f"{1000 / ms['scheduler']:>9.0f}")
+            first = warm.bursts * WARM_UP + 1
+            for per_job in (1, BATCH):
+                _gearman_row(mode, per_job, scheduler, geard, zk, clients, first, events)
+                first += events
             scheduler.stop()
         warmed = (f"{warm.bursts} batches in {warm.seconds:.0f} s, "
                   f"the last one's JIT share {warm.jit_share:.0%}")

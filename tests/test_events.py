@@ -15,12 +15,16 @@ from zuul.lib.gearman import Client, add_servers
 from zuul.scheduler.events import DeliveryStore, EventReceiver, InFlight, TriggerEvent
 
 
+def _payload(delivery: str, body: object = None) -> dict[str, object]:
+    return {"connection": "github", "delivery": delivery, "event": "pull_request",
+            "headers": {"X-GitHub-Delivery": delivery},
+            "body": json.dumps(body if body is not None else {"action": "opened"}),
+            "received_at": time.time()}
+
+
 def _submit(client: gear.Client, delivery: str, body: object = None,
             connection: str = "github") -> gear.Job:
-    payload = {"connection": connection, "delivery": delivery, "event": "pull_request",
-               "headers": {"X-GitHub-Delivery": delivery},
-               "body": json.dumps(body if body is not None else {"action": "opened"}),
-               "received_at": time.time()}
+    payload = _payload(delivery, body) | {"connection": connection}
     job = gear.Job(f"zuul:event:{connection}".encode(), json.dumps(payload).encode())
     client.submitJob(job)
     return job
@@ -114,6 +118,71 @@ async def test_failed_event_and_failed_settle_are_not_recorded(stack: Stack,
         await _wait_complete([again])
         assert json.loads(b"".join(again.data))["status"] == "accepted"
         assert store.seen("c") and handled.count("c") == 2
+    finally:
+        client.shutdown()
+        receiver.stop()
+        store.close()
+
+
+async def test_batch_job_answered_with_each_events_status(stack: Stack, tmp_path: Path) -> None:
+    """A job carrying a JSON array of events (what a webhook worker sends under load) gets
+    one status per event, in order; an event that fails fails the whole job (WORK_FAIL)
+    after the others were recorded, so its resubmission finds them ``duplicate``; arguments
+    that are no events at all are rejected as a whole."""
+    geard = stack.gearman()
+    store = DeliveryStore(tmp_path / "deliveries.db")
+    handled: list[str] = []
+    failing = {"boom"}
+
+    async def handler(event: TriggerEvent) -> None:
+        handled.append(event.delivery)
+        if event.delivery in failing:
+            raise RuntimeError("handler failed")
+
+    receiver = EventReceiver(geard.conf(), ["github"], store, handler,
+                             asyncio.get_running_loop())
+    receiver.start()
+    client = Client("test")
+    add_servers(client, geard.conf())
+    await asyncio.to_thread(client.waitForServer, 10)
+
+    def submit(arguments: object) -> gear.Job:
+        job = gear.Job(b"zuul:event:github", json.dumps(arguments).encode())
+        client.submitJob(job)
+        return job
+
+    try:
+        single = submit(_payload("s"))
+        mixed = submit([_payload("a"), _payload("s"), {"delivery": "x"}, _payload("b"),
+                        _payload("a"), _payload("bad", body=[1])])
+        one = submit([_payload("c")])
+        await _wait_complete([single, mixed, one])
+        assert json.loads(b"".join(single.data))["status"] == "accepted"
+        answer = json.loads(b"".join(mixed.data))
+        assert [s["status"] for s in answer["statuses"]] == [
+            "accepted", "duplicate", "rejected", "accepted", "duplicate", "rejected"]
+        assert [s.get("delivery") for s in answer["statuses"]] == [
+            "a", "s", None, "b", "a", None]
+        assert "missing or empty 'event'" in answer["statuses"][2]["reason"]
+        assert [s["status"] for s in json.loads(b"".join(one.data))["statuses"]] == ["accepted"]
+        assert handled == ["s", "a", "b", "c"]
+
+        failed = submit([_payload("d"), _payload("boom"), _payload("e")])
+        await _wait_complete([failed])
+        assert failed.failure
+        assert store.seen("d") and store.seen("e") and not store.seen("boom")
+        failing.clear()
+        again = submit([_payload("d"), _payload("boom"), _payload("e")])
+        await _wait_complete([again])
+        assert [s["status"] for s in json.loads(b"".join(again.data))["statuses"]] == [
+            "duplicate", "accepted", "duplicate"]
+        assert handled.count("d") == 1 and handled.count("boom") == 2
+
+        refused = [submit([]), submit("text"), submit([_payload(f"m{i}") for i in range(1001)])]
+        await _wait_complete(refused)
+        for job in refused:
+            assert json.loads(b"".join(job.data))["status"] == "rejected"
+        assert not store.seen("m0")
     finally:
         client.shutdown()
         receiver.stop()

@@ -92,9 +92,18 @@ def deliveries_db(stack: Stack) -> Path:
 
 def submissions(worker_url: str, result: str, connection: str = "github") -> float:
     """A worker's ``zuul_webhook_submissions_total`` for ``result`` (0 when absent)."""
+    return _counter(worker_url, "zuul_webhook_submissions_total",
+                    {"connection": connection, "result": result})
+
+
+def gearman_jobs(worker_url: str, connection: str = "github") -> float:
+    """A worker's ``zuul_webhook_gearman_jobs_total`` (0 when absent)."""
+    return _counter(worker_url, "zuul_webhook_gearman_jobs_total", {"connection": connection})
+
+
+def _counter(worker_url: str, name: str, labels: dict[str, str]) -> float:
     for family in text_string_to_metric_families(get(worker_url + "/metrics").text):
         for sample in family.samples:
-            if sample.name == "zuul_webhook_submissions_total" and \
-                    sample.labels == {"connection": connection, "result": result}:
+            if sample.name == name and sample.labels == labels:
                 return sample.value
     return 0.0

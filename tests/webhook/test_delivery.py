@@ -14,10 +14,12 @@ from tests.webhook.conftest import (
     SECRET,
     deliveries_db,
     fixture_body,
+    gearman_jobs,
     processed_deliveries,
     send,
     spooled,
     start_worker,
+    submissions,
 )
 
 
@@ -77,6 +79,8 @@ def test_spool_replayed_after_gearman_outage_and_restart(stack: Stack) -> None:
     wait_for(lambda: not spooled(worker), 10, what="spool drained")
     wait_for(lambda: get(worker.url + "/health/ready").status == 200, 10, what="ready")
     assert sorted(processed_deliveries(db)) == sorted(ids)
+    # The five were waiting together: one gearman job carried them all.
+    assert submissions(worker.url, "accepted") == 5 and gearman_jobs(worker.url) == 1
 
 
 def test_full_spool_answers_503(stack: Stack) -> None:

@@ -1,14 +1,19 @@
 """Trigger events arriving over gearman, deduplicated by delivery id.
 
-The webhook workers submit each GitHub delivery as a foreground gearman job
-``zuul:event:<connection>`` (see doc/internals.rst). :class:`EventReceiver` runs a gear worker
-in a thread; for each job it
+The webhook workers submit GitHub deliveries as foreground gearman jobs
+``zuul:event:<connection>`` (see doc/internals.rst): one event (a JSON object) or, under load,
+a batch of them (a JSON array of such objects, answered with one status each).
+:class:`EventReceiver` runs a gear worker in a thread; for each event of a job it
 
-1. parses and checks the payload (a bad one completes as ``rejected``: final, not retried);
+1. parses and checks the payload (a bad one is ``rejected``: final, not retried);
 2. skips a delivery id the :class:`DeliveryStore` has seen (``duplicate``);
 3. hands the event to the scheduler's event loop (which returns once the items it enqueued
    are in ZooKeeper, when the pipeline state is kept there);
-4. records the delivery id, then answers WORK_COMPLETE ``accepted``.
+4. records the delivery id, then answers ``accepted``.
+
+A job is answered once all its events are: WORK_COMPLETE with the status of each, or
+WORK_FAIL when any of them failed (the events that were processed are recorded first, so the
+resubmitted job finds them ``duplicate``).
 
 Events are handed to the event loop in the order geard hands them out, in batches (one
 wake-up of the loop for whatever arrived meanwhile), and processed in that order up to their
@@ -50,6 +55,7 @@ MAX_IN_FLIGHT = 1024  # events handed to the scheduler and not answered yet ...
 MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024  # ... and their payloads' bytes
 RECEIVERS = 1  # gear workers (connections, threads) taking event jobs: more lose the order
 ANSWER_BATCH = 512  # events answered per dedup transaction at most
+MAX_BATCH = 1000  # events in one job at most (the webhook workers send up to 64)
 
 EVENTS = prometheus_client.Counter(
     "zuul_trigger_events_total", "Trigger events received over gearman", ["connection", "status"])
@@ -78,14 +84,20 @@ class TriggerEvent:
 
     @classmethod
     def from_job(cls, function: str, arguments: bytes) -> TriggerEvent:
-        """Parse a ``zuul:event:<connection>`` job; raise :class:`InvalidEvent` if unusable."""
-        try:
-            payload = json.loads(arguments)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidEvent(f"job arguments are not JSON: {exc}") from None
+        """Parse a one-event ``zuul:event:<connection>`` job; raise :class:`InvalidEvent`."""
+        events = parse_job(function, arguments)
+        if len(events) != 1:
+            raise InvalidEvent("a batch of events, not one")
+        event = events[0]
+        if isinstance(event, InvalidEvent):
+            raise event
+        return event
+
+    @classmethod
+    def from_payload(cls, connection: str, payload: Any) -> TriggerEvent:
+        """One event of a job (its JSON object, decoded); raise :class:`InvalidEvent`."""
         if not isinstance(payload, dict):
-            raise InvalidEvent("job arguments are not a JSON object")
-        connection = function.removeprefix(FUNCTION_PREFIX)
+            raise InvalidEvent("an event is not a JSON object")
         for key in ("delivery", "event", "body"):
             if not isinstance(payload.get(key), str) or not payload[key]:
                 raise InvalidEvent(f"missing or empty '{key}'")
@@ -101,6 +113,30 @@ class TriggerEvent:
         return cls(connection=connection, delivery=payload["delivery"], event=payload["event"],
                    body=body, headers={str(k): str(v) for k, v in headers.items()},
                    received_at=float(received) if isinstance(received, (int, float)) else 0.0)
+
+
+def parse_job(function: str, arguments: bytes) -> list[TriggerEvent | InvalidEvent]:
+    """The events of a ``zuul:event:<connection>`` job, in order, each parsed or the reason
+    it is unusable; raise :class:`InvalidEvent` when the arguments as a whole are (not JSON,
+    neither an object nor a non-empty array, a batch over ``MAX_BATCH`` events)."""
+    try:
+        payload = json.loads(arguments)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"job arguments are not JSON: {exc}") from None
+    connection = function.removeprefix(FUNCTION_PREFIX)
+    if isinstance(payload, dict):
+        return [TriggerEvent.from_payload(connection, payload)]
+    if not isinstance(payload, list) or not payload:
+        raise InvalidEvent("job arguments are neither a JSON object nor a non-empty array")
+    if len(payload) > MAX_BATCH:
+        raise InvalidEvent(f"a batch of {len(payload)} events (at most {MAX_BATCH})")
+    events: list[TriggerEvent | InvalidEvent] = []
+    for one in payload:
+        try:
+            events.append(TriggerEvent.from_payload(connection, one))
+        except InvalidEvent as exc:
+            events.append(exc)
+    return events
 
 
 class DeliveryStore:
@@ -186,12 +222,64 @@ class DeliveryStore:
 
 EventHandler = Callable[[TriggerEvent], Coroutine[Any, Any, None]]
 Settle = Callable[[], Awaitable[None]]
-Outcome = tuple[gear.WorkerJob, TriggerEvent, BaseException | None]
+Answer = dict[str, Any]
+
+
+class JobAnswer:
+    """A gearman job's events on their way: the job is answered once every one of them is.
+
+    The receiving thread fills in what it decides itself (``rejected``, ``duplicate``) before
+    it hands the other events over; after that only the answering thread resolves them, so
+    no lock is needed.
+    """
+
+    __slots__ = ("job", "batch", "answers", "pending", "failed", "size")
+
+    def __init__(self, job: gear.WorkerJob, batch: bool, count: int) -> None:
+        self.job = job
+        self.batch = batch
+        self.answers: list[Answer | None] = [None] * count
+        self.pending = count  # events not answered yet
+        self.failed = False
+        self.size = 0  # payload bytes handed over (the in-flight slots it holds)
+
+    def resolve(self, index: int, answer: Answer | None) -> bool:
+        """Event ``index`` ended (None: it failed); True when that was the job's last."""
+        if answer is None:
+            self.failed = True
+        self.answers[index] = answer
+        self.pending -= 1
+        return self.pending == 0
+
+    def send(self) -> None:
+        """WORK_FAIL if an event failed; otherwise WORK_COMPLETE with its status(es)."""
+        if self.failed:
+            _answer(self.job, None)
+        elif self.batch:
+            _answer(self.job, {"statuses": self.answers})
+        else:
+            _answer(self.job, self.answers[0])
+
+
+# One event handed to the scheduler: its job, its place in the job, the event, and (once
+# handled) the error that failed it.
+Handed = tuple[JobAnswer, int, TriggerEvent]
+Outcome = tuple[JobAnswer, int, TriggerEvent, BaseException | None]
+
+
+def _answer(job: gear.WorkerJob, result: Answer | None) -> None:
+    try:
+        if result is None:
+            job.sendWorkFail()
+        else:
+            job.sendWorkComplete(json.dumps(result).encode())
+    except Exception:  # noqa: BLE001 - connection gone: geard fails the job for us
+        log.warning("Could not answer job %s; the submitter will retry", job.handle)
 
 
 class InFlight:
     """The receiver's bound on events in progress: at most ``count`` of them and ``size``
-    bytes of their payloads (an event larger than ``size`` alone is let in when nothing else
+    bytes of their payloads (a job larger than either alone is let in when nothing else
     is in progress, so it cannot wait forever). Memory stays bounded whatever the payloads
     are, while many small events (GitHub's usual few KiB) can share each ZooKeeper flush."""
 
@@ -202,12 +290,12 @@ class InFlight:
         self._bytes = 0
         self._changed = threading.Condition()
 
-    def acquire(self, size: int) -> None:
-        """Wait until an event of ``size`` bytes fits, then count it in."""
+    def acquire(self, size: int, events: int = 1) -> None:
+        """Wait until ``events`` events of ``size`` bytes in all fit, then count them in."""
         with self._changed:
             self._changed.wait_for(lambda: self._events == 0 or (
-                self._events < self.count and self._bytes + size <= self.size))
-            self._events += 1
+                self._events + events <= self.count and self._bytes + size <= self.size))
+            self._events += events
             self._bytes += size
 
     def release(self, size: int, events: int = 1) -> None:
@@ -221,13 +309,13 @@ class InFlight:
 class EventReceiver:
     """A gear worker thread feeding ``zuul:event:<connection>`` jobs to the scheduler.
 
-    Events are pipelined: the receiving thread hands each event to the event loop in the
-    order geard assigns them and takes the next job at once (at most ``max_in_flight``
-    unanswered, with ``max_in_flight_bytes`` of payload: :class:`InFlight`); an answering
-    thread records the delivery ids of the events the scheduler finished (in one SQLite
-    transaction per batch) and only then answers them. So several events share one
-    ZooKeeper flush and one dedup write, and each is still answered only after its items
-    are in ZooKeeper and its delivery id is recorded.
+    Events are pipelined: the receiving thread hands the events of each job to the event
+    loop in the order geard assigns the jobs and takes the next job at once (at most
+    ``max_in_flight`` events unanswered, with ``max_in_flight_bytes`` of payload:
+    :class:`InFlight`); an answering thread records the delivery ids of the events the
+    scheduler finished (in one SQLite transaction per batch) and only then answers their
+    jobs. So several events share one ZooKeeper flush and one dedup write, and each is still
+    answered only after its items are in ZooKeeper and its delivery id is recorded.
     """
 
     def __init__(self, gearman_conf: dict[str, Any], connections: list[str], store: DeliveryStore,
@@ -253,8 +341,7 @@ class EventReceiver:
         self._slots = InFlight(max_in_flight, max_in_flight_bytes)
         self._done: queue.Queue[list[Outcome] | None] = queue.Queue()
         # Events taken, not yet on the loop: the loop is woken once per batch of them.
-        self._incoming: collections.deque[tuple[gear.WorkerJob, TriggerEvent]] = \
-            collections.deque()
+        self._incoming: collections.deque[Handed] = collections.deque()
         self._woken = False
         self._ready: asyncio.Event | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -298,28 +385,42 @@ class EventReceiver:
                 self._handle(job)
             except Exception:  # noqa: BLE001 - an unanswered job is failed and resubmitted
                 log.exception("Error handling event job %s", job.handle)
-                self._answer(job, None)
+                _answer(job, None)
 
     def _handle(self, job: gear.WorkerJob) -> None:
         connection = job.name.removeprefix(FUNCTION_PREFIX)
         try:
-            event = TriggerEvent.from_job(job.name, job.arguments)
+            events = parse_job(job.name, job.arguments)
         except InvalidEvent as exc:
             log.warning("Rejected event job on %s: %s", connection, exc)
             EVENTS.labels(connection, "rejected").inc()
-            self._answer(job, {"status": "rejected", "reason": str(exc)})
+            _answer(job, {"status": "rejected", "reason": str(exc)})
             return
+        batch = len(events) > 1 or job.arguments.lstrip()[:1] == b"["
+        answer = JobAnswer(job, batch, len(events))
+        handed: list[Handed] = []
         with self._flight_lock:
-            duplicate = event.delivery in self._in_flight or self.store.seen(event.delivery)
-            if not duplicate:
-                self._in_flight.add(event.delivery)
-        if duplicate:
-            EVENTS.labels(connection, "duplicate").inc()
-            self._answer(job, {"status": "duplicate", "delivery": event.delivery})
+            for index, event in enumerate(events):
+                if isinstance(event, InvalidEvent):
+                    log.warning("Rejected event %d of job %s on %s: %s", index, job.handle,
+                                connection, event)
+                    EVENTS.labels(connection, "rejected").inc()
+                    answer.answers[index] = {"status": "rejected", "reason": str(event)}
+                elif event.delivery in self._in_flight or self.store.seen(event.delivery):
+                    EVENTS.labels(connection, "duplicate").inc()
+                    answer.answers[index] = {"status": "duplicate",
+                                             "delivery": event.delivery}
+                else:
+                    self._in_flight.add(event.delivery)
+                    handed.append((answer, index, event))
+        answer.pending = len(handed)
+        if not handed:
+            answer.send()
             return
-        self._slots.acquire(len(job.arguments))
+        answer.size = len(job.arguments)
+        self._slots.acquire(answer.size, len(handed))
         with self._flight_lock:
-            self._incoming.append((job, event))
+            self._incoming.extend(handed)
             wake, self._woken = not self._woken, True
         if wake:
             try:
@@ -329,8 +430,8 @@ class EventReceiver:
                     self._woken = False
                     lost = list(self._incoming)
                     self._incoming.clear()
-                self._slots.release(sum(len(j.arguments) for j, _e in lost), len(lost))
-                self._landed([e for _j, e in lost])
+                self._release({a for a, _i, _e in lost}, len(lost))
+                self._landed([e for _a, _i, e in lost])
                 raise
 
     # On the event loop ----------------------------------------------------------------------
@@ -354,13 +455,12 @@ class EventReceiver:
                 self._woken = False
             if not batch:
                 continue
-            tasks = [self.loop.create_task(self.handler(event)) for _job, event in batch]
+            tasks = [self.loop.create_task(self.handler(event)) for _a, _i, event in batch]
             finishing = self.loop.create_task(self._finish(batch, tasks))
             self._batches.add(finishing)
             finishing.add_done_callback(self._batches.discard)
 
-    async def _finish(self, batch: list[tuple[gear.WorkerJob, TriggerEvent]],
-                      tasks: list[asyncio.Task[None]]) -> None:
+    async def _finish(self, batch: list[Handed], tasks: list[asyncio.Task[None]]) -> None:
         results = await asyncio.gather(*tasks, return_exceptions=True)
         settled: BaseException | None = None
         if self.settle is not None:
@@ -369,9 +469,9 @@ class EventReceiver:
             except Exception as exc:  # noqa: BLE001 - unanswered jobs are resubmitted
                 settled = exc
         outcomes: list[Outcome] = []
-        for (job, event), result in zip(batch, results, strict=True):
+        for (answer, index, event), result in zip(batch, results, strict=True):
             error = result if isinstance(result, BaseException) else settled
-            outcomes.append((job, event, error))
+            outcomes.append((answer, index, event, error))
         self._done.put(outcomes)
 
     # In the answering thread ----------------------------------------------------------------
@@ -394,38 +494,36 @@ class EventReceiver:
             try:
                 self._answer_batch(batch)
             except Exception:  # noqa: BLE001 - unanswered jobs are failed and resubmitted
-                log.exception("Error answering %d event job(s)", len(batch))
-                for job, _event, _error in batch:
-                    self._answer(job, None)
+                log.exception("Error answering %d event(s)", len(batch))
+                for answer in {a for a, _i, _e, _x in batch if a.pending}:
+                    answer.pending = 0
+                    _answer(answer.job, None)
             finally:
-                self._landed([event for _job, event, _error in batch])
-                self._slots.release(sum(len(j.arguments) for j, _e, _x in batch),
-                                    len(batch))
+                self._landed([event for _a, _i, event, _x in batch])
+                self._release({a for a, _i, _e, _x in batch if not a.pending}, len(batch))
+
+    def _release(self, answers: set[JobAnswer], events: int) -> None:
+        self._slots.release(sum(a.size for a in answers), events)
 
     def _landed(self, events: list[TriggerEvent]) -> None:
         with self._flight_lock:
             self._in_flight.difference_update(e.delivery for e in events)
 
     def _answer_batch(self, batch: list[Outcome]) -> None:
-        done = []
-        for job, event, error in batch:
+        done: list[tuple[JobAnswer, int, TriggerEvent]] = []
+        complete: list[JobAnswer] = []
+        for answer, index, event, error in batch:
             if error is not None:
                 log.error("Event %s failed: %r", event.delivery, error)
-                self._answer(job, None)
+                if answer.resolve(index, None):
+                    complete.append(answer)
             else:
-                done.append((job, event))
-        inserted = self.store.record_many([event for _job, event in done])
-        for (job, event), new in zip(done, inserted, strict=True):
+                done.append((answer, index, event))
+        inserted = self.store.record_many([event for _a, _i, event in done])
+        for (answer, index, event), new in zip(done, inserted, strict=True):
             status = "accepted" if new else "duplicate"
             EVENTS.labels(event.connection, status).inc()
-            self._answer(job, {"status": status, "delivery": event.delivery})
-
-    @staticmethod
-    def _answer(job: gear.WorkerJob, result: dict[str, Any] | None) -> None:
-        try:
-            if result is None:
-                job.sendWorkFail()
-            else:
-                job.sendWorkComplete(json.dumps(result).encode())
-        except Exception:  # noqa: BLE001 - connection gone: geard fails the job for us
-            log.warning("Could not answer job %s; the submitter will retry", job.handle)
+            if answer.resolve(index, {"status": status, "delivery": event.delivery}):
+                complete.append(answer)
+        for answer in complete:
+            answer.send()

@@ -72,8 +72,12 @@ CONNECTION_SCHEMA = vol.Schema(
 
 SUBMIT_SCHEMA = vol.Schema(
     {
-        # Gearman jobs waiting for the scheduler's answer at any one time.
-        vol.Optional("max_in_flight", default=64): PositiveInt,
+        # Gearman jobs waiting for the scheduler's answer at any one time ...
+        vol.Optional("max_in_flight", default=8): PositiveInt,
+        # ... each carrying what waits, up to this many events and bytes (one event at least).
+        vol.Optional("batch_events", default=64): vol.All(int, vol.Range(min=1, max=1000),
+                                                          msg="expected 1 to 1000"),
+        vol.Optional("batch_bytes", default=1024 * 1024): PositiveInt,
         # Backoff between attempts while gearman or the scheduler is away.
         vol.Optional("retry_initial", default=0.2): PositiveFloat,
         vol.Optional("retry_max", default=5.0): PositiveFloat,

@@ -1,10 +1,13 @@
 """Pushing spooled events into the scheduler as foreground gearman jobs.
 
-``max_in_flight`` consumer tasks take events from a queue. Each submits its event as a
-``zuul:event:<connection>`` job and waits for the scheduler's answer; WORK_COMPLETE counts the
-event as answered (its spool file is removed when all its events are), while WORK_FAIL, a lost
-gearman connection, a refused submission or no answer within ``job_timeout`` make it try again
-with exponential backoff (tenacity).
+``max_in_flight`` consumer tasks take events from a queue. Each submits what is waiting (of
+one connection; up to ``batch_events`` events and ``batch_bytes`` of them, one event at least)
+as a ``zuul:event:<connection>`` job and waits for the scheduler's answer: under load the
+events that arrive during one job's round trip share the next job, alone an event goes at
+once. WORK_COMPLETE counts the job's events as answered (a spool file is removed when all its
+events are), while WORK_FAIL, a lost gearman connection, a refused submission or no answer
+within ``job_timeout`` make it try the job again with exponential backoff (tenacity); events
+it had already delivered come back ``duplicate``.
 
 gear is thread-based. Submissions go through a :class:`~zuul.webhook.batching.Batcher` to one
 executor thread (one thread hop for all jobs waiting; one thread, because gear's submitJob
@@ -14,6 +17,7 @@ answers to the loop with ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -32,7 +36,7 @@ from tenacity import (
 
 from zuul.lib import gearman
 from zuul.webhook.batching import Batcher
-from zuul.webhook.metrics import SUBMISSIONS
+from zuul.webhook.metrics import JOBS, SUBMISSIONS
 from zuul.webhook.spool import Spool, SpoolFile
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,27 @@ class SpooledEvent:
 
     spool_file: SpoolFile
     arguments: bytes
+
+
+@dataclass(eq=False)
+class EventBatch:
+    """The events of one gearman job (all of one connection), in spool order."""
+
+    connection: str
+    events: list[SpooledEvent]
+
+    @property
+    def arguments(self) -> bytes:
+        """One event's JSON object as it is; several as a JSON array of them."""
+        if len(self.events) == 1:
+            return self.events[0].arguments
+        return b"[" + b",".join(e.arguments for e in self.events) + b"]"
+
+    @property
+    def name(self) -> str:
+        """The spool file(s) the events come from, for log lines."""
+        names = list(dict.fromkeys(e.spool_file.name for e in self.events))
+        return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
 
 
 class EventJob(gear.Job):
@@ -108,7 +133,8 @@ class Submitter:
         self.spool = spool
         self.gearman_conf = gearman_conf
         self.conf = conf
-        self.queue: asyncio.Queue[SpooledEvent] = asyncio.Queue()
+        self._waiting: collections.deque[SpooledEvent] = collections.deque()
+        self._arrived = asyncio.Event()  # set when _waiting may have events
         self.client: EventClient | None = None
         self._unanswered: dict[SpoolFile, int] = {}
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gear-submit")
@@ -130,8 +156,8 @@ class Submitter:
     def add(self, spool_file: SpoolFile, events: Sequence[bytes]) -> None:
         """Deliver the events of a freshly written (or replayed) spool file."""
         self._unanswered[spool_file] = self._unanswered.get(spool_file, 0) + len(events)
-        for arguments in events:
-            self.queue.put_nowait(SpooledEvent(spool_file, arguments))
+        self._waiting.extend(SpooledEvent(spool_file, arguments) for arguments in events)
+        self._arrived.set()
 
     async def stop(self) -> None:
         """Stop delivering; whatever is still spooled is replayed at the next start."""
@@ -143,56 +169,77 @@ class Submitter:
             await asyncio.to_thread(self.client.shutdown)
         self._io.shutdown(wait=True, cancel_futures=True)
 
+    async def _take(self) -> EventBatch:
+        """The next job's events: the first waiting, and whatever else waits that fits."""
+        while not self._waiting:
+            self._arrived.clear()
+            await self._arrived.wait()
+        first = self._waiting.popleft()
+        events = [first]
+        size = len(first.arguments)
+        connection = first.spool_file.connection
+        while len(events) < self.conf["batch_events"] and self._waiting:
+            following = self._waiting[0]  # the next job's first event, if it does not fit
+            size += len(following.arguments) + 1
+            if following.spool_file.connection != connection or size > self.conf["batch_bytes"]:
+                break
+            events.append(self._waiting.popleft())
+        return EventBatch(connection, events)
+
     async def _consume(self) -> None:
         while True:
-            event = await self.queue.get()
+            batch = await self._take()
             try:
-                await self._deliver(event)
+                await self._deliver(batch)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - keep consuming; the file stays for a replay
-                log.exception("Giving up on an event of %s until the next start",
-                              event.spool_file.name)
+                log.exception("Giving up on events of %s until the next start", batch.name)
 
     def _log_retry(self, state: RetryCallState) -> None:
-        event: SpooledEvent = state.args[0]
-        SUBMISSIONS.labels(event.spool_file.connection, "retry").inc()
+        batch: EventBatch = state.args[0]
+        SUBMISSIONS.labels(batch.connection, "retry").inc(len(batch.events))
         outcome = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.log(logging.WARNING if state.attempt_number == 1 else logging.DEBUG,
-                "Event from %s not delivered (%s); attempt %d, retrying in %.1fs",
-                event.spool_file.name, outcome, state.attempt_number, wait)
+                "%d event(s) from %s not delivered (%s); attempt %d, retrying in %.1fs",
+                len(batch.events), batch.name, outcome, state.attempt_number, wait)
 
-    async def _deliver(self, event: SpooledEvent) -> None:
+    async def _deliver(self, batch: EventBatch) -> None:
         try:
-            status = await self._submit_once(event)
+            statuses = await self._submit_once(batch)
         except SubmitFailed as exc:
             # The common case above skips tenacity's ~0.1 ms per call; failures get its
             # retry policy (an immediate second attempt, then exponential backoff).
-            SUBMISSIONS.labels(event.spool_file.connection, "retry").inc()
-            log.debug("First attempt for an event of %s failed: %s", event.spool_file.name, exc)
+            SUBMISSIONS.labels(batch.connection, "retry").inc(len(batch.events))
+            log.debug("First attempt for %d event(s) of %s failed: %s", len(batch.events),
+                      batch.name, exc)
             retrying = AsyncRetrying(
                 retry=retry_if_exception_type(SubmitFailed),
                 wait=wait_exponential(multiplier=self.conf["retry_initial"],
                                       max=self.conf["retry_max"])
                 + wait_random(0, self.conf["retry_initial"]),
                 before_sleep=self._log_retry, reraise=True)
-            status = await retrying(self._submit_once, event)
-        SUBMISSIONS.labels(event.spool_file.connection, status).inc()
-        spool_file = event.spool_file
-        self._unanswered[spool_file] -= 1
-        if self._unanswered[spool_file] == 0:
-            del self._unanswered[spool_file]
-            await self._removals.call(spool_file)
+            statuses = await retrying(self._submit_once, batch)
+        removable = []
+        for event, status in zip(batch.events, statuses, strict=True):
+            SUBMISSIONS.labels(batch.connection, status).inc()
+            spool_file = event.spool_file
+            self._unanswered[spool_file] -= 1
+            if self._unanswered[spool_file] == 0:
+                del self._unanswered[spool_file]
+                removable.append(spool_file)
+        if removable:
+            await asyncio.gather(*(self._removals.call(f) for f in removable))
 
-    async def _submit_once(self, event: SpooledEvent) -> str:
+    async def _submit_once(self, batch: EventBatch) -> list[str]:
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[None] = loop.create_future()
         def on_done() -> None:
             loop.call_soon_threadsafe(_resolve, answered)
 
-        job = EventJob((FUNCTION_PREFIX + event.spool_file.connection).encode(),
-                       event.arguments, on_done)
+        job = EventJob((FUNCTION_PREFIX + batch.connection).encode(), batch.arguments, on_done)
+        JOBS.labels(batch.connection).inc()
         await self._submissions.call(job)
         try:
             await asyncio.wait_for(answered, self.conf["job_timeout"])
@@ -202,7 +249,7 @@ class Submitter:
             raise SubmitFailed("gearman connection lost")
         if job.failure:
             raise SubmitFailed("the job failed (WORK_FAIL)")
-        return self._status(event, job)
+        return self._statuses(batch, job)
 
     def _submit_jobs(self, jobs: Sequence[EventJob]) -> list[SubmitFailed | None]:
         assert self.client is not None
@@ -221,17 +268,28 @@ class Submitter:
         return [None] * len(spool_files)
 
     @staticmethod
-    def _status(event: SpooledEvent, job: EventJob) -> str:
+    def _statuses(batch: EventBatch, job: EventJob) -> list[str]:
+        """Each event's final status from the scheduler's answer (a batch's ``statuses``,
+        one event's object, or one object for a whole job it refused)."""
         try:
             answer = json.loads(b"".join(job.data))
-            status = answer.get("status") if isinstance(answer, dict) else None
         except ValueError:
-            status = None
-        if status not in FINAL_STATUSES:
-            log.warning("Unexpected answer for an event of %s: %r; treating it as delivered",
-                        event.spool_file.name, job.data)
-            return "unknown"
-        if status == "rejected":
-            log.warning("The scheduler rejected an event of %s: %s", event.spool_file.name,
-                        answer.get("reason"))
-        return status
+            answer = None
+        answers: list[Any] = [answer] * len(batch.events)
+        if isinstance(answer, dict) and "statuses" in answer:
+            answers = answer["statuses"] if isinstance(answer["statuses"], list) else []
+        if len(answers) != len(batch.events):
+            answers = [None] * len(batch.events)
+        statuses = []
+        for event, one in zip(batch.events, answers, strict=True):
+            status = one.get("status") if isinstance(one, dict) else None
+            if status not in FINAL_STATUSES:
+                log.warning("Unexpected answer for an event of %s: %r; treating it as "
+                            "delivered", event.spool_file.name, one if one is not None
+                            else job.data)
+                status = "unknown"
+            elif status == "rejected":
+                log.warning("The scheduler rejected an event of %s: %s",
+                            event.spool_file.name, one.get("reason"))
+            statuses.append(status)
+        return statuses
