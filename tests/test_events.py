@@ -189,6 +189,48 @@ async def test_batch_job_answered_with_each_events_status(stack: Stack, tmp_path
         store.close()
 
 
+async def test_an_answer_from_before_a_geard_restart_completes_no_new_job(
+        stack: Stack, tmp_path: Path) -> None:
+    """gear reconnects in place and a restarted geard numbers its job handles from 1 again:
+    the answer to a job taken before the restart must not complete the new job that has its
+    handle now (that job would get another job's statuses, and the webhook worker would drop
+    its events as delivered)."""
+    geard = stack.gearman()
+    store = DeliveryStore(tmp_path / "deliveries.db")
+    release = {"old": asyncio.Event(), "new": asyncio.Event()}
+    started: set[str] = set()
+
+    async def handler(event: TriggerEvent) -> None:
+        started.add(event.delivery)
+        await release[event.delivery].wait()
+
+    receiver = EventReceiver(geard.conf(), ["github"], store, handler,
+                             asyncio.get_running_loop())
+    receiver.start()
+    client = Client("test")
+    add_servers(client, geard.conf())
+    await asyncio.to_thread(client.waitForServer, 10)
+    try:
+        old = _submit(client, "old")
+        await wait_until(lambda: "old" in started, 10, "the old event handled")
+        await asyncio.to_thread(geard.stop)
+        await asyncio.to_thread(geard.start)
+        await asyncio.to_thread(client.waitForServer, 10)
+        new = _submit(client, "new")
+        await wait_until(lambda: "new" in started, 15, "the new event handled")
+        assert new.handle == old.handle  # the premise: the restarted geard reused it
+        release["old"].set()
+        await wait_until(lambda: "old" not in receiver._in_flight, 10, "the old one answered")
+        assert store.seen("old") and not new.complete
+        release["new"].set()  # its answer goes after the old one's, on the same connection
+        await _wait_complete([new])
+        assert json.loads(b"".join(new.data)) == {"status": "accepted", "delivery": "new"}
+    finally:
+        client.shutdown()
+        receiver.stop()
+        store.close()
+
+
 def test_in_flight_bounds_count_and_bytes_but_lets_a_large_event_in_alone() -> None:
     bound = InFlight(count=3, size=100)
     for size in (10, 10, 10):

@@ -46,8 +46,8 @@ def test_standby_takes_over_within_10s(zk_stack: Stack, github_api: GitHubAPI) -
     numbers = [51, 52]
     try:
         for number in numbers:
-            assert events.send("pull_request", pr_body("org/slow", number, sha(number))) \
-                == "accepted"
+            assert events.send("pull_request", pr_body("org/slow", number, sha(number)),
+                               delivery=f"delivery-{number}") == "accepted"
         expected = [f"{n},{sha(n)}" for n in numbers]
         # The standby serves the same queues, read from ZooKeeper.
         wait_for(lambda: item_ids(second.url, "check") == expected, 5, what="mirrored items")
@@ -70,6 +70,9 @@ def test_standby_takes_over_within_10s(zk_stack: Stack, github_api: GitHubAPI) -
         took_over = time.monotonic() - killed
         assert took_over < 10, took_over
         assert item_ids(second.url, "check") == expected
+        # The first scheduler's deliveries are duplicates here too (GitHub's "Redeliver").
+        assert events.send("pull_request", pr_body("org/slow", 51, sha(51)),
+                           delivery="delivery-51") == "duplicate"
         for number in numbers:
             wait_for(lambda n=number: ("zuul/check", "success") in github_api.statuses(
                 sha(n)), 60, what=f"final status of PR {number}")

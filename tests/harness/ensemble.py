@@ -16,7 +16,7 @@ from typing import Any
 from kazoo.security import OPEN_ACL_UNSAFE
 
 from tests.harness.pki import TestCA
-from tests.harness.ports import free_port, port_open
+from tests.harness.ports import free_ports, port_open
 from tests.harness.process import ManagedProcess, wait_for
 from tests.harness.servers import ZOOKEEPER_CLASSPATH, ZooKeeperServer
 from zuul.lib.zk import make_client
@@ -51,7 +51,8 @@ class ZooKeeperEnsemble:
     def __init__(self, workdir: Path, ca: TestCA, size: int = 3) -> None:
         self.ca = ca
         server = ca.identity(self.SERVER)
-        ports = [(free_port(), free_port(), free_port()) for _ in range(size)]
+        chosen = free_ports(3 * size)
+        ports = [(chosen[3 * i], chosen[3 * i + 1], chosen[3 * i + 2]) for i in range(size)]
         peers = "".join(f"server.{i + 1}=127.0.0.1:{q}:{e}\n"
                         for i, (_c, q, e) in enumerate(ports))
         config = (

@@ -47,6 +47,7 @@ import gear
 import prometheus_client
 
 from zuul.lib import gearman
+from zuul.scheduler.shared_deliveries import SharedDeliveries
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +145,17 @@ class DeliveryStore:
 
     Keeps the newest ``window`` ids. WAL journal with ``synchronous=NORMAL``: a committed id
     survives the process being killed (it is in the WAL), though not necessarily power loss.
-    Thread-safe; each call uses one short transaction.
+    Thread-safe; each call uses one short transaction. With ``shared`` (the scheduler's
+    :class:`~zuul.scheduler.shared_deliveries.SharedDeliveries`, with ZooKeeper), the ids
+    :meth:`record_many` inserts are published there too before it returns, for the
+    scheduler that takes over after this one (:meth:`merge`).
     """
 
-    def __init__(self, path: Path, window: int = 100_000) -> None:
+    def __init__(self, path: Path, window: int = 100_000,
+                 shared: SharedDeliveries | None = None) -> None:
         self.path = path
         self.window = window
+        self.shared = shared
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -177,11 +183,9 @@ class DeliveryStore:
                                          time.time()))
             inserted = cursor.rowcount == 1
             self._inserts += inserted
-            if self._inserts >= max(1, self.window // 10):
-                self._inserts = 0
-                self._db.execute(
-                    "DELETE FROM deliveries WHERE seq <= "
-                    "(SELECT MAX(seq) FROM deliveries) - ?", (self.window,))
+            self._trim()
+        if inserted and self.shared is not None:
+            self.shared.publish([event.delivery])
         return inserted
 
     def record_many(self, events: list[TriggerEvent]) -> list[bool]:
@@ -198,16 +202,41 @@ class DeliveryStore:
                         (event.delivery, event.connection, event.event, now))
                     inserted.append(cursor.rowcount == 1)
                 self._inserts += sum(inserted)
-                if self._inserts >= max(1, self.window // 10):
-                    self._inserts = 0
-                    self._db.execute(
-                        "DELETE FROM deliveries WHERE seq <= "
-                        "(SELECT MAX(seq) FROM deliveries) - ?", (self.window,))
+                self._trim()
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        if self.shared is not None:
+            self.shared.publish([e.delivery for e, new in zip(events, inserted, strict=True)
+                                 if new])
         return inserted
+
+    def merge(self, deliveries: list[str], connection: str = "", event: str = "") -> int:
+        """Add ids another scheduler processed (oldest first); return how many were new."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO deliveries (delivery, connection, event,"
+                    " processed_at) VALUES (?, ?, ?, ?)",
+                    [(d, connection, event, time.time()) for d in deliveries])
+                added = self._db.total_changes - before
+                self._inserts += added
+                self._trim()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return added
+
+    def _trim(self) -> None:
+        """Every window/10 inserts, forget the ids beyond the window (lock held)."""
+        if self._inserts >= max(1, self.window // 10):
+            self._inserts = 0
+            self._db.execute("DELETE FROM deliveries WHERE seq <= "
+                             "(SELECT MAX(seq) FROM deliveries) - ?", (self.window,))
 
     def deliveries(self) -> list[str]:
         """Every delivery id in the window, oldest first."""
@@ -236,7 +265,7 @@ class JobAnswer:
     __slots__ = ("job", "batch", "answers", "pending", "failed", "size")
 
     def __init__(self, job: gear.WorkerJob, batch: bool, count: int) -> None:
-        self.job = job
+        self.job = job  # (_answer sends on the socket it arrived on, or not at all)
         self.batch = batch
         self.answers: list[Answer | None] = [None] * count
         self.pending = count  # events not answered yet
@@ -267,7 +296,35 @@ Handed = tuple[JobAnswer, int, TriggerEvent]
 Outcome = tuple[JobAnswer, int, TriggerEvent, BaseException | None]
 
 
+class ReceivedJob(gear.WorkerJob):
+    """A gear worker job that remembers the socket it arrived on: gear sets ``connection``
+    in its poll thread as it reads the JOB_ASSIGN packet (see :func:`_answer`)."""
+
+    received_on: Any = None
+
+    @property
+    def connection(self) -> Any:
+        return self._connection
+
+    @connection.setter
+    def connection(self, value: Any) -> None:
+        self._connection = value
+        self.received_on = value.conn if value is not None else None
+
+
 def _answer(job: gear.WorkerJob, result: Answer | None) -> None:
+    """Answer ``job`` if its gearman connection is still the one it arrived on.
+
+    gear reconnects a lost connection in place (same ``Connection``, new socket), and a
+    restarted geard numbers its job handles from 1 again; an answer sent after a reconnect
+    would complete whichever new job has that handle now, with another job's statuses (and
+    the webhook worker would drop that job's events as delivered). geard failed the old job
+    when the connection dropped, so its events are submitted again anyway.
+    """
+    if isinstance(job, ReceivedJob) and job.received_on is not job.connection.conn:
+        log.warning("Not answering job %s: its gearman connection was re-established since "
+                    "it arrived (the submitter submits it again)", job.handle)
+        return
     try:
         if result is None:
             job.sendWorkFail()
@@ -332,6 +389,7 @@ class EventReceiver:
         self.workers = [gearman.Worker(f"zuul-scheduler-events-{i}")
                         for i in range(max(1, receivers))]
         for worker in self.workers:
+            worker.job_class = ReceivedJob
             gearman.add_servers(worker, gearman_conf)
         self._threads = [threading.Thread(target=self._run, args=(worker,),
                                           name=f"event-receiver-{i}", daemon=True)

@@ -14,6 +14,7 @@ from typing import Any
 import gear
 from aiohttp import web
 from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
 from kazoo.protocol.states import KazooState
 
 import zuul
@@ -37,6 +38,7 @@ from zuul.scheduler.keys import KeyStore
 from zuul.scheduler.launcher import BuildLauncher
 from zuul.scheduler.remote import RemoteBuildLauncher
 from zuul.scheduler.scheduler import Scheduler
+from zuul.scheduler.shared_deliveries import SharedDeliveries
 from zuul.scheduler.standby import ActiveLock, StateMirror, forward_writes
 from zuul.scheduler.zkstate import PipelineStateStore
 
@@ -160,7 +162,9 @@ class SchedulerService:
             self.scheduler.launcher = RemoteBuildLauncher(
                 self.state_client, self.scheduler.find_hold, self.history.count_hold,
                 self.scheduler.record_build, self._log_url, executor_conf["max_tries"])
-        self.store = DeliveryStore(Path(self.conf["state_dir"]) / "deliveries.db")
+        self.store = DeliveryStore(
+            Path(self.conf["state_dir"]) / "deliveries.db",
+            shared=SharedDeliveries(self.state_client) if self.state_client else None)
         if self.state_client is None:
             await self._activate()
         else:
@@ -219,7 +223,7 @@ class SchedulerService:
         await self._restore_state()
         await self.scheduler.refresh_estimates()
         self._loop_task = asyncio.get_running_loop().create_task(self.scheduler.run())
-        self._take_events()
+        await self._take_events()
 
     async def _deactivate(self) -> None:
         for task in (self._activation, self._mirror_task, self._resuming):
@@ -288,12 +292,23 @@ class SchedulerService:
         self.active_lock = lock
         await self.scheduler.resume()
         self._suspended = False
-        self._take_events()
+        await self._take_events()
         log.info("ZooKeeper session back: holding the scheduler lock again; resumed")
 
-    def _take_events(self) -> None:
-        """Start taking trigger events from gearman (the active scheduler only)."""
+    async def _take_events(self) -> None:
+        """Start taking trigger events from gearman (the active scheduler only), once the
+        delivery ids the schedulers published in ZooKeeper are in this one's window."""
         assert self.store is not None
+        if self.store.shared is not None:
+            try:
+                published = await asyncio.to_thread(self.store.shared.load)
+                added = await asyncio.to_thread(self.store.merge, published)
+                log.info("Dedup window: %d delivery id(s) published in ZooKeeper, %d of them "
+                         "new to this scheduler", len(published), added)
+            except KazooException as exc:
+                log.warning("Could not read the published delivery ids (%s); a redelivery "
+                            "of an event another scheduler processed may be taken as new",
+                            exc)
         self.receiver = EventReceiver(self.conf["gearman"], list(self.conf["connections"]),
                                       self.store, self.scheduler.match_event,
                                       asyncio.get_running_loop(),
