@@ -136,7 +136,9 @@ def _warm_up(clients: list[gear.Client], zookeeper_pid: int | None) -> WarmUp:
         cpu = jit = 0.0
         if zookeeper_pid is not None:
             cpu, jit = _cpu_seconds(zookeeper_pid), jit_seconds(zookeeper_pid)
-        _send(clients, "org/fast", warm.bursts * WARM_UP + 1, WARM_UP)
+        # Alternately one and BATCH events to a job: both shapes are measured.
+        _send(clients, "org/fast", warm.bursts * WARM_UP + 1, WARM_UP,
+              BATCH if warm.bursts % 2 else 1)
         warm.bursts += 1
         warm.seconds = time.monotonic() - began
         if zookeeper_pid is None:

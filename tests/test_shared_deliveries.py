@@ -44,6 +44,18 @@ def test_batches_come_back_oldest_first_and_the_oldest_are_pruned(
     assert loaded == newest
 
 
+def test_the_window_is_bounded_by_ids_too(client: KazooClient) -> None:
+    shared = SharedDeliveries(client, keep=100, window=20)
+    for batch in range(30):
+        shared.publish([f"c{batch}-{i}" for i in range(3)])
+    loaded = SharedDeliveries(client).load()
+    assert 18 <= len(loaded) <= 22, loaded
+    assert loaded == [f"c{batch}-{i}" for batch in range(30 - len(loaded) // 3, 30)
+                      for i in range(3)]
+    shared.publish([f"big-{i}" for i in range(50)])  # alone over the window: kept alone
+    assert SharedDeliveries(client).load() == [f"big-{i}" for i in range(50)]
+
+
 def test_a_scheduler_taking_over_finds_the_previous_ones_deliveries_duplicate(
         client: KazooClient, tmp_path: Path) -> None:
     first = DeliveryStore(tmp_path / "a.db", shared=SharedDeliveries(client))

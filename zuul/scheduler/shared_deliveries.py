@@ -3,7 +3,8 @@
 Each scheduler records the delivery ids it processed in its own SQLite window
 (:class:`~zuul.scheduler.events.DeliveryStore`). With ZooKeeper the active scheduler also
 publishes each answered batch of them, before it answers, as one sequential znode under
-:data:`ROOT` (a JSON list of ids), and deletes the oldest beyond :data:`KEEP` znodes. A
+:data:`ROOT` (a JSON list of ids; its name carries how many), and deletes the oldest beyond
+:data:`KEEP` znodes or :data:`WINDOW` ids (the SQLite window's size). A
 scheduler that takes the lock merges them into its own window before it takes events. So a
 delivery the previous active scheduler processed is a ``duplicate`` for the next one too:
 GitHub's "Redeliver" after a failover, or a webhook worker resubmitting a job whose answer the
@@ -24,36 +25,63 @@ from kazoo.exceptions import KazooException, NoNodeError
 log = logging.getLogger(__name__)
 
 ROOT = "/zuul/events/deliveries"
-PREFIX = "batch-"  # + ZooKeeper's 10-digit sequence number: names sort oldest first
-KEEP = 2000  # batch znodes kept; each holds one answered batch (1 to 512 ids)
+PREFIX = "batch-"  # batch-<ids in it>-<ZooKeeper's 10-digit sequence number>
+KEEP = 2000  # batch znodes kept at most (each holds one answered batch: 1 to 512 ids) ...
+WINDOW = 100_000  # ... and ids in them at most (DeliveryStore's default window)
 LOAD_TIMEOUT = 30.0  # seconds for all the reads of load()
+
+
+def _sequence(name: str) -> str:
+    return name[-10:]
+
+
+def _size(name: str) -> int:
+    try:
+        return int(name[len(PREFIX):].split("-", 1)[0])
+    except ValueError:
+        return 1
 
 
 class SharedDeliveries:
     """Publishes and reads back the delivery-id batches under :data:`ROOT` (blocking calls:
     run them in a thread)."""
 
-    def __init__(self, client: KazooClient, keep: int = KEEP) -> None:
+    def __init__(self, client: KazooClient, keep: int = KEEP, window: int = WINDOW) -> None:
         self.client = client
         self.keep = keep
+        self.window = window
         self._names: list[str] | None = None  # batch znodes, oldest first; None: not listed
+        self._ids = 0  # ids in them
+
+    def _listed(self) -> list[str]:
+        names = sorted(self.client.get_children(ROOT), key=_sequence)
+        self._ids = sum(_size(name) for name in names)
+        return names
 
     def publish(self, deliveries: list[str]) -> None:
-        """Store ``deliveries`` as one batch; drop the oldest batches beyond ``keep`` (in steps
-        of a tenth of it, so not one delete per batch). Failures are logged, not raised."""
+        """Store ``deliveries`` as one batch; drop the oldest batches beyond ``keep`` batches
+        or ``window`` ids (in steps of a tenth of either, so not one delete per batch).
+        Failures are logged, not raised."""
         if not deliveries:
             return
         try:
-            path = self.client.create(f"{ROOT}/{PREFIX}", json.dumps(deliveries).encode(),
-                                      sequence=True, makepath=True)
+            path = self.client.create(f"{ROOT}/{PREFIX}{len(deliveries)}-",
+                                      json.dumps(deliveries).encode(), sequence=True,
+                                      makepath=True)
             if self._names is None:
-                self._names = sorted(self.client.get_children(ROOT))
+                self._names = self._listed()
             else:
                 self._names.append(path.rsplit("/", 1)[1])
-            excess = len(self._names) - self.keep
-            if excess > self.keep // 10:
-                self._delete(self._names[:excess])
-                del self._names[:excess]
+                self._ids += len(deliveries)
+            if len(self._names) > self.keep + self.keep // 10 or \
+                    self._ids > self.window + self.window // 10:
+                drop = 0
+                while drop < len(self._names) - 1 and (
+                        len(self._names) - drop > self.keep or self._ids > self.window):
+                    self._ids -= _size(self._names[drop])
+                    drop += 1
+                self._delete(self._names[:drop])
+                del self._names[:drop]
         except KazooException as exc:
             self._names = None  # listed again next time
             log.warning("Could not publish %d delivery id(s) (%s, ...) to ZooKeeper: %s; they "
@@ -71,7 +99,7 @@ class SharedDeliveries:
     def load(self) -> list[str]:
         """Every published delivery id, oldest first (reads all batches at once)."""
         try:
-            names = sorted(self.client.get_children(ROOT))
+            names = self._listed()
         except NoNodeError:
             names = []
         reads = [(name, self.client.get_async(f"{ROOT}/{name}")) for name in names]
