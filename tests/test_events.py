@@ -10,9 +10,17 @@ from pathlib import Path
 import gear
 
 from tests.harness.process import wait_until
+from tests.harness.servers import GearmanServer
 from tests.harness.stack import Stack
 from zuul.lib.gearman import Client, add_servers
-from zuul.scheduler.events import DeliveryStore, EventReceiver, InFlight, TriggerEvent
+from zuul.scheduler.events import (
+    DeliveryStore,
+    EventHandler,
+    EventReceiver,
+    InFlight,
+    Settle,
+    TriggerEvent,
+)
 
 
 def _payload(delivery: str, body: object = None) -> dict[str, object]:
@@ -30,6 +38,19 @@ def _submit(client: gear.Client, delivery: str, body: object = None,
     return job
 
 
+async def _receiving(geard: GearmanServer, store: DeliveryStore, handler: EventHandler,
+                     settle: Settle | None = None) -> tuple[EventReceiver, gear.Client]:
+    """A started receiver with ``handler``, and a gear client (TLS with the harness's client
+    certificate) connected to the same geard; the caller stops both."""
+    receiver = EventReceiver(geard.conf(), ["github"], store, handler,
+                             asyncio.get_running_loop(), settle=settle)
+    receiver.start()
+    client = Client("test")
+    add_servers(client, geard.conf())
+    await asyncio.to_thread(client.waitForServer, 10)
+    return receiver, client
+
+
 async def _wait_complete(jobs: list[gear.Job], timeout: float = 15) -> None:
     await wait_until(lambda: all(j.complete for j in jobs), timeout, "gearman jobs to complete")
 
@@ -42,12 +63,7 @@ async def test_events_processed_once_in_order(stack: Stack, tmp_path: Path) -> N
     async def handler(event: TriggerEvent) -> None:
         seen.append(event)
 
-    receiver = EventReceiver(geard.conf(), ["github"], store, handler,
-                             asyncio.get_running_loop())
-    receiver.start()
-    client = Client("test")
-    add_servers(client, geard.conf())  # TLS with the harness's client certificate
-    await asyncio.to_thread(client.waitForServer, 10)
+    receiver, client = await _receiving(geard, store, handler)
     try:
         ids = [f"d-{i}" for i in range(20)]
         jobs = [_submit(client, d) for d in ids]
@@ -98,12 +114,7 @@ async def test_failed_event_and_failed_settle_are_not_recorded(stack: Stack,
             fail_settle.clear()
             raise RuntimeError("state not written")
 
-    receiver = EventReceiver(geard.conf(), ["github"], store, handler,
-                             asyncio.get_running_loop(), settle=settle)
-    receiver.start()
-    client = Client("test")
-    add_servers(client, geard.conf())
-    await asyncio.to_thread(client.waitForServer, 10)
+    receiver, client = await _receiving(geard, store, handler, settle=settle)
     try:
         jobs = [_submit(client, d) for d in ("a", "boom", "b")]
         await _wait_complete(jobs)
@@ -139,12 +150,7 @@ async def test_batch_job_answered_with_each_events_status(stack: Stack, tmp_path
         if event.delivery in failing:
             raise RuntimeError("handler failed")
 
-    receiver = EventReceiver(geard.conf(), ["github"], store, handler,
-                             asyncio.get_running_loop())
-    receiver.start()
-    client = Client("test")
-    add_servers(client, geard.conf())
-    await asyncio.to_thread(client.waitForServer, 10)
+    receiver, client = await _receiving(geard, store, handler)
 
     def submit(arguments: object) -> gear.Job:
         job = gear.Job(b"zuul:event:github", json.dumps(arguments).encode())
@@ -204,12 +210,7 @@ async def test_an_answer_from_before_a_geard_restart_completes_no_new_job(
         started.add(event.delivery)
         await release[event.delivery].wait()
 
-    receiver = EventReceiver(geard.conf(), ["github"], store, handler,
-                             asyncio.get_running_loop())
-    receiver.start()
-    client = Client("test")
-    add_servers(client, geard.conf())
-    await asyncio.to_thread(client.waitForServer, 10)
+    receiver, client = await _receiving(geard, store, handler)
     try:
         old = _submit(client, "old")
         await wait_until(lambda: "old" in started, 10, "the old event handled")
