@@ -47,16 +47,15 @@ import gear
 import prometheus_client
 
 from zuul.lib import gearman
+from zuul.lib.event_jobs import FUNCTION_PREFIX, MAX_EVENTS, EventStatus
 from zuul.scheduler.shared_deliveries import SharedDeliveries
 
 log = logging.getLogger(__name__)
 
-FUNCTION_PREFIX = "zuul:event:"
 MAX_IN_FLIGHT = 1024  # events handed to the scheduler and not answered yet ...
 MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024  # ... and their payloads' bytes
 RECEIVERS = 1  # gear workers (connections, threads) taking event jobs: more lose the order
 ANSWER_BATCH = 512  # events answered per dedup transaction at most
-MAX_BATCH = 1000  # events in one job at most (the webhook workers send up to 64)
 
 EVENTS = prometheus_client.Counter(
     "zuul_trigger_events_total", "Trigger events received over gearman", ["connection", "status"])
@@ -119,7 +118,7 @@ class TriggerEvent:
 def parse_job(function: str, arguments: bytes) -> list[TriggerEvent | InvalidEvent]:
     """The events of a ``zuul:event:<connection>`` job, in order, each parsed or the reason
     it is unusable; raise :class:`InvalidEvent` when the arguments as a whole are (not JSON,
-    neither an object nor a non-empty array, a batch over ``MAX_BATCH`` events)."""
+    neither an object nor a non-empty array, a batch over ``MAX_EVENTS`` events)."""
     try:
         payload = json.loads(arguments)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -129,8 +128,8 @@ def parse_job(function: str, arguments: bytes) -> list[TriggerEvent | InvalidEve
         return [TriggerEvent.from_payload(connection, payload)]
     if not isinstance(payload, list) or not payload:
         raise InvalidEvent("job arguments are neither a JSON object nor a non-empty array")
-    if len(payload) > MAX_BATCH:
-        raise InvalidEvent(f"a batch of {len(payload)} events (at most {MAX_BATCH})")
+    if len(payload) > MAX_EVENTS:
+        raise InvalidEvent(f"a batch of {len(payload)} events (at most {MAX_EVENTS})")
     events: list[TriggerEvent | InvalidEvent] = []
     for one in payload:
         try:
@@ -451,8 +450,8 @@ class EventReceiver:
             events = parse_job(job.name, job.arguments)
         except InvalidEvent as exc:
             log.warning("Rejected event job on %s: %s", connection, exc)
-            EVENTS.labels(connection, "rejected").inc()
-            _answer(job, {"status": "rejected", "reason": str(exc)})
+            EVENTS.labels(connection, EventStatus.REJECTED).inc()
+            _answer(job, {"status": EventStatus.REJECTED, "reason": str(exc)})
             return
         batch = len(events) > 1 or job.arguments.lstrip()[:1] == b"["
         answer = JobAnswer(job, batch, len(events))
@@ -462,11 +461,12 @@ class EventReceiver:
                 if isinstance(event, InvalidEvent):
                     log.warning("Rejected event %d of job %s on %s: %s", index, job.handle,
                                 connection, event)
-                    EVENTS.labels(connection, "rejected").inc()
-                    answer.answers[index] = {"status": "rejected", "reason": str(event)}
+                    EVENTS.labels(connection, EventStatus.REJECTED).inc()
+                    answer.answers[index] = {"status": EventStatus.REJECTED,
+                                             "reason": str(event)}
                 elif event.delivery in self._in_flight or self.store.seen(event.delivery):
-                    EVENTS.labels(connection, "duplicate").inc()
-                    answer.answers[index] = {"status": "duplicate",
+                    EVENTS.labels(connection, EventStatus.DUPLICATE).inc()
+                    answer.answers[index] = {"status": EventStatus.DUPLICATE,
                                              "delivery": event.delivery}
                 else:
                     self._in_flight.add(event.delivery)
@@ -579,7 +579,7 @@ class EventReceiver:
                 done.append((answer, index, event))
         inserted = self.store.record_many([event for _a, _i, event in done])
         for (answer, index, event), new in zip(done, inserted, strict=True):
-            status = "accepted" if new else "duplicate"
+            status = EventStatus.ACCEPTED if new else EventStatus.DUPLICATE
             EVENTS.labels(event.connection, status).inc()
             if answer.resolve(index, {"status": status, "delivery": event.delivery}):
                 complete.append(answer)

@@ -35,6 +35,7 @@ from zuul.lib.config import (
     listen_schema,
     load_config,
 )
+from zuul.lib.event_jobs import MAX_EVENTS
 from zuul.webhook.verify import EVENT_NAME
 
 DEFAULT_PATH = "/etc/zuul/webhook.yaml"
@@ -75,8 +76,8 @@ SUBMIT_SCHEMA = vol.Schema(
         # Gearman jobs waiting for the scheduler's answer at any one time ...
         vol.Optional("max_in_flight", default=8): PositiveInt,
         # ... each carrying what waits, up to this many events and bytes (one event at least).
-        vol.Optional("batch_events", default=64): vol.All(int, vol.Range(min=1, max=1000),
-                                                          msg="expected 1 to 1000"),
+        vol.Optional("batch_events", default=64): vol.All(
+            int, vol.Range(min=1, max=MAX_EVENTS), msg=f"expected 1 to {MAX_EVENTS}"),
         vol.Optional("batch_bytes", default=1024 * 1024): PositiveInt,
         # Backoff between attempts while gearman or the scheduler is away.
         vol.Optional("retry_initial", default=0.2): PositiveFloat,

@@ -35,14 +35,13 @@ from tenacity import (
 )
 
 from zuul.lib import gearman
+from zuul.lib.event_jobs import FUNCTION_PREFIX, EventStatus
 from zuul.webhook.batching import Batcher
 from zuul.webhook.metrics import JOBS, SUBMISSIONS
 from zuul.webhook.spool import Spool, SpoolFile
 
 log = logging.getLogger(__name__)
 
-FUNCTION_PREFIX = "zuul:event:"
-FINAL_STATUSES = ("accepted", "duplicate", "rejected")
 
 
 class SubmitFailed(Exception):
@@ -283,12 +282,12 @@ class Submitter:
         statuses = []
         for event, one in zip(batch.events, answers, strict=True):
             status = one.get("status") if isinstance(one, dict) else None
-            if status not in FINAL_STATUSES:
+            if status not in list(EventStatus):
                 log.warning("Unexpected answer for an event of %s: %r; treating it as "
                             "delivered", event.spool_file.name, one if one is not None
                             else job.data)
                 status = "unknown"
-            elif status == "rejected":
+            elif status == EventStatus.REJECTED:
                 log.warning("The scheduler rejected an event of %s: %s",
                             event.spool_file.name, one.get("reason"))
             statuses.append(status)
