@@ -83,17 +83,6 @@ class TriggerEvent:
         return action if isinstance(action, str) else None
 
     @classmethod
-    def from_job(cls, function: str, arguments: bytes) -> TriggerEvent:
-        """Parse a one-event ``zuul:event:<connection>`` job; raise :class:`InvalidEvent`."""
-        events = parse_job(function, arguments)
-        if len(events) != 1:
-            raise InvalidEvent("a batch of events, not one")
-        event = events[0]
-        if isinstance(event, InvalidEvent):
-            raise event
-        return event
-
-    @classmethod
     def from_payload(cls, connection: str, payload: Any) -> TriggerEvent:
         """One event of a job (its JSON object, decoded); raise :class:`InvalidEvent`."""
         if not isinstance(payload, dict):
@@ -115,9 +104,10 @@ class TriggerEvent:
                    received_at=float(received) if isinstance(received, (int, float)) else 0.0)
 
 
-def parse_job(function: str, arguments: bytes) -> list[TriggerEvent | InvalidEvent]:
+def parse_job(function: str, arguments: bytes) -> tuple[list[TriggerEvent | InvalidEvent], bool]:
     """The events of a ``zuul:event:<connection>`` job, in order, each parsed or the reason
-    it is unusable; raise :class:`InvalidEvent` when the arguments as a whole are (not JSON,
+    it is unusable, and whether the job is a batch (an array, answered with ``statuses``);
+    raise :class:`InvalidEvent` when the arguments as a whole are unusable (not JSON,
     neither an object nor a non-empty array, a batch over ``MAX_EVENTS`` events)."""
     try:
         payload = json.loads(arguments)
@@ -125,7 +115,7 @@ def parse_job(function: str, arguments: bytes) -> list[TriggerEvent | InvalidEve
         raise InvalidEvent(f"job arguments are not JSON: {exc}") from None
     connection = function.removeprefix(FUNCTION_PREFIX)
     if isinstance(payload, dict):
-        return [TriggerEvent.from_payload(connection, payload)]
+        return [TriggerEvent.from_payload(connection, payload)], False
     if not isinstance(payload, list) or not payload:
         raise InvalidEvent("job arguments are neither a JSON object nor a non-empty array")
     if len(payload) > MAX_EVENTS:
@@ -136,7 +126,7 @@ def parse_job(function: str, arguments: bytes) -> list[TriggerEvent | InvalidEve
             events.append(TriggerEvent.from_payload(connection, one))
         except InvalidEvent as exc:
             events.append(exc)
-    return events
+    return events, True
 
 
 class DeliveryStore:
@@ -256,7 +246,7 @@ Answer = dict[str, Any]
 class JobAnswer:
     """A gearman job's events on their way: the job is answered once every one of them is.
 
-    The receiving thread fills in what it decides itself (``rejected``, ``duplicate``) before
+    The receiving thread resolves what it decides itself (``rejected``, ``duplicate``) before
     it hands the other events over; after that only the answering thread resolves them, so
     no lock is needed.
     """
@@ -447,13 +437,12 @@ class EventReceiver:
     def _handle(self, job: gear.WorkerJob) -> None:
         connection = job.name.removeprefix(FUNCTION_PREFIX)
         try:
-            events = parse_job(job.name, job.arguments)
+            events, batch = parse_job(job.name, job.arguments)
         except InvalidEvent as exc:
             log.warning("Rejected event job on %s: %s", connection, exc)
             EVENTS.labels(connection, EventStatus.REJECTED).inc()
             _answer(job, {"status": EventStatus.REJECTED, "reason": str(exc)})
             return
-        batch = len(events) > 1 or job.arguments.lstrip()[:1] == b"["
         answer = JobAnswer(job, batch, len(events))
         handed: list[Handed] = []
         with self._flight_lock:
@@ -462,16 +451,14 @@ class EventReceiver:
                     log.warning("Rejected event %d of job %s on %s: %s", index, job.handle,
                                 connection, event)
                     EVENTS.labels(connection, EventStatus.REJECTED).inc()
-                    answer.answers[index] = {"status": EventStatus.REJECTED,
-                                             "reason": str(event)}
+                    answer.resolve(index, {"status": EventStatus.REJECTED, "reason": str(event)})
                 elif event.delivery in self._in_flight or self.store.seen(event.delivery):
                     EVENTS.labels(connection, EventStatus.DUPLICATE).inc()
-                    answer.answers[index] = {"status": EventStatus.DUPLICATE,
-                                             "delivery": event.delivery}
+                    answer.resolve(index, {"status": EventStatus.DUPLICATE,
+                                           "delivery": event.delivery})
                 else:
                     self._in_flight.add(event.delivery)
                     handed.append((answer, index, event))
-        answer.pending = len(handed)
         if not handed:
             answer.send()
             return
