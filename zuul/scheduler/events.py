@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,10 @@ def parse_job(function: str, arguments: bytes) -> tuple[list[TriggerEvent | Inva
     return events, True
 
 
+_INSERT = ("INSERT OR IGNORE INTO deliveries (delivery, connection, event, processed_at)"
+           " VALUES (?, ?, ?, ?)")
+
+
 class DeliveryStore:
     """Delivery ids already processed: a bounded window persisted in SQLite.
 
@@ -165,37 +170,14 @@ class DeliveryStore:
 
     def record(self, event: TriggerEvent) -> bool:
         """Record ``event``'s delivery id; False when it was already there."""
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO deliveries (delivery, connection, event, processed_at)"
-                " VALUES (?, ?, ?, ?)", (event.delivery, event.connection, event.event,
-                                         time.time()))
-            inserted = cursor.rowcount == 1
-            self._inserts += inserted
-            self._trim()
-        if inserted and self.shared is not None:
-            self.shared.publish([event.delivery])
-        return inserted
+        return self.record_many([event])[0]
 
     def record_many(self, events: list[TriggerEvent]) -> list[bool]:
         """Record several delivery ids in one transaction; for each, False if already there."""
-        inserted: list[bool] = []
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                now = time.time()
-                for event in events:
-                    cursor = self._db.execute(
-                        "INSERT OR IGNORE INTO deliveries (delivery, connection, event,"
-                        " processed_at) VALUES (?, ?, ?, ?)",
-                        (event.delivery, event.connection, event.event, now))
-                    inserted.append(cursor.rowcount == 1)
-                self._inserts += sum(inserted)
-                self._trim()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        now = time.time()
+        with self._transaction() as db:
+            inserted = [db.execute(_INSERT, (e.delivery, e.connection, e.event, now)).rowcount
+                        == 1 for e in events]
         if self.shared is not None:
             self.shared.publish([e.delivery for e, new in zip(events, inserted, strict=True)
                                  if new])
@@ -203,29 +185,30 @@ class DeliveryStore:
 
     def merge(self, deliveries: list[str], connection: str = "", event: str = "") -> int:
         """Add ids another scheduler processed (oldest first); return how many were new."""
+        now = time.time()
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(_INSERT, [(d, connection, event, now) for d in deliveries])
+            return db.total_changes - before
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock; at its end, every window/10 inserted ids, the ids
+        beyond the window are forgotten (in the same transaction)."""
         with self._lock:
             self._db.execute("BEGIN")
             try:
                 before = self._db.total_changes
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO deliveries (delivery, connection, event,"
-                    " processed_at) VALUES (?, ?, ?, ?)",
-                    [(d, connection, event, time.time()) for d in deliveries])
-                added = self._db.total_changes - before
-                self._inserts += added
-                self._trim()
+                yield self._db
+                self._inserts += self._db.total_changes - before
+                if self._inserts >= max(1, self.window // 10):
+                    self._inserts = 0
+                    self._db.execute("DELETE FROM deliveries WHERE seq <= "
+                                     "(SELECT MAX(seq) FROM deliveries) - ?", (self.window,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return added
-
-    def _trim(self) -> None:
-        """Every window/10 inserts, forget the ids beyond the window (lock held)."""
-        if self._inserts >= max(1, self.window // 10):
-            self._inserts = 0
-            self._db.execute("DELETE FROM deliveries WHERE seq <= "
-                             "(SELECT MAX(seq) FROM deliveries) - ?", (self.window,))
 
     def deliveries(self) -> list[str]:
         """Every delivery id in the window, oldest first."""
