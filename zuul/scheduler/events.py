@@ -49,7 +49,7 @@ import prometheus_client
 
 from zuul.lib import gearman
 from zuul.lib.event_jobs import FUNCTION_PREFIX, MAX_EVENTS, EventStatus
-from zuul.scheduler.shared_deliveries import SharedDeliveries
+from zuul.scheduler.shared_deliveries import WINDOW, SharedDeliveries
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class DeliveryStore:
     scheduler that takes over after this one (:meth:`merge`).
     """
 
-    def __init__(self, path: Path, window: int = 100_000,
+    def __init__(self, path: Path, window: int = WINDOW,
                  shared: SharedDeliveries | None = None) -> None:
         self.path = path
         self.window = window

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 ROOT = "/zuul/events/deliveries"
 PREFIX = "batch-"  # batch-<ids in it>-<ZooKeeper's 10-digit sequence number>
 KEEP = 2000  # batch znodes kept at most (each holds one answered batch: 1 to 512 ids) ...
-WINDOW = 100_000  # ... and ids in them at most (DeliveryStore's default window)
-LOAD_TIMEOUT = 30.0  # seconds for all the reads of load()
+WINDOW = 100_000  # ... and ids in them at most (also DeliveryStore's default window)
+TIMEOUT = 30.0  # seconds for all the reads of load(), or all the deletes of one pruning
 
 
 def _sequence(name: str) -> str:
@@ -92,7 +92,7 @@ class SharedDeliveries:
         pending = [self.client.delete_async(f"{ROOT}/{name}") for name in names]
         for result in pending:
             try:
-                result.get(timeout=LOAD_TIMEOUT)
+                result.get(timeout=TIMEOUT)
             except NoNodeError:
                 pass
 
@@ -106,7 +106,7 @@ class SharedDeliveries:
         deliveries: list[str] = []
         for name, result in reads:
             try:
-                data, _stat = result.get(timeout=LOAD_TIMEOUT)
+                data, _stat = result.get(timeout=TIMEOUT)
             except NoNodeError:
                 continue  # pruned meanwhile
             try:
