@@ -56,11 +56,13 @@ from tests.harness.servers import HTTPService, ZooKeeperServer  # noqa: E402
 from tests.harness.stack import Stack  # noqa: E402
 from tests.webhook.conftest import fixture_body, start_worker  # noqa: E402
 from tests.webhook.load import LoadGenerator  # noqa: E402
+from zuul.lib.event_jobs import FUNCTION_PREFIX  # noqa: E402
+from zuul.webhook.config import SUBMIT_SCHEMA  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 E2E_CONCURRENCY = 32
 FEEDERS = 8  # gear clients submitting events at once
-BATCH = 64  # events per gearman job when batched (the webhook workers' batch_events default)
+BATCH = SUBMIT_SCHEMA({})["batch_events"]  # events per job when batched: the workers' default
 WARM_UP = 2000  # events sent (per scheduler) before measuring, at least ...
 WARM_UP_LIMIT = 120.0  # ... and with ZooKeeper, until its JIT has settled (or this many s)
 JIT_SETTLED = 0.05  # settled: its compiler threads took under this share of its CPU
@@ -95,7 +97,7 @@ def _event(project: str, number: int) -> dict[str, Any]:
 
 def _job(events: list[dict[str, Any]]) -> gear.Job:
     """One event's job (a JSON object), or a batch's (an array), as the workers send."""
-    return gear.Job(b"zuul:event:github",
+    return gear.Job(f"{FUNCTION_PREFIX}github".encode(),
                     json.dumps(events[0] if len(events) == 1 else events).encode())
 
 
