@@ -79,7 +79,9 @@ def test_spool_replayed_after_gearman_outage_and_restart(stack: Stack) -> None:
     wait_for(lambda: not spooled(worker), 10, what="spool drained")
     wait_for(lambda: get(worker.url + "/health/ready").status == 200, 10, what="ready")
     assert sorted(processed_deliveries(db)) == sorted(ids)
-    # The five were waiting together: one gearman job carried them all.
+    # The replay waited for gear's connection instead of failing its first attempt, and
+    # the five were waiting together: one gearman job carried them all.
+    assert submissions(worker.url, "retry") == 0
     assert submissions(worker.url, "accepted") == 5 and gearman_jobs(worker.url) == 1
 
 

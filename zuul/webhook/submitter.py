@@ -42,6 +42,11 @@ from zuul.webhook.spool import Spool, SpoolFile
 
 log = logging.getLogger(__name__)
 
+# How long a submission waits for gear to connect to a server before it counts as failed.
+# gear's submitJob fails at once while no connection is up, which is the case for the
+# replay right after a start (gear connects in a thread of its own).
+CONNECT_WAIT = 2.0
+
 
 
 class SubmitFailed(Exception):
@@ -252,6 +257,11 @@ class Submitter:
 
     def _submit_jobs(self, jobs: Sequence[EventJob]) -> list[SubmitFailed | None]:
         assert self.client is not None
+        try:
+            self.client.waitForServer(timeout=CONNECT_WAIT)
+        except gear.TimeoutError:
+            return [SubmitFailed(f"no gearman server connected within {CONNECT_WAIT}s")
+                    for _job in jobs]
         results: list[SubmitFailed | None] = []
         for job in jobs:
             try:
