@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 # gear's submitJob fails at once while no connection is up, which is the case for the
 # replay right after a start (gear connects in a thread of its own).
 CONNECT_WAIT = 2.0
-
+_FINAL = tuple(EventStatus)  # compared with ==: an answer's "status" may be any JSON value
 
 
 class SubmitFailed(Exception):
@@ -292,7 +292,7 @@ class Submitter:
         statuses = []
         for event, one in zip(batch.events, answers, strict=True):
             status = one.get("status") if isinstance(one, dict) else None
-            if status not in list(EventStatus):
+            if status not in _FINAL:
                 log.warning("Unexpected answer for an event of %s: %r; treating it as "
                             "delivered", event.spool_file.name, one if one is not None
                             else job.data)
