@@ -6,14 +6,13 @@ import socket
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    return free_ports(1, host)[0]
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct such ports (each socket is held until all are chosen: ports taken
-    one by one can repeat, since the kernel may hand a just released port out again)."""
+    """``count`` distinct TCP ports on ``host`` that nothing listens on right now (each
+    socket is held until all are chosen: ports taken one by one can repeat, since the kernel
+    may hand a just released port out again)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in sockets:
